@@ -1,0 +1,3 @@
+fn main() {
+    println!("lumora-hr-mini {}", env!("CARGO_PKG_VERSION"));
+}

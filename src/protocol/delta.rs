@@ -1,0 +1,592 @@
+//! Schema deltas (SPEC §4): compute, apply, and choose between a full update,
+//! an incremental one, or none.
+//!
+//! Applying a delta is: delete `removed` ids (with subtrees) anywhere, replace
+//! each `modified` node (with subtree) wherever its id is, append `added` to
+//! the top-level `nodes`, then set or delete (`null`) top-level keys from
+//! `metadataChanges`. [`calculate_schema_delta`] only emits what that order
+//! can express exactly, so `apply(old, delta(old, new)) == new` always holds:
+//!
+//! - a node whose own fields (everything but `children`) changed is sent
+//!   whole; its ancestors are not;
+//! - a node whose children were only removed (survivors keep their order)
+//!   is left alone and the lost children go to `removed`;
+//! - any other change to a child list (insertion, reorder, move in) sends
+//!   the parent whole, since `added` can only append at the top level;
+//! - at the top level, the longest prefix of the new list that keeps old
+//!   relative order stays in place; the rest is removed and re-added.
+
+use super::schema::{Schema, SchemaError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Default of `should_use_incremental_update`'s threshold.
+pub const DEFAULT_INCREMENTAL_THRESHOLD: usize = 10;
+
+/// The difference between two schemas, as sent in an incremental update.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaDelta {
+    /// Nodes appended to the top-level `nodes`, in order.
+    #[serde(default)]
+    pub added: Vec<Value>,
+    /// Nodes that replace the node with the same id, subtree included.
+    #[serde(default)]
+    pub modified: Vec<Value>,
+    /// Ids deleted with their subtrees.
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Top-level keys (anything but `nodes`) set, or deleted when `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_changes: Option<Map<String, Value>>,
+}
+
+impl SchemaDelta {
+    /// `added + modified + removed`, the count that the threshold applies to.
+    pub fn change_count(&self) -> usize {
+        self.added.len() + self.modified.len() + self.removed.len()
+    }
+
+    /// True when the delta changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.change_count() == 0 && self.metadata_changes.as_ref().is_none_or(Map::is_empty)
+    }
+}
+
+/// Why a delta could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltaError {
+    /// A `modified` entry is not an object with a string `id`.
+    MalformedNode {
+        /// Which list: `added` or `modified`.
+        list: &'static str,
+        /// Position in that list.
+        index: usize,
+    },
+    /// A `modified` id is nowhere in the schema.
+    UnknownNode(String),
+    /// `metadataChanges` tried to touch `nodes`.
+    NodesInMetadataChanges,
+    /// The result is not a valid schema (e.g. an added id already exists).
+    InvalidResult(SchemaError),
+}
+
+impl fmt::Display for DeltaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeltaError::MalformedNode { list, index } => {
+                write!(f, "delta.{list}[{index}] is not a node with a string id")
+            }
+            DeltaError::UnknownNode(id) => {
+                write!(
+                    f,
+                    "delta modifies node {id:?}, which the schema does not have"
+                )
+            }
+            DeltaError::NodesInMetadataChanges => {
+                write!(f, "delta.metadataChanges may not change nodes")
+            }
+            DeltaError::InvalidResult(e) => {
+                write!(f, "applying the delta gives an invalid schema: {e}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DeltaError {}
+
+fn node_id(node: &Value) -> Option<&str> {
+    node.get("id").and_then(Value::as_str)
+}
+
+/// Computes a delta from `old` to `new`, or `None` when only a full update can
+/// express the change (a top-level key newly set to `null`, which
+/// `metadataChanges` would read as a deletion).
+///
+/// Cost is linear in the size of both trees; only changed nodes are cloned.
+pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta> {
+    let empty = Map::new();
+    let old_obj = old.as_value().as_object().unwrap_or(&empty);
+    let new_obj = new.as_value().as_object().unwrap_or(&empty);
+    let mut delta = SchemaDelta::default();
+
+    let mut meta = Map::new();
+    for (key, value) in new_obj {
+        if key != "nodes" && old_obj.get(key) != Some(value) {
+            if value.is_null() {
+                return None;
+            }
+            meta.insert(key.clone(), value.clone());
+        }
+    }
+    for key in old_obj.keys() {
+        if key != "nodes" && !new_obj.contains_key(key) {
+            meta.insert(key.clone(), Value::Null);
+        }
+    }
+    if !meta.is_empty() {
+        delta.metadata_changes = Some(meta);
+    }
+
+    let old_nodes = old.nodes();
+    let new_nodes = new.nodes();
+    let old_index: HashMap<&str, usize> = old_nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| node_id(n).map(|id| (id, i)))
+        .collect();
+    let mut kept = vec![false; old_nodes.len()];
+    let mut last: Option<usize> = None;
+    let mut split = new_nodes.len();
+    for (i, n) in new_nodes.iter().enumerate() {
+        match node_id(n).and_then(|id| old_index.get(id)) {
+            Some(&j) if last.is_none_or(|l| j > l) => {
+                kept[j] = true;
+                last = Some(j);
+                diff_node(&old_nodes[j], n, &mut delta);
+            }
+            _ => {
+                split = i;
+                break;
+            }
+        }
+    }
+    for (o, _) in old_nodes.iter().zip(&kept).filter(|(_, k)| !**k) {
+        delta.removed.extend(node_id(o).map(str::to_string));
+    }
+    delta.added.extend_from_slice(&new_nodes[split..]);
+    Some(delta)
+}
+
+/// True when two node objects agree on everything but `children`.
+fn own_fields_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let own = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key("children"));
+    own(a) == own(b)
+        && a.iter()
+            .filter(|(k, _)| *k != "children")
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Diffs two nodes with the same id at the same place in the tree.
+fn diff_node(old: &Value, new: &Value, delta: &mut SchemaDelta) {
+    let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+        if old != new {
+            delta.modified.push(new.clone());
+        }
+        return;
+    };
+    if !own_fields_equal(o, n) {
+        delta.modified.push(new.clone());
+        return;
+    }
+    match (o.get("children"), n.get("children")) {
+        (None, None) => {}
+        (Some(Value::Array(oc)), Some(Value::Array(nc))) => {
+            if !diff_children(oc, nc, delta) {
+                delta.modified.push(new.clone());
+            }
+        }
+        _ => delta.modified.push(new.clone()),
+    }
+}
+
+/// Diffs child lists in place when the new list is the old one with some
+/// children removed (order kept). Returns false, having emitted nothing,
+/// when it is not, so the caller sends the parent whole.
+fn diff_children(old: &[Value], new: &[Value], delta: &mut SchemaDelta) -> bool {
+    let mut matched = Vec::with_capacity(new.len());
+    let mut j = 0;
+    for n in new {
+        let id = node_id(n);
+        while j < old.len() && node_id(&old[j]) != id {
+            j += 1;
+        }
+        if j == old.len() {
+            return false;
+        }
+        matched.push(j);
+        j += 1;
+    }
+    let mut next = matched.iter().peekable();
+    for (i, o) in old.iter().enumerate() {
+        if next.peek() == Some(&&i) {
+            next.next();
+        } else {
+            delta.removed.extend(node_id(o).map(str::to_string));
+        }
+    }
+    for (n, &i) in new.iter().zip(&matched) {
+        diff_node(&old[i], n, delta);
+    }
+    true
+}
+
+/// Applies `delta` to `schema` in SPEC §4's order and validates the result.
+///
+/// Removing an id that is not there is not an error (it may have gone with
+/// an ancestor); modifying one is, because the result could not be right.
+pub fn apply_schema_delta(schema: &Schema, delta: &SchemaDelta) -> Result<Schema, DeltaError> {
+    for (index, node) in delta.modified.iter().enumerate() {
+        if node_id(node).is_none() {
+            return Err(DeltaError::MalformedNode {
+                list: "modified",
+                index,
+            });
+        }
+    }
+    if let Some(changes) = &delta.metadata_changes {
+        if changes.contains_key("nodes") {
+            return Err(DeltaError::NodesInMetadataChanges);
+        }
+    }
+    let mut value = schema.as_value().clone();
+    let Some(obj) = value.as_object_mut() else {
+        return Err(DeltaError::InvalidResult(SchemaError::Invalid {
+            path: "schema".into(),
+            message: "expected an object".into(),
+        }));
+    };
+    if let Some(Value::Array(nodes)) = obj.get_mut("nodes") {
+        if !delta.removed.is_empty() {
+            let ids: HashSet<&str> = delta.removed.iter().map(String::as_str).collect();
+            remove_ids(nodes, &ids);
+        }
+        if !delta.modified.is_empty() {
+            let mut pending: HashMap<&str, &Value> = delta
+                .modified
+                .iter()
+                .filter_map(|n| node_id(n).map(|id| (id, n)))
+                .collect();
+            replace_ids(nodes, &mut pending);
+            // An id inside another modified node's new subtree is found on a
+            // second look, as if the list had been applied in order.
+            for (id, node) in pending {
+                let mut one = HashMap::from([(id, node)]);
+                replace_ids(nodes, &mut one);
+                if !one.is_empty() {
+                    return Err(DeltaError::UnknownNode(id.to_string()));
+                }
+            }
+        }
+        nodes.extend(delta.added.iter().cloned());
+    }
+    if let Some(changes) = &delta.metadata_changes {
+        for (key, v) in changes {
+            if v.is_null() {
+                obj.remove(key);
+            } else {
+                obj.insert(key.clone(), v.clone());
+            }
+        }
+    }
+    Schema::from_value(value).map_err(DeltaError::InvalidResult)
+}
+
+fn remove_ids(nodes: &mut Vec<Value>, ids: &HashSet<&str>) {
+    nodes.retain(|n| node_id(n).is_none_or(|id| !ids.contains(id)));
+    for n in nodes {
+        if let Some(Value::Array(children)) = n.get_mut("children") {
+            remove_ids(children, ids);
+        }
+    }
+}
+
+fn replace_ids(nodes: &mut [Value], pending: &mut HashMap<&str, &Value>) {
+    for n in nodes {
+        if pending.is_empty() {
+            return;
+        }
+        if let Some(replacement) = node_id(n).and_then(|id| pending.remove(id)) {
+            *n = replacement.clone();
+        } else if let Some(Value::Array(children)) = n.get_mut("children") {
+            replace_ids(children, pending);
+        }
+    }
+}
+
+/// True when `0 < added + modified + removed < threshold`.
+pub fn should_use_incremental_update(delta: &SchemaDelta, threshold: usize) -> bool {
+    let n = delta.change_count();
+    n > 0 && n < threshold
+}
+
+/// What a push should send to devices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdatePlan {
+    /// Same checksum as the current schema: send nothing.
+    Unchanged,
+    /// Send the whole schema.
+    Full,
+    /// Send this delta.
+    Incremental(SchemaDelta),
+}
+
+impl UpdatePlan {
+    /// The wire name: `none`, `full` or `incremental`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpdatePlan::Unchanged => "none",
+            UpdatePlan::Full => "full",
+            UpdatePlan::Incremental(_) => "incremental",
+        }
+    }
+}
+
+/// The server's choice (SPEC §4): nothing when the checksum is unchanged; a
+/// delta when it is small (by `threshold`) or only touches top-level keys,
+/// and encodes smaller than the full schema; else the full schema.
+pub fn choose_update(current: Option<&Schema>, new: &Schema, threshold: usize) -> UpdatePlan {
+    let Some(old) = current else {
+        return UpdatePlan::Full;
+    };
+    if old.checksum() == new.checksum() {
+        return UpdatePlan::Unchanged;
+    }
+    let Some(delta) = calculate_schema_delta(old, new) else {
+        return UpdatePlan::Full;
+    };
+    let only_metadata = delta.change_count() == 0 && !delta.is_empty();
+    if !(should_use_incremental_update(&delta, threshold) || only_metadata) {
+        return UpdatePlan::Full;
+    }
+    let delta_len = encoded_len_up_to(&delta, usize::MAX);
+    // Counting the full schema stops as soon as it outgrows the delta.
+    if encoded_len_up_to(new.as_value(), delta_len) > delta_len {
+        UpdatePlan::Incremental(delta)
+    } else {
+        UpdatePlan::Full
+    }
+}
+
+/// Encoded JSON length of `value`, or some number above `limit` once it is
+/// known to be longer (serialization stops there).
+fn encoded_len_up_to<T: Serialize + ?Sized>(value: &T, limit: usize) -> usize {
+    struct Counter {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.limit {
+                return Err(std::io::Error::other("limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter { n: 0, limit };
+    let _ = serde_json::to_writer(&mut c, value);
+    c.n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema(nodes: Value) -> Schema {
+        Schema::from_value(json!({"version": "1", "metadata": {"sourceFile": "a"}, "nodes": nodes}))
+            .unwrap()
+    }
+
+    fn n(id: &str, children: Value) -> Value {
+        json!({"id": id, "type": "View", "children": children})
+    }
+
+    fn roundtrip(old: &Schema, new: &Schema) -> SchemaDelta {
+        let d = calculate_schema_delta(old, new).expect("expressible");
+        let applied = apply_schema_delta(old, &d).unwrap();
+        assert_eq!(applied.as_value(), new.as_value(), "delta {d:?}");
+        d
+    }
+
+    #[test]
+    fn deep_prop_change_sends_only_that_node() {
+        let old = schema(json!([n(
+            "root",
+            json!([n(
+                "a",
+                json!([{"id": "b", "type": "Text", "props": {"t": 1}}])
+            )])
+        )]));
+        let new = schema(json!([n(
+            "root",
+            json!([n(
+                "a",
+                json!([{"id": "b", "type": "Text", "props": {"t": 2}}])
+            )])
+        )]));
+        let d = roundtrip(&old, &new);
+        assert_eq!(
+            d.modified,
+            vec![json!({"id": "b", "type": "Text", "props": {"t": 2}})]
+        );
+        assert!(d.added.is_empty() && d.removed.is_empty());
+    }
+
+    #[test]
+    fn removed_nested_node_goes_in_removed() {
+        let old = schema(json!([n(
+            "root",
+            json!([n("a", json!([])), n("b", json!([]))])
+        )]));
+        let new = schema(json!([n("root", json!([n("b", json!([]))]))]));
+        let d = roundtrip(&old, &new);
+        assert_eq!(d.removed, vec!["a".to_string()]);
+        assert!(d.modified.is_empty());
+    }
+
+    #[test]
+    fn one_removed_one_added_same_count() {
+        let old = schema(json!([n("root", json!([n("a", json!([]))]))]));
+        let new = schema(json!([n("root", json!([n("c", json!([]))]))]));
+        let d = roundtrip(&old, &new);
+        assert_eq!(d.modified.len(), 1, "parent carries the insertion");
+    }
+
+    #[test]
+    fn moves_and_reorders() {
+        let old = schema(json!([
+            n("p", json!([n("x", json!([]))])),
+            n("q", json!([])),
+            n("r", json!([]))
+        ]));
+        let moved = schema(json!([
+            n("p", json!([])),
+            n("q", json!([n("x", json!([]))])),
+            n("r", json!([]))
+        ]));
+        roundtrip(&old, &moved);
+        let reordered = schema(json!([
+            n("r", json!([])),
+            n("p", json!([n("x", json!([]))])),
+            n("q", json!([]))
+        ]));
+        let d = roundtrip(&old, &reordered);
+        assert_eq!(d.removed, vec!["p".to_string(), "q".to_string()]);
+        let to_top = schema(json!([
+            n("p", json!([])),
+            n("q", json!([])),
+            n("r", json!([])),
+            n("x", json!([]))
+        ]));
+        roundtrip(&old, &to_top);
+    }
+
+    #[test]
+    fn top_level_keys() {
+        let old = Schema::from_value(
+            json!({"version": "1", "metadata": {}, "nodes": [], "theme": {"a": 1}}),
+        )
+        .unwrap();
+        let new = Schema::from_value(
+            json!({"version": "2", "metadata": {}, "nodes": [], "navigation": []}),
+        )
+        .unwrap();
+        let d = roundtrip(&old, &new);
+        assert_eq!(d.metadata_changes.unwrap().get("theme"), Some(&Value::Null));
+        let null_theme =
+            Schema::from_value(json!({"version": "1", "metadata": {}, "nodes": [], "theme": null}))
+                .unwrap();
+        assert_eq!(calculate_schema_delta(&old, &null_theme), None);
+        assert_eq!(choose_update(Some(&old), &null_theme, 10), UpdatePlan::Full);
+    }
+
+    #[test]
+    fn threshold_semantics() {
+        let mut d = SchemaDelta::default();
+        assert!(!should_use_incremental_update(&d, 10));
+        d.removed.push("a".into());
+        assert!(should_use_incremental_update(&d, 10));
+        d.removed = (0..15).map(|i| i.to_string()).collect();
+        assert!(!should_use_incremental_update(&d, 10));
+        assert!(should_use_incremental_update(&d, 20));
+        assert!(!should_use_incremental_update(&d, 15));
+    }
+
+    #[test]
+    fn choice() {
+        let big: Vec<Value> = (0..50).map(|i| json!({"id": format!("n{i}"), "type": "Text", "props": {"text": "hello world"}})).collect();
+        let old = schema(Value::Array(big.clone()));
+        assert_eq!(choose_update(None, &old, 10), UpdatePlan::Full);
+        let mut gen_only = old.as_value().clone();
+        gen_only["metadata"]["generatedAt"] = json!(5);
+        assert_eq!(
+            choose_update(Some(&old), &Schema::from_value(gen_only).unwrap(), 10),
+            UpdatePlan::Unchanged
+        );
+        let mut one = big.clone();
+        one[3]["props"]["text"] = json!("changed");
+        assert_eq!(
+            choose_update(Some(&old), &schema(Value::Array(one)), 10).kind(),
+            "incremental"
+        );
+        let many: Vec<Value> = big
+            .iter()
+            .map(|n| {
+                let mut n = n.clone();
+                n["props"]["text"] = json!("x");
+                n
+            })
+            .collect();
+        assert_eq!(
+            choose_update(Some(&old), &schema(Value::Array(many)), 10),
+            UpdatePlan::Full
+        );
+        let mut meta = old.as_value().clone();
+        meta["theme"] = json!({"dark": true});
+        assert_eq!(
+            choose_update(Some(&old), &Schema::from_value(meta).unwrap(), 10).kind(),
+            "incremental"
+        );
+    }
+
+    #[test]
+    fn apply_errors() {
+        let s = schema(json!([n("a", json!([]))]));
+        let d = SchemaDelta {
+            modified: vec![json!({"id": "zz", "type": "T"})],
+            ..Default::default()
+        };
+        assert_eq!(
+            apply_schema_delta(&s, &d),
+            Err(DeltaError::UnknownNode("zz".into()))
+        );
+        let d = SchemaDelta {
+            modified: vec![json!(3)],
+            ..Default::default()
+        };
+        assert!(matches!(
+            apply_schema_delta(&s, &d),
+            Err(DeltaError::MalformedNode { .. })
+        ));
+        let d = SchemaDelta {
+            added: vec![json!({"id": "a", "type": "T"})],
+            ..Default::default()
+        };
+        assert!(matches!(
+            apply_schema_delta(&s, &d),
+            Err(DeltaError::InvalidResult(_))
+        ));
+        let mut m = Map::new();
+        m.insert("nodes".into(), json!([]));
+        let d = SchemaDelta {
+            metadata_changes: Some(m),
+            ..Default::default()
+        };
+        assert_eq!(
+            apply_schema_delta(&s, &d),
+            Err(DeltaError::NodesInMetadataChanges)
+        );
+        let d = SchemaDelta {
+            removed: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert_eq!(apply_schema_delta(&s, &d).unwrap(), s);
+    }
+}

@@ -1,0 +1,25 @@
+//! The wire protocol: pure data and functions, no sockets, no threads.
+//!
+//! - [`schema`]: Lumora IR validation and limits (SPEC §2)
+//! - [`checksum`]: canonical JSON and CRC-32 (SPEC §3)
+//! - [`delta`]: compute / apply / choose updates (SPEC §4)
+//! - [`message`] and [`validate`]: messages and their rules (SPEC §5)
+
+pub mod checksum;
+pub mod delta;
+pub mod error_code;
+pub mod json;
+pub mod message;
+pub mod schema;
+pub mod validate;
+
+pub use checksum::{calculate_checksum, canonical_json, validate_checksum};
+pub use delta::{
+    DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,
+    calculate_schema_delta, choose_update, should_use_incremental_update,
+};
+pub use error_code::ErrorCode;
+pub use json::JsonError;
+pub use message::*;
+pub use schema::{MAX_NODE_DEPTH, MAX_SCHEMA_BYTES, Schema, SchemaError, validate_schema};
+pub use validate::{validate_message, validate_protocol_version};
