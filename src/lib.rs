@@ -1,10 +1,15 @@
 //! lumora-hr-mini: a tiny hot-reload server that pushes Lumora IR schema
 //! updates to devices over HTTP + WebSocket.
 //!
-//! The crate is both the server and a library: [`protocol`] holds the wire
-//! format (messages, schema validation, checksums, deltas) with no I/O, so
-//! devices and tools written in Rust can share it.
+//! - [`protocol`]: the wire format (messages, schema validation, checksums,
+//!   deltas) with no I/O, shareable by devices and tools written in Rust;
+//! - [`hub`]: sessions and devices as plain state driven by events;
+//! - [`server`]: the single-threaded `mio` loop, HTTP API and WebSocket;
+//! - [`net`]: finding the LAN address devices should use.
 
 #![warn(missing_docs)]
 
+pub mod hub;
+pub mod net;
 pub mod protocol;
+pub mod server;

@@ -1,0 +1,112 @@
+//! The machine's LAN address, found from its interfaces without sending a
+//! packet, for the URL devices are told to use.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// An interface address as listed by the OS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddr {
+    /// Interface name (`en0`, `eth0`, `wlan0`, `docker0`, ...).
+    pub name: String,
+    /// Its IPv4 address.
+    pub ip: Ipv4Addr,
+}
+
+/// IPv4 addresses of all interfaces that are up.
+pub fn interface_addresses() -> Vec<InterfaceAddr> {
+    let mut out = Vec::new();
+    // SAFETY: getifaddrs fills a linked list we only read and then free with
+    // freeifaddrs; every pointer is checked for null before use.
+    unsafe {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+                continue;
+            }
+            if (ifa.ifa_flags & libc::IFF_UP as libc::c_uint) == 0 {
+                continue;
+            }
+            if i32::from((*ifa.ifa_addr).sa_family) != libc::AF_INET {
+                continue;
+            }
+            let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_string_lossy()
+                .into_owned();
+            out.push(InterfaceAddr { name, ip });
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+/// Interfaces that are virtual bridges, tunnels or container networks,
+/// recognisable by name; devices on the LAN cannot reach them.
+fn is_virtual(name: &str) -> bool {
+    const PREFIXES: [&str; 14] = [
+        "lo", "docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "utun", "tun", "tap", "awdl",
+        "llw", "cni", "flannel",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Picks the address a phone on the same network would use: skips
+/// loopback, link-local and virtual interfaces, prefers private ranges on
+/// wired/wireless-looking names.
+pub fn pick_lan_address(addrs: &[InterfaceAddr]) -> Option<Ipv4Addr> {
+    let usable = addrs
+        .iter()
+        .filter(|a| !a.ip.is_loopback() && !a.ip.is_link_local() && !a.ip.is_unspecified())
+        .filter(|a| !is_virtual(&a.name));
+    let score = |a: &InterfaceAddr| {
+        let physical = ["en", "eth", "wl"].iter().any(|p| a.name.starts_with(p));
+        (a.ip.is_private() as u8) * 2 + physical as u8
+    };
+    usable.max_by_key(|a| score(a)).map(|a| a.ip)
+}
+
+/// The LAN address of this machine, if one is found.
+pub fn lan_address() -> Option<IpAddr> {
+    pick_lan_address(&interface_addresses()).map(IpAddr::V4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(name: &str, ip: [u8; 4]) -> InterfaceAddr {
+        InterfaceAddr {
+            name: name.into(),
+            ip: Ipv4Addr::from(ip),
+        }
+    }
+
+    #[test]
+    fn prefers_private_physical_and_skips_virtual() {
+        let addrs = [
+            a("lo", [127, 0, 0, 1]),
+            a("docker0", [172, 17, 0, 1]),
+            a("veth12", [10, 1, 1, 1]),
+            a("en0", [169, 254, 3, 4]),
+            a("tailscale0", [100, 100, 1, 1]),
+            a("wlan0", [192, 168, 1, 23]),
+        ];
+        assert_eq!(
+            pick_lan_address(&addrs),
+            Some(Ipv4Addr::new(192, 168, 1, 23))
+        );
+        assert_eq!(pick_lan_address(&addrs[..3]), None);
+    }
+
+    #[test]
+    fn lists_loopback_on_this_machine() {
+        assert!(interface_addresses().iter().any(|a| a.ip.is_loopback()));
+    }
+}

@@ -1,0 +1,459 @@
+//! The HTTP API (SPEC §8): routing, the control-API guard (SPEC §9), and
+//! the one place where hub and schema errors become HTTP statuses and codes.
+
+use super::config::Config;
+use super::http::{Request, Response};
+use super::websocket;
+use crate::hub::{Effect, Hub, HubError, Now};
+use crate::protocol::{JsonError, Schema, SchemaError};
+use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Loop-level numbers reported by `/stats`.
+#[derive(Debug, Clone, Default)]
+pub struct LoopStats {
+    /// Milliseconds since the server started.
+    pub uptime_ms: u64,
+    /// Connections accepted since start.
+    pub connections_accepted: u64,
+    /// Connections refused at capacity.
+    pub connections_refused: u64,
+    /// Connections open now.
+    pub connections_open: usize,
+    /// HTTP requests answered.
+    pub http_requests: u64,
+    /// WebSocket upgrades completed.
+    pub websocket_upgrades: u64,
+    /// Slow devices whose pending updates were dropped for a resync.
+    pub slow_device_resyncs: u64,
+}
+
+/// What the connection should do with a request.
+#[derive(Debug)]
+pub enum Routed {
+    /// Send this response.
+    Respond(Response),
+    /// Send these 101 bytes and switch to WebSocket for this session.
+    Upgrade {
+        /// The 101 response.
+        handshake: Vec<u8>,
+        /// The `session` query parameter.
+        session: Option<String>,
+    },
+}
+
+/// Everything a request handler may use.
+pub struct Ctx<'a> {
+    /// Sessions and devices.
+    pub hub: &'a mut Hub,
+    /// Effects of the request (broadcasts, closes, timers).
+    pub fx: &'a mut Vec<Effect>,
+    /// The time.
+    pub now: Now,
+    /// Server configuration.
+    pub config: &'a Config,
+    /// The peer.
+    pub peer: SocketAddr,
+    /// `host:port` devices use in `wsUrl`.
+    pub advertised: &'a str,
+    /// Whether a Host value names this machine.
+    pub is_local_host: &'a mut dyn FnMut(&str) -> bool,
+    /// Loop statistics, for `/stats`.
+    pub stats: &'a LoopStats,
+}
+
+/// The routes, for matching and for `Allow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Ws,
+    Health,
+    Stats,
+    NewSession,
+    Send(String),
+    Session(String),
+    SessionHealth(String),
+    Extend(String),
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let id = |s: &str| super::http::percent_decode(s);
+        Some(match segments.as_slice() {
+            ["ws"] => Route::Ws,
+            ["health"] => Route::Health,
+            ["stats"] => Route::Stats,
+            ["session", "new"] => Route::NewSession,
+            ["send", s] if !s.is_empty() => Route::Send(id(s)),
+            ["session", s] if !s.is_empty() => Route::Session(id(s)),
+            ["session", s, "health"] => Route::SessionHealth(id(s)),
+            ["session", s, "extend"] => Route::Extend(id(s)),
+            _ => return None,
+        })
+    }
+
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Ws | Route::Health | Route::Stats | Route::SessionHealth(_) => "GET",
+            Route::NewSession | Route::Send(_) | Route::Extend(_) => "POST",
+            Route::Session(_) => "GET, DELETE",
+        }
+    }
+
+    /// Everything but `/ws` and `/health` is the control API.
+    fn is_control(&self) -> bool {
+        !matches!(self, Route::Ws | Route::Health)
+    }
+}
+
+/// Routes one request.
+pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
+    let Some(route) = Route::parse(&req.path) else {
+        return Routed::Respond(Response::error(
+            404,
+            "NOT_FOUND",
+            &format!("no such endpoint: {} {}", req.method, req.path),
+        ));
+    };
+    if let Err(resp) = guard(req, &route, ctx) {
+        return Routed::Respond(resp);
+    }
+    let allowed = route.allow().split(", ").any(|m| m == req.method);
+    if !allowed {
+        return Routed::Respond(
+            Response::error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                &format!(
+                    "{} is not served on {}; use {}",
+                    req.method,
+                    req.path,
+                    route.allow()
+                ),
+            )
+            .with_header("Allow", route.allow()),
+        );
+    }
+    if req.method == "POST" && !req.body.is_empty() && !is_json(req) {
+        return Routed::Respond(Response::error(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "request bodies must be sent as Content-Type: application/json",
+        ));
+    }
+    Routed::Respond(match route {
+        Route::Ws => return upgrade(req),
+        Route::Health => Response::json(
+            200,
+            &json!({
+                "status": "ok",
+                "sessions": ctx.hub.session_count(),
+                "totalDevices": ctx.hub.device_count(),
+            }),
+        ),
+        Route::Stats => stats(ctx),
+        Route::NewSession => match ctx.hub.create_session(ctx.now, ctx.fx) {
+            Ok(s) => Response::json(
+                201,
+                &json!({
+                    "sessionId": s.session_id,
+                    "wsUrl": format!("ws://{}/ws?session={}", ctx.advertised, s.session_id),
+                    "createdAt": s.created_at_ms,
+                    "expiresAt": s.expires_at_ms,
+                }),
+            ),
+            Err(e) => hub_error(e),
+        },
+        Route::Send(id) => send(req, &id, ctx),
+        Route::Session(id) if req.method == "DELETE" => match ctx.hub.delete_session(&id, ctx.fx) {
+            Ok(()) => Response::json(200, &json!({"success": true})),
+            Err(e) => hub_error(e),
+        },
+        Route::Session(id) => ok_or_error(ctx.hub.session_json(&id, ctx.now)),
+        Route::SessionHealth(id) => ok_or_error(ctx.hub.health_json(&id, ctx.now)),
+        Route::Extend(id) => {
+            let by = extension(req, ctx.config);
+            match by.and_then(|by| ctx.hub.extend_session(&id, by, ctx.now).map_err(hub_error)) {
+                Ok(expires_at) => {
+                    Response::json(200, &json!({"success": true, "expiresAt": expires_at}))
+                }
+                Err(resp) => resp,
+            }
+        }
+    })
+}
+
+fn upgrade(req: &Request) -> Routed {
+    if !websocket::wants_upgrade(req) {
+        return Routed::Respond(
+            Response::error(
+                426,
+                "UPGRADE_REQUIRED",
+                "this endpoint speaks WebSocket only",
+            )
+            .with_header("Upgrade", "websocket"),
+        );
+    }
+    match websocket::accept_upgrade(req) {
+        Ok(handshake) => Routed::Upgrade {
+            handshake,
+            session: req.query_param("session"),
+        },
+        Err(resp) => Routed::Respond(resp),
+    }
+}
+
+fn send(req: &Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
+    let preserve_state = req.query_param("preserveState").as_deref() != Some("false");
+    let schema = match Schema::from_slice(&req.body) {
+        Ok(s) => s,
+        Err(e) => return schema_error(&e),
+    };
+    match ctx.hub.push(id, schema, preserve_state, ctx.now, ctx.fx) {
+        Ok(o) => {
+            let mut body = json!({
+                "success": true,
+                "clientsUpdated": o.clients_updated,
+                "updateType": o.update_type,
+                "sequenceNumber": o.sequence_number,
+                "checksum": o.checksum,
+            });
+            if o.batched {
+                body["batched"] = Value::Bool(true);
+            }
+            Response::json(if o.batched { 202 } else { 200 }, &body)
+        }
+        Err(e) => hub_error(e),
+    }
+}
+
+/// `?seconds=N` or `{"seconds": N}` extends by N seconds; default: the
+/// session lifetime.
+fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
+    let from_body = || {
+        serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("seconds").cloned())
+            .map(|v| v.to_string())
+    };
+    let Some(raw) = req.query_param("seconds").or_else(from_body) else {
+        return Ok(config.hub.session_ttl);
+    };
+    match raw.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 7.0 * 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(Response::error(
+            400,
+            "BAD_REQUEST",
+            "seconds must be a number between 0 and 604800 (7 days)",
+        )),
+    }
+}
+
+fn stats(ctx: &Ctx<'_>) -> Response {
+    Response::json(200, &stats_json(ctx.hub, ctx.stats))
+}
+
+/// The `/stats` document.
+pub fn stats_json(hub: &Hub, s: &LoopStats) -> Value {
+    let c = hub.counters();
+    json!({
+            "sessions": hub.session_count(),
+            "totalDevices": hub.device_count(),
+            "sessionDetails": hub.session_details(),
+            "uptime": s.uptime_ms,
+            "connections": {
+                "open": s.connections_open,
+                "accepted": s.connections_accepted,
+                "refused": s.connections_refused,
+                "websocketUpgrades": s.websocket_upgrades,
+            },
+            "counters": {
+                "httpRequests": s.http_requests,
+                "pushes": c.pushes,
+                "broadcasts": c.broadcasts,
+                "updatesQueued": c.updates_queued,
+                "resyncs": c.resyncs,
+                "slowDeviceResyncs": s.slow_device_resyncs,
+                "messagesReceived": c.messages_received,
+                "acks": c.acks,
+                "failedAcks": c.failed_acks,
+                "rateLimited": c.rate_limited,
+                "invalidMessages": c.invalid_messages,
+                "sessionsExpired": c.sessions_expired,
+            },
+    })
+}
+
+fn is_json(req: &Request) -> bool {
+    req.header("content-type").is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("application/json")
+    })
+}
+
+fn ok_or_error(r: Result<Value, HubError>) -> Response {
+    match r {
+        Ok(v) => Response::json(200, &v),
+        Err(e) => hub_error(e),
+    }
+}
+
+/// Hub errors as HTTP: the one mapping.
+pub fn hub_error(e: HubError) -> Response {
+    let (status, code) = match e {
+        HubError::SessionNotFound => (404, "SESSION_NOT_FOUND"),
+        HubError::SessionExpired => (410, "SESSION_EXPIRED"),
+        HubError::TooManySessions(_) => (429, "RATE_LIMIT_EXCEEDED"),
+        HubError::NoSchema => (409, "UPDATE_FAILED"),
+        HubError::DeviceNotFound => (404, "NOT_FOUND"),
+    };
+    Response::error(status, code, &e.to_string())
+}
+
+/// Schema errors as HTTP.
+pub fn schema_error(e: &SchemaError) -> Response {
+    match e {
+        SchemaError::TooLarge { .. } => Response::error(413, "PAYLOAD_TOO_LARGE", &e.to_string()),
+        SchemaError::Json(JsonError::Syntax(_)) => Response::error(
+            400,
+            "INVALID_MESSAGE",
+            &format!("body is not valid JSON: {e}"),
+        ),
+        _ => Response::error(400, "SCHEMA_VALIDATION_FAILED", &e.to_string()),
+    }
+}
+
+/// SPEC §9: Host must name this machine; the control API answers loopback
+/// peers (or bearers of the token) and refuses browser origins.
+fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response> {
+    if let Some(host) = req.header("host") {
+        let name = host_name(host);
+        let allowed = ctx
+            .config
+            .allowed_hosts
+            .iter()
+            .chain(ctx.config.public_host.iter())
+            .any(|h| h.eq_ignore_ascii_case(name));
+        if !allowed && !is_loopback_name(name) && !(ctx.is_local_host)(name) {
+            return Err(Response::error(
+                403,
+                "FORBIDDEN",
+                &format!("Host {name:?} is not this machine; allow it with --allowed-host {name}"),
+            ));
+        }
+    }
+    if !route.is_control() {
+        return Ok(());
+    }
+    if let Some(origin) = req.header("origin") {
+        if !ctx.config.allowed_origins.iter().any(|o| o == origin) {
+            return Err(Response::error(
+                403,
+                "FORBIDDEN",
+                &format!(
+                    "requests from web pages are refused (Origin {origin}); allow one with --allowed-origin"
+                ),
+            ));
+        }
+    }
+    if ctx.peer.ip().is_loopback() || is_v4_mapped_loopback(ctx.peer.ip()) {
+        return Ok(());
+    }
+    let Some(token) = ctx.config.token.as_deref() else {
+        return Err(Response::error(
+            403,
+            "FORBIDDEN",
+            "the control API only answers this machine; start the server with --token to allow others",
+        ));
+    };
+    match req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+    {
+        None => Err(Response::error(
+            403,
+            "FORBIDDEN",
+            "the control API needs `Authorization: Bearer <token>` from other machines",
+        )),
+        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        Some(_) => Err(Response::error(401, "AUTHENTICATION_FAILED", "wrong token")),
+    }
+}
+
+fn is_v4_mapped_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// The host part of a Host header (`[::1]:3000` → `::1`, `a:1` → `a`).
+pub fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
+        _ => host,
+    }
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "localhost"
+        || lower.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Compares without an early exit, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::parse("/send/abc"), Some(Route::Send("abc".into())));
+        assert_eq!(Route::parse("/session/new"), Some(Route::NewSession));
+        assert_eq!(
+            Route::parse("/session/x/health"),
+            Some(Route::SessionHealth("x".into()))
+        );
+        assert_eq!(
+            Route::parse("/session/x/"),
+            Some(Route::Session("x".into()))
+        );
+        assert_eq!(Route::parse("/nope"), None);
+        assert_eq!(Route::parse("/send/"), None);
+        assert_eq!(Route::parse("/session/a/b/c"), None);
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(host_name("localhost:3000"), "localhost");
+        assert_eq!(host_name("[::1]:3000"), "::1");
+        assert_eq!(host_name("::1"), "::1");
+        assert_eq!(host_name("10.0.0.2"), "10.0.0.2");
+        assert!(is_loopback_name("LOCALHOST"));
+        assert!(is_loopback_name("127.0.0.2"));
+        assert!(!is_loopback_name("evil.com"));
+    }
+
+    #[test]
+    fn constant_time() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Every limit and default of the server in one place (SPEC §6–10).
+
+use crate::hub::HubConfig;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// Server configuration. `Config::default()` is what `lumora-hr-mini`
+/// runs with when given no flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind (default `0.0.0.0`: reachable from the LAN).
+    pub host: IpAddr,
+    /// Port (default 3000; 0 picks a free one).
+    pub port: u16,
+    /// Fail instead of trying the next ports when `port` is taken.
+    pub strict_port: bool,
+    /// How many following ports to try when `port` is taken.
+    pub port_attempts: u16,
+    /// Host name devices should use in `wsUrl` (default: detected LAN
+    /// address, or the bound address).
+    pub public_host: Option<String>,
+    /// Sessions, heartbeat, rate limit and coalescing.
+    pub hub: HubConfig,
+    /// A request must arrive whole within this time of its first byte (or
+    /// of the accept): 10 s, so slow clients cannot hold connections.
+    pub request_timeout: Duration,
+    /// An idle keep-alive connection is closed after this (30 s).
+    pub keep_alive_timeout: Duration,
+    /// Open connections at most (10,000); beyond it new ones get 503.
+    pub max_connections: usize,
+    /// Largest message a device may send (64 KiB); larger closes with 1009.
+    pub max_message_bytes: usize,
+    /// Largest request head (16 KiB).
+    pub max_head_bytes: usize,
+    /// Most request headers (64).
+    pub max_headers: usize,
+    /// Largest request body (10 MiB, the schema limit).
+    pub max_body_bytes: usize,
+    /// Update frames a device may have queued before it is dropped to a
+    /// resync (32): bounds memory per slow device.
+    pub max_queued_updates: usize,
+    /// How long a closing connection may take to say goodbye (1 s).
+    pub close_timeout: Duration,
+    /// How long shutdown waits for close frames to go out (500 ms).
+    pub shutdown_grace: Duration,
+    /// Stop on SIGINT/SIGTERM (the command line sets this; embedders and
+    /// tests usually do not).
+    pub handle_signals: bool,
+    /// Bearer token that opens the control API to non-loopback peers.
+    pub token: Option<String>,
+    /// Extra `Host` header values accepted (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values allowed on the control API.
+    pub allowed_origins: Vec<String>,
+    /// Resolution of the timer wheel (10 ms).
+    pub timer_tick: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 3000,
+            strict_port: false,
+            port_attempts: 20,
+            public_host: None,
+            hub: HubConfig::default(),
+            request_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_message_bytes: 64 * 1024,
+            max_head_bytes: 16 * 1024,
+            max_headers: 64,
+            max_body_bytes: crate::protocol::MAX_SCHEMA_BYTES,
+            max_queued_updates: 32,
+            close_timeout: Duration::from_secs(1),
+            shutdown_grace: Duration::from_millis(500),
+            handle_signals: false,
+            token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            timer_tick: Duration::from_millis(10),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The thread-safe handle: other threads send commands over a channel and
+//! wake the loop, which is the only owner of state, and wait for its answer.
+
+use crate::hub::{HubError, PushOutcome, SessionCreated};
+use crate::protocol::Schema;
+use mio::Waker;
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::time::Duration;
+
+/// Why a handle call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandleError {
+    /// The server has stopped (or never ran).
+    Stopped,
+    /// The hub refused.
+    Hub(HubError),
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Stopped => f.write_str("the server is not running"),
+            HandleError::Hub(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+impl From<HubError> for HandleError {
+    fn from(e: HubError) -> Self {
+        HandleError::Hub(e)
+    }
+}
+
+type Reply<T> = SyncSender<Result<T, HubError>>;
+
+/// A request to the loop.
+pub(crate) enum Command {
+    CreateSession(Reply<SessionCreated>),
+    GetSession(String, Reply<Value>),
+    DeleteSession(String, Reply<()>),
+    Push {
+        session: String,
+        schema: Box<Schema>,
+        preserve_state: bool,
+        reply: Reply<PushOutcome>,
+    },
+    PushToDevice {
+        session: String,
+        connection_id: String,
+        reply: Reply<()>,
+    },
+    Health(String, Reply<Value>),
+    Extend(String, Duration, Reply<u64>),
+    Cleanup(Reply<usize>),
+    Stats(Reply<Value>),
+    Shutdown,
+}
+
+/// A cloneable, `Send` handle on a running server.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) tx: Sender<Command>,
+    pub(crate) waker: Arc<Waker>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handle")
+    }
+}
+
+impl Handle {
+    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.tx.send(make(tx)).map_err(|_| HandleError::Stopped)?;
+        self.waker.wake().map_err(|_| HandleError::Stopped)?;
+        rx.recv()
+            .map_err(|_| HandleError::Stopped)?
+            .map_err(HandleError::Hub)
+    }
+
+    /// Creates a session.
+    pub fn create_session(&self) -> Result<SessionCreated, HandleError> {
+        self.call(Command::CreateSession)
+    }
+
+    /// The session as `GET /session/:id` shows it.
+    pub fn get_session(&self, id: &str) -> Result<Value, HandleError> {
+        self.call(|r| Command::GetSession(id.into(), r))
+    }
+
+    /// Deletes a session (devices get close 1000).
+    pub fn delete_session(&self, id: &str) -> Result<(), HandleError> {
+        self.call(|r| Command::DeleteSession(id.into(), r))
+    }
+
+    /// Pushes a schema to a session (`pushSchemaUpdate`).
+    pub fn push_update(
+        &self,
+        id: &str,
+        schema: Schema,
+        preserve_state: bool,
+    ) -> Result<PushOutcome, HandleError> {
+        self.call(|reply| Command::Push {
+            session: id.into(),
+            schema: Box::new(schema),
+            preserve_state,
+            reply,
+        })
+    }
+
+    /// Resends the current schema in full to one device, by `connectionId`.
+    pub fn push_update_to_device(&self, id: &str, connection_id: &str) -> Result<(), HandleError> {
+        self.call(|reply| Command::PushToDevice {
+            session: id.into(),
+            connection_id: connection_id.into(),
+            reply,
+        })
+    }
+
+    /// The session's registered devices (the `devices` of `GET /session/:id`).
+    pub fn connected_devices(&self, id: &str) -> Result<Vec<Value>, HandleError> {
+        let s = self.get_session(id)?;
+        Ok(s.get("devices")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Device health as `GET /session/:id/health` shows it.
+    pub fn session_health(&self, id: &str) -> Result<Value, HandleError> {
+        self.call(|r| Command::Health(id.into(), r))
+    }
+
+    /// Extends a session by `by` from now; returns the new expiry (ms).
+    pub fn extend_session(&self, id: &str, by: Duration) -> Result<u64, HandleError> {
+        self.call(|r| Command::Extend(id.into(), by, r))
+    }
+
+    /// Closes devices silent for the idle timeout; returns how many.
+    pub fn cleanup_stale_connections(&self) -> Result<usize, HandleError> {
+        self.call(Command::Cleanup)
+    }
+
+    /// The `/stats` document.
+    pub fn stats(&self) -> Result<Value, HandleError> {
+        self.call(Command::Stats)
+    }
+
+    /// Asks the server to stop: devices get close 1001 and `run` returns
+    /// within the shutdown grace period.
+    pub fn shutdown(&self) {
+        if self.tx.send(Command::Shutdown).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! HTTP/1.1 requests in, responses out: bytes only, no sockets.
+//!
+//! Requests are parsed incrementally with `httparse` from a connection's
+//! input buffer; limits are checked as soon as what they bound is known, so
+//! an oversized head or body is refused before it is buffered.
+
+use serde::Serialize;
+use serde_json::json;
+use std::fmt::Write as _;
+
+/// Size limits for a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes of request line + headers.
+    pub max_head: usize,
+    /// Number of headers.
+    pub max_headers: usize,
+    /// Bytes of body.
+    pub max_body: usize,
+}
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path without the query, e.g. `/send/abc`.
+    pub path: String,
+    /// Query string without `?` (may be empty).
+    pub query: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body (empty when there is none).
+    pub body: Vec<u8>,
+    /// HTTP/1.x minor version.
+    pub minor_version: u8,
+}
+
+impl Request {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True when a comma-separated header contains `token` (case-insensitive).
+    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Whether the connection stays open after the response.
+    pub fn keep_alive(&self) -> bool {
+        if self.header_has_token("connection", "close") {
+            return false;
+        }
+        self.minor_version >= 1 || self.header_has_token("connection", "keep-alive")
+    }
+
+    /// The value of a query parameter (first occurrence, percent-decoded).
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == key).then(|| percent_decode(v))
+        })
+    }
+}
+
+/// Decodes `%xx` escapes and `+`; invalid escapes are kept literally.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why a request was refused before routing; each maps to one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// Unparseable request (400).
+    BadRequest(String),
+    /// Head over the byte limit or too many headers (431).
+    HeadTooLarge,
+    /// `Content-Length` over the body limit (413).
+    BodyTooLarge {
+        /// The announced length.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Chunked or otherwise unsized body (411).
+    LengthRequired,
+    /// Not HTTP/1.x (505).
+    VersionNotSupported,
+}
+
+impl HttpError {
+    /// The response for this error; the connection closes after it, since the
+    /// rest of the input cannot be trusted to frame the next request.
+    pub fn response(&self) -> Response {
+        match self {
+            HttpError::BadRequest(m) => Response::error(400, "BAD_REQUEST", m),
+            HttpError::HeadTooLarge => Response::error(
+                431,
+                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                "request head too large (limit 16 KiB and 64 headers)",
+            ),
+            HttpError::BodyTooLarge { length, limit } => Response::error(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                &format!("body of {length} bytes is over the {limit}-byte limit"),
+            ),
+            HttpError::LengthRequired => Response::error(
+                411,
+                "LENGTH_REQUIRED",
+                "a Content-Length header is required (chunked bodies are not accepted)",
+            ),
+            HttpError::VersionNotSupported => Response::error(
+                505,
+                "HTTP_VERSION_NOT_SUPPORTED",
+                "only HTTP/1.0 and HTTP/1.1 are served",
+            ),
+        }
+    }
+}
+
+/// Result of looking at a buffer.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// A whole request, which used the first `consumed` bytes.
+    Complete {
+        /// The request.
+        request: Request,
+        /// Bytes of the buffer it took.
+        consumed: usize,
+    },
+}
+
+/// Parses one request from the front of `buf`.
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_head {
+                return Err(HttpError::HeadTooLarge);
+            }
+            return Ok(Parsed::Partial);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge),
+        Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
+        Err(e) => return Err(HttpError::BadRequest(format!("malformed request: {e}"))),
+    };
+    if head_len > limits.max_head {
+        return Err(HttpError::HeadTooLarge);
+    }
+    let method = req.method.unwrap_or_default().to_string();
+    let target = req.path.unwrap_or_default();
+    let minor_version = req.version.unwrap_or(1);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    if header("transfer-encoding").is_some() {
+        return Err(HttpError::LengthRequired);
+    }
+    let length = match header("content-length") {
+        None => 0,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| HttpError::BadRequest(format!("invalid Content-Length {v:?}")))?,
+    };
+    if length > limits.max_body {
+        return Err(HttpError::BodyTooLarge {
+            length,
+            limit: limits.max_body,
+        });
+    }
+    if buf.len() < head_len + length {
+        return Ok(Parsed::Partial);
+    }
+    Ok(Parsed::Complete {
+        request: Request {
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            headers,
+            body: buf[head_len..head_len + length].to_vec(),
+            minor_version,
+        },
+        consumed: head_len + length,
+    })
+}
+
+/// A response about to be encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers (Content-Type/Length and Connection are added).
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: &impl Serialize) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
+    /// `{"error": message, "code": code}`.
+    pub fn error(status: u16, code: &str, message: &str) -> Response {
+        Response::json(status, &json!({"error": message, "code": code}))
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Encodes status line, headers and body.
+    pub fn encode(&self, keep_alive: bool) -> Vec<u8> {
+        let mut head = String::with_capacity(160);
+        let _ = write!(
+            head,
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\nCache-Control: no-store\r\n",
+            self.status,
+            reason(self.status),
+            self.body.len(),
+            if keep_alive { "keep-alive" } else { "close" },
+        );
+        for (name, value) in &self.headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// The reason phrase of the statuses this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        410 => "Gone",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_head: 256,
+        max_headers: 4,
+        max_body: 10,
+    };
+
+    fn complete(buf: &[u8]) -> (Request, usize) {
+        match parse_request(buf, &LIMITS) {
+            Ok(Parsed::Complete { request, consumed }) => (request, consumed),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_pipelined_requests_with_bodies() {
+        let buf = b"POST /send/a%20b?preserveState=false HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\n\r\n";
+        let (r, n) = complete(buf);
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/send/a%20b");
+        assert_eq!(r.query_param("preserveState").as_deref(), Some("false"));
+        assert_eq!(r.body, b"{}");
+        assert!(r.keep_alive());
+        let (r2, _) = complete(&buf[n..]);
+        assert_eq!(r2.path, "/health");
+    }
+
+    #[test]
+    fn partial_until_body_complete() {
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\n", &LIMITS),
+            Ok(Parsed::Partial)
+        );
+        assert_eq!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", &LIMITS),
+            Ok(Parsed::Partial)
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
+        assert_eq!(
+            parse_request(long.as_bytes(), &LIMITS),
+            Err(HttpError::HeadTooLarge)
+        );
+        let many = "GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
+        assert_eq!(
+            parse_request(many.as_bytes(), &LIMITS),
+            Err(HttpError::HeadTooLarge)
+        );
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &LIMITS),
+            Err(HttpError::BodyTooLarge {
+                length: 11,
+                limit: 10
+            })
+        ));
+        assert_eq!(
+            parse_request(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                &LIMITS
+            ),
+            Err(HttpError::LengthRequired)
+        );
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &LIMITS),
+            Err(HttpError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_request(b"\x00\x01garbage\r\n\r\n", &LIMITS),
+            Err(HttpError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let (r, _) = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert!(!r.keep_alive());
+        let (r, _) = complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(r.keep_alive());
+        let (r, _) = complete(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(!r.keep_alive());
+    }
+
+    #[test]
+    fn response_encoding() {
+        let r = Response::error(405, "METHOD_NOT_ALLOWED", "no").with_header("Allow", "POST");
+        let text = String::from_utf8(r.encode(true)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
+        assert!(text.contains("\r\nAllow: POST\r\n"));
+        assert!(text.ends_with("\r\n\r\n{\"code\":\"METHOD_NOT_ALLOWED\",\"error\":\"no\"}"));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c%zz%4"), "a b c%zz%4");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+}

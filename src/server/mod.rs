@@ -1,0 +1,129 @@
+//! The server: one thread, one `mio` poll loop, HTTP and WebSocket on one
+//! port (SPEC §6–11).
+//!
+//! - [`config`]: every limit and default
+//! - `event_loop`: the poll loop (moves bytes and timers only)
+//! - `conn`: a connection's state machine
+//! - [`http`] / [`api`]: requests, routing, the control-API guard
+//! - [`websocket`]: upgrade and tungstenite plumbing
+//! - [`outbound`]: bounded out-queues of shared frames
+//! - [`timer`]: the timer wheel
+//! - [`handle`]: the thread-safe handle
+
+pub mod api;
+pub mod config;
+mod conn;
+mod event_loop;
+pub mod handle;
+pub mod http;
+pub mod outbound;
+pub mod timer;
+pub mod websocket;
+
+pub use config::Config;
+pub use handle::{Handle, HandleError};
+
+use event_loop::{EventLoop, LISTENER, WAKER};
+use mio::net::TcpListener;
+use mio::{Interest, Poll, Waker};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, mpsc};
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    event_loop: EventLoop,
+    local_addr: SocketAddr,
+    handle: Handle,
+    port_note: Option<u16>,
+}
+
+impl Server {
+    /// Binds the listener (trying the next ports when the port is taken,
+    /// unless `strict_port`) and prepares the loop. Accepting starts with
+    /// `run`, but connections are queued by the kernel from now on.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let (mut listener, local_addr) = bind_listener(&config)?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = mpsc::channel();
+        let advertised = advertised_address(&config, local_addr);
+        let port_note =
+            (config.port != 0 && local_addr.port() != config.port).then_some(config.port);
+        let handle = Handle { tx, waker };
+        Ok(Server {
+            event_loop: EventLoop::new(poll, listener, config, rx, advertised),
+            local_addr,
+            handle,
+            port_note,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// When the configured port was taken: the port that was asked for.
+    pub fn requested_port_taken(&self) -> Option<u16> {
+        self.port_note
+    }
+
+    /// `host:port` that devices are told to use in `wsUrl`.
+    pub fn advertised_address(&self) -> &str {
+        &self.event_loop.advertised
+    }
+
+    /// A handle for other threads (usable before `run` starts; calls wait
+    /// until the loop answers).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Runs the loop on this thread until shutdown.
+    pub fn run(self) -> io::Result<()> {
+        self.event_loop.run()
+    }
+}
+
+fn bind_listener(config: &Config) -> io::Result<(TcpListener, SocketAddr)> {
+    let attempts = if config.strict_port || config.port == 0 {
+        1
+    } else {
+        config.port_attempts.max(1)
+    };
+    let mut last = None;
+    for i in 0..attempts {
+        let Some(port) = config.port.checked_add(i) else {
+            break;
+        };
+        match TcpListener::bind(SocketAddr::new(config.host, port)) {
+            Ok(l) => {
+                let addr = l.local_addr()?;
+                return Ok((l, addr));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port")))
+}
+
+/// `host:port` for `wsUrl`: `--public-host`, else the LAN address when
+/// bound to all interfaces, else the bound address.
+fn advertised_address(config: &Config, local: SocketAddr) -> String {
+    let host = match &config.public_host {
+        Some(h) => h.clone(),
+        None if local.ip().is_unspecified() => crate::net::lan_address()
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        None => local.ip().to_string(),
+    };
+    let bracketed = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(_)) => format!("[{host}]"),
+        _ => host,
+    };
+    format!("{bracketed}:{}", local.port())
+}
