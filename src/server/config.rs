@@ -39,6 +39,10 @@ pub struct Config {
     /// Update frames a device may have queued before it is dropped to a
     /// resync (32): bounds memory per slow device.
     pub max_queued_updates: usize,
+    /// Unsent replies (HTTP responses, pongs, errors) a peer may leave
+    /// unread (1 MiB): HTTP requests wait beyond it, and a WebSocket peer
+    /// past it is disconnected, since replies cannot be dropped.
+    pub max_pending_replies: usize,
     /// How long a closing connection may take to say goodbye (1 s).
     pub close_timeout: Duration,
     /// How long shutdown waits for close frames to go out (500 ms).
@@ -73,6 +77,7 @@ impl Default for Config {
             max_headers: 64,
             max_body_bytes: crate::protocol::MAX_SCHEMA_BYTES,
             max_queued_updates: 32,
+            max_pending_replies: 1024 * 1024,
             close_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_millis(500),
             handle_signals: false,

@@ -31,6 +31,9 @@ pub struct HttpPhase {
     pub deadline: Instant,
     /// Responses sent on this connection so far.
     pub served: u32,
+    /// Request handling paused because the peer is not reading responses;
+    /// resumed when the queue drains.
+    pub paused: bool,
 }
 
 /// WebSocket state.

@@ -236,6 +236,7 @@ impl EventLoop {
                 inbuf: Vec::new(),
                 deadline,
                 served: 0,
+                paused: false,
             }),
             out: Default::default(),
             wants_write: false,
@@ -296,6 +297,12 @@ impl EventLoop {
             let Phase::Http(h) = &mut conn.phase else {
                 break;
             };
+            if conn.out.control_backlog() > self.config.max_pending_replies {
+                // The peer pipelines requests without reading the answers:
+                // stop until the queue drains.
+                h.paused = true;
+                break;
+            }
             let parsed = http::parse_request(&h.inbuf, &limits);
             let (request, consumed) = match parsed {
                 Ok(Parsed::Partial) => {
@@ -347,10 +354,13 @@ impl EventLoop {
                         self.begin_close(key, now);
                         break;
                     }
-                    if h.inbuf.is_empty() {
-                        h.deadline = now.mono + self.config.keep_alive_timeout;
-                        self.wheel.insert(h.deadline, Timer::Http(key, generation));
-                    }
+                    let timeout = if h.inbuf.is_empty() {
+                        self.config.keep_alive_timeout
+                    } else {
+                        self.config.request_timeout
+                    };
+                    h.deadline = now.mono + timeout;
+                    self.wheel.insert(h.deadline, Timer::Http(key, generation));
                 }
                 Routed::Upgrade { handshake, session } => {
                     conn.out.push_owned(handshake);
@@ -449,7 +459,16 @@ impl EventLoop {
                 }
             }
         }
-        if gone {
+        // tungstenite answers ping frames by itself; a peer that pings
+        // without reading would otherwise grow its queue without bound.
+        let flooding = conn.out.control_backlog() > self.config.max_pending_replies;
+        if flooding {
+            log::warn!(
+                "{} sends frames but does not read the replies; disconnecting",
+                conn.peer
+            );
+        }
+        if gone || flooding {
             self.apply_effects(now);
             return self.remove(key);
         }
@@ -497,6 +516,10 @@ impl EventLoop {
         }
         let generation = conn.generation;
         match &mut conn.phase {
+            Phase::Http(h) if h.paused => {
+                h.paused = false;
+                self.again.push((key, generation));
+            }
             Phase::Closing { shut_down, .. } if !*shut_down => {
                 *shut_down = true;
                 let _ = conn.sock.shutdown(std::net::Shutdown::Write);
@@ -518,8 +541,17 @@ impl EventLoop {
             for effect in effects {
                 match effect {
                     Effect::Send { conn, frame } => {
+                        let limit = self.config.max_pending_replies;
                         if let Some(c) = self.live_ws(conn) {
                             c.out.push_shared_control(frame);
+                            if c.out.control_backlog() > limit {
+                                log::warn!(
+                                    "{} sends requests but does not read the replies; disconnecting",
+                                    c.peer
+                                );
+                                self.remove(conn.key);
+                                continue;
+                            }
                             self.flush(conn.key, now);
                         }
                     }

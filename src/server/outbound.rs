@@ -63,7 +63,10 @@ pub struct OutQueue {
     /// Bytes of the front chunk already written.
     offset: usize,
     updates: usize,
+    /// Bytes of all queued chunks (including the written part of the front).
     bytes: usize,
+    /// Bytes of queued update chunks.
+    update_bytes: usize,
 }
 
 /// At most this many chunks go into one `writev`.
@@ -83,6 +86,17 @@ impl OutQueue {
     /// Pending update frames.
     pub fn pending_updates(&self) -> usize {
         self.updates
+    }
+
+    /// Bytes of pending control data (responses, pongs, errors). Control
+    /// data is never dropped, so a peer that keeps asking without reading
+    /// must be stopped by its owner once this grows too large.
+    pub fn control_backlog(&self) -> usize {
+        let written = match self.chunks.front() {
+            Some((ChunkKind::Control, _)) => self.offset,
+            _ => 0,
+        };
+        self.bytes.saturating_sub(self.update_bytes + written)
     }
 
     /// Queues owned control bytes (never dropped).
@@ -110,6 +124,7 @@ impl OutQueue {
             return Pushed::Overflowed;
         }
         self.bytes += frame.len();
+        self.update_bytes += frame.len();
         self.updates += 1;
         self.chunks
             .push_back((ChunkKind::Update, Bytes::Shared(frame)));
@@ -120,11 +135,13 @@ impl OutQueue {
     pub fn drop_updates(&mut self) {
         let started = self.offset > 0;
         let mut i = 0;
-        let (mut bytes, mut updates) = (self.bytes, self.updates);
+        let (mut bytes, mut updates, mut update_bytes) =
+            (self.bytes, self.updates, self.update_bytes);
         self.chunks.retain(|(kind, b)| {
             let keep = *kind == ChunkKind::Control || (i == 0 && started);
             if !keep {
                 bytes -= b.as_slice().len();
+                update_bytes -= b.as_slice().len();
                 updates -= 1;
             }
             i += 1;
@@ -132,6 +149,7 @@ impl OutQueue {
         });
         self.bytes = bytes;
         self.updates = updates;
+        self.update_bytes = update_bytes;
     }
 
     /// Writes as much as the socket takes.
@@ -170,6 +188,7 @@ impl OutQueue {
             self.bytes -= front.as_slice().len();
             if *kind == ChunkKind::Update {
                 self.updates -= 1;
+                self.update_bytes -= front.as_slice().len();
             }
             self.offset = 0;
             self.chunks.pop_front();
@@ -243,6 +262,7 @@ mod tests {
         q.write_to(&mut w).unwrap(); // "u" of u1 is out: u1 must stay whole
         assert_eq!(q.push_update(frame("u4"), 3), Pushed::Overflowed);
         assert_eq!(q.pending_updates(), 1);
+        assert_eq!(q.control_backlog(), 2, "c1 only");
         w.calls_left = 100;
         w.cap = 100;
         q.write_to(&mut w).unwrap();
