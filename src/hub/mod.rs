@@ -1200,3 +1200,6 @@ fn truncate(s: &mut String, max: usize) {
         s.push('…');
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,311 @@
+//! The hub driven directly: no sockets, time passed in.
+
+use super::*;
+use crate::protocol::{Message, deserialize_message};
+use serde_json::json;
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:5000".parse().unwrap()
+}
+
+fn schema(text: &str) -> Schema {
+    Schema::from_value(json!({"version": "1", "metadata": {}, "nodes": [
+        {"id": "root", "type": "View", "children": [{"id": "t", "type": "Text", "props": {"text": text}}]}
+    ]}))
+    .unwrap()
+}
+
+fn decode(frame: &SharedFrame) -> Message {
+    // Server frames here are short text frames: 2-byte header, or 4 with a
+    // 16-bit length.
+    let offset = if frame[1] == 126 {
+        4
+    } else if frame[1] == 127 {
+        10
+    } else {
+        2
+    };
+    deserialize_message(&frame[offset..], true).unwrap()
+}
+
+struct Fixture {
+    hub: Hub,
+    now: Now,
+    session: String,
+    fx: Vec<Effect>,
+}
+
+impl Fixture {
+    fn new(cfg: HubConfig) -> Fixture {
+        let now = Now::current();
+        let mut hub = Hub::new(cfg);
+        let mut fx = Vec::new();
+        let session = hub.create_session(now, &mut fx).unwrap().session_id;
+        Fixture {
+            hub,
+            now,
+            session,
+            fx,
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now.plus(Duration::from_millis(ms));
+    }
+
+    fn connect(&mut self, key: usize) -> ConnId {
+        let conn = ConnId {
+            key,
+            generation: key as u64,
+        };
+        self.hub
+            .ws_opened(conn, Some(&self.session), peer(), self.now, &mut self.fx);
+        let msg = crate::protocol::create_connect_message(
+            &self.session,
+            &format!("d{key}"),
+            "ios",
+            None,
+            "1.0.0",
+        );
+        let text = crate::protocol::serialize_message(&msg);
+        self.hub
+            .on_text(conn, text.as_bytes(), self.now, &mut self.fx);
+        conn
+    }
+
+    fn take(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.fx)
+    }
+}
+
+fn no_coalesce() -> HubConfig {
+    HubConfig {
+        coalesce: Duration::ZERO,
+        ..HubConfig::default()
+    }
+}
+
+#[test]
+fn connect_is_answered_and_broadcasts_reach_every_device_with_one_frame() {
+    let mut f = Fixture::new(no_coalesce());
+    let a = f.connect(1);
+    let b = f.connect(2);
+    let fx = f.take();
+    let connected = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::Send { .. }))
+        .count();
+    assert_eq!(connected, 2);
+    let out = f
+        .hub
+        .push(&f.session.clone(), schema("x"), true, f.now, &mut f.fx)
+        .unwrap();
+    assert_eq!(
+        (out.update_type, out.sequence_number, out.clients_updated),
+        ("full", 1, 2)
+    );
+    match f.take().as_slice() {
+        [Effect::Broadcast { conns, frame }] => {
+            let mut conns = conns.clone();
+            conns.sort_by_key(|c| c.key);
+            assert_eq!(conns, vec![a, b]);
+            assert_eq!(decode(frame).message_type().as_str(), "update");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn disconnect_keeps_the_device_list_consistent() {
+    let mut f = Fixture::new(no_coalesce());
+    let conns: Vec<ConnId> = (1..=5).map(|k| f.connect(k)).collect();
+    f.hub.disconnect(conns[1]);
+    f.hub.disconnect(conns[0]);
+    f.hub.disconnect(conns[0]); // twice is harmless
+    f.take();
+    f.hub
+        .push(&f.session.clone(), schema("x"), true, f.now, &mut f.fx)
+        .unwrap();
+    let Some(Effect::Broadcast { conns: to, .. }) = f.take().pop() else {
+        panic!()
+    };
+    let mut keys: Vec<usize> = to.iter().map(|c| c.key).collect();
+    keys.sort();
+    assert_eq!(keys, vec![3, 4, 5]);
+    assert_eq!(f.hub.device_count(), 3);
+}
+
+#[test]
+fn coalescing_holds_then_broadcasts_the_latest_as_a_delta() {
+    let mut f = Fixture::new(HubConfig::default());
+    let id = f.session.clone();
+    f.connect(1);
+    assert_eq!(
+        f.hub
+            .push(&id, schema("a"), true, f.now, &mut f.fx)
+            .unwrap()
+            .sequence_number,
+        1
+    );
+    f.take();
+    f.advance(10);
+    let held = f
+        .hub
+        .push(&id, schema("b"), true, f.now, &mut f.fx)
+        .unwrap();
+    assert_eq!(
+        (held.update_type, held.batched, held.sequence_number),
+        ("pending", true, 1)
+    );
+    f.advance(10);
+    f.hub
+        .push(&id, schema("c"), true, f.now, &mut f.fx)
+        .unwrap();
+    let timers: Vec<Effect> = f.take();
+    assert_eq!(
+        timers.len(),
+        1,
+        "one flush timer for the window: {timers:?}"
+    );
+    let Effect::Schedule { at, timer } = timers[0].clone() else {
+        panic!()
+    };
+    assert_eq!(
+        at,
+        f.now.mono - Duration::from_millis(20) + Duration::from_millis(100)
+    );
+    f.hub
+        .on_timer(timer, f.now.plus(Duration::from_millis(80)), &mut f.fx);
+    let Some(Effect::Broadcast { frame, .. }) = f.take().pop() else {
+        panic!()
+    };
+    let Payload::Update(u) = decode(&frame).payload else {
+        panic!()
+    };
+    assert_eq!(u.sequence_number, 2);
+    assert_eq!(u.checksum, schema("c").checksum());
+    assert!(matches!(u.body, UpdateBody::Incremental(_)));
+}
+
+#[test]
+fn expiry_closes_devices_with_4410_and_remembers_the_id() {
+    let mut f = Fixture::new(HubConfig {
+        session_ttl: Duration::from_secs(60),
+        ..no_coalesce()
+    });
+    let id = f.session.clone();
+    let conn = f.connect(1);
+    let Some(Effect::Schedule { timer, .. }) = f.take().into_iter().find(|e| {
+        matches!(
+            e,
+            Effect::Schedule {
+                timer: HubTimer::SessionExpiry(_),
+                ..
+            }
+        )
+    }) else {
+        panic!("no expiry timer")
+    };
+    // Extended meanwhile: the timer re-arms instead of expiring.
+    f.advance(30_000);
+    f.hub
+        .extend_session(&id, Duration::from_secs(60), f.now)
+        .unwrap();
+    f.advance(30_000);
+    f.hub.on_timer(timer, f.now, &mut f.fx);
+    let Some(Effect::Schedule { timer, .. }) = f.take().pop() else {
+        panic!("re-armed")
+    };
+    f.advance(30_000);
+    f.hub.on_timer(timer, f.now, &mut f.fx);
+    let fx = f.take();
+    assert!(
+        fx.contains(&Effect::Close {
+            conn,
+            code: 4410,
+            reason: "Session expired"
+        }),
+        "{fx:?}"
+    );
+    assert_eq!(f.hub.session_count(), 0);
+    assert_eq!(
+        f.hub.push(&id, schema("x"), true, f.now, &mut f.fx),
+        Err(HubError::SessionExpired)
+    );
+    let late = ConnId {
+        key: 9,
+        generation: 9,
+    };
+    f.hub.ws_opened(late, Some(&id), peer(), f.now, &mut f.fx);
+    assert_eq!(
+        f.take(),
+        vec![Effect::Close {
+            conn: late,
+            code: 4410,
+            reason: "Session expired"
+        }]
+    );
+}
+
+#[test]
+fn first_message_must_be_connect_and_the_deadline_is_enforced() {
+    let mut f = Fixture::new(no_coalesce());
+    let a = ConnId {
+        key: 1,
+        generation: 1,
+    };
+    f.hub
+        .ws_opened(a, Some(&f.session.clone()), peer(), f.now, &mut f.fx);
+    let ping =
+        crate::protocol::serialize_message(&crate::protocol::create_ping_message(&f.session, None));
+    f.hub.on_text(a, ping.as_bytes(), f.now, &mut f.fx);
+    let fx = f.take();
+    assert!(
+        fx.contains(&Effect::Close {
+            conn: a,
+            code: 4401,
+            reason: "Connect required"
+        }),
+        "{fx:?}"
+    );
+
+    let b = ConnId {
+        key: 2,
+        generation: 2,
+    };
+    f.hub
+        .ws_opened(b, Some(&f.session.clone()), peer(), f.now, &mut f.fx);
+    let Some(Effect::Schedule { timer, .. }) = f.take().pop() else {
+        panic!()
+    };
+    f.hub
+        .on_timer(timer, f.now.plus(Duration::from_secs(10)), &mut f.fx);
+    assert!(f.take().contains(&Effect::Close {
+        conn: b,
+        code: 4401,
+        reason: "Connect timeout"
+    }));
+}
+
+#[test]
+fn stale_generations_are_ignored() {
+    let mut f = Fixture::new(no_coalesce());
+    let old = f.connect(1);
+    f.hub.disconnect(old);
+    let new = ConnId {
+        key: 1,
+        generation: 99,
+    };
+    f.hub
+        .ws_opened(new, Some(&f.session.clone()), peer(), f.now, &mut f.fx);
+    f.take();
+    // A deadline meant for the old connection must not touch the new one.
+    f.hub.on_timer(
+        HubTimer::ConnectDeadline(old),
+        f.now.plus(Duration::from_secs(60)),
+        &mut f.fx,
+    );
+    assert!(f.take().is_empty());
+    f.hub.on_text(old, b"{}", f.now, &mut f.fx);
+    assert!(f.take().is_empty());
+}
