@@ -162,11 +162,17 @@ pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta>
 
 /// True when two node objects agree on everything but `children`.
 fn own_fields_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    let own = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key("children"));
-    own(a) == own(b)
-        && a.iter()
-            .filter(|(k, _)| *k != "children")
-            .all(|(k, v)| b.get(k) == Some(v))
+    // Both maps iterate in key order, so walking them side by side compares
+    // keys and values without a lookup per key.
+    let mut a = a.iter().filter(|(k, _)| *k != "children");
+    let mut b = b.iter().filter(|(k, _)| *k != "children");
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some((ka, va)), Some((kb, vb))) if ka == kb && va == vb => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Diffs two nodes with the same id at the same place in the tree.
