@@ -749,13 +749,16 @@ impl Hub {
             self.close(conn, 4400, "Session ID mismatch", fx);
             return;
         }
-        if !self.check_version(conn, &session, &message.version, now, fx) {
+        // The envelope and `connect`'s clientVersion are both checked, but a
+        // connection hears about a minor difference only once.
+        let mut warned = false;
+        if !self.check_version(conn, &session, &message.version, &mut warned, now, fx) {
             return;
         }
         let registered = self.device(conn).and_then(Device::info).is_some();
         match (registered, message.payload) {
             (false, Payload::Connect(p)) => {
-                if self.check_version(conn, &session, &p.client_version, now, fx) {
+                if self.check_version(conn, &session, &p.client_version, &mut warned, now, fx) {
                     self.register(conn, p, now, fx);
                 }
             }
@@ -866,19 +869,25 @@ impl Hub {
         }
     }
 
-    /// Refuses another major version (4426); warns once about another minor.
+    /// Refuses another major version (4426); warns once about another minor
+    /// (before registration, unless `warned` says it was done already).
     fn check_version(
         &mut self,
         conn: ConnId,
         session: &str,
         version: &str,
+        warned: &mut bool,
         now: Now,
         fx: &mut Vec<Effect>,
     ) -> bool {
         let ours = parse_version(PROTOCOL_VERSION);
         match (parse_version(version), ours) {
             (Some(theirs), Some(ours)) if theirs.0 == ours.0 => {
-                if theirs.1 != ours.1 && self.device(conn).and_then(Device::info).is_none() {
+                if theirs.1 != ours.1
+                    && !*warned
+                    && self.device(conn).and_then(Device::info).is_none()
+                {
+                    *warned = true;
                     let msg = format!(
                         "protocol version {version} differs from the server's {PROTOCOL_VERSION} in the minor version; continuing"
                     );
