@@ -267,25 +267,34 @@ impl RawWs {
 
     /// The next frame, or `None` at EOF. Panics after `timeout`.
     pub fn read_frame(&mut self, timeout: Duration) -> Option<Frame> {
+        self.try_frame(timeout)
+            .unwrap_or_else(|| panic!("no frame within {timeout:?}"))
+    }
+
+    /// `Some(Some(frame))`, `Some(None)` at EOF, or `None` when nothing
+    /// arrived within `timeout`.
+    pub fn try_frame(&mut self, timeout: Duration) -> Option<Option<Frame>> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some((frame, used)) = parse_frame(&self.buf) {
                 self.buf.drain(..used);
-                return Some(frame);
+                return Some(Some(frame));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no frame within {timeout:?}");
+            if left.is_zero() {
+                return None;
+            }
             self.stream.set_read_timeout(Some(left)).unwrap();
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
+                Ok(0) => return Some(None),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Some(None),
                 Err(e) => panic!("read: {e}"),
             }
         }
