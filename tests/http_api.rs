@@ -674,3 +674,29 @@ fn connections_beyond_the_limit_get_503() {
     let stats = server.handle.stats().unwrap();
     assert!(stats["connections"]["refused"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let server = TestServer::with(|c| c.keep_alive_timeout = Duration::from_millis(300));
+    let mut c = HttpConn::open(server.addr);
+    let (status, _, _) = c.call("GET", "/health", None);
+    assert_eq!(status, 200);
+    // Blocks until the server closes it (the read timeout is 10 s).
+    assert!(
+        c.closed_by_server(),
+        "an idle keep-alive connection is closed"
+    );
+}
+
+#[test]
+fn too_many_sessions_is_429() {
+    let server = TestServer::with(|c| c.hub.max_sessions = 2);
+    server.session();
+    let second = server.session();
+    let (status, body) = http(server.addr, "POST", "/session/new", None);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "RATE_LIMIT_EXCEEDED");
+    // Deleting one makes room.
+    server.handle.delete_session(&second).unwrap();
+    assert_eq!(http(server.addr, "POST", "/session/new", None).0, 201);
+}

@@ -6,6 +6,7 @@ mod support;
 
 use common::{Device, TestServer, schema, text};
 use serde_json::{Value, json};
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::{DeviceExt, Frame, RawWs, SOON, counter, wait_for, wait_until};
@@ -538,4 +539,89 @@ fn connect_in_the_same_packet_as_the_upgrade() {
     }
     assert_eq!(texts, ["connected", "pong"]);
     assert_eq!(pong_frame.unwrap(), b"x");
+}
+
+/// Reads until the close frame; returns its code.
+fn raw_close_code(raw: &mut RawWs) -> u16 {
+    loop {
+        let f = raw.read_frame(SOON).expect("closed without a close frame");
+        match f.opcode {
+            Frame::CLOSE => return f.close().0,
+            Frame::TEXT | Frame::PING => {}
+            _ => panic!("unexpected {f:?}"),
+        }
+    }
+}
+
+#[test]
+fn fragmented_messages_are_reassembled_around_control_frames() {
+    let server = TestServer::start();
+    let session = server.session();
+    let mut raw = RawWs::open(server.addr, &format!("/ws?session={session}"));
+    let connect = Device::connect_msg(&session, "frag").to_string();
+    let (a, b) = connect.as_bytes().split_at(connect.len() / 2);
+    let mask = Some([1, 2, 3, 4]);
+    let mut bytes = support::frame_bytes(false, Frame::TEXT, a, mask);
+    bytes.extend(support::frame_bytes(true, Frame::PING, b"mid", mask));
+    bytes.extend(support::frame_bytes(true, 0x0, b, mask));
+    raw.stream.write_all(&bytes).unwrap();
+    let mut got = (false, false);
+    while got != (true, true) {
+        let f = raw.read_frame(SOON).expect("connection ended");
+        match f.opcode {
+            0xA => {
+                assert_eq!(f.payload, b"mid");
+                got.0 = true;
+            }
+            Frame::TEXT => {
+                assert_eq!(f.json()["type"], "connected");
+                got.1 = true;
+            }
+            _ => panic!("unexpected {f:?}"),
+        }
+    }
+}
+
+#[test]
+fn broken_frames_close_with_the_matching_code() {
+    let server = TestServer::with(|c| c.max_message_bytes = 1024);
+    let session = server.session();
+    let path = format!("/ws?session={session}");
+    let connected = |server: &TestServer| {
+        let mut raw = RawWs::open(server.addr, &path);
+        raw.send_json(&Device::connect_msg(&session, "raw"));
+        assert_eq!(raw.recv_json(SOON)["type"], "connected");
+        raw
+    };
+    // Invalid UTF-8 in a text frame: 1007.
+    let mut raw = connected(&server);
+    raw.send_frame(Frame::TEXT, b"{\"a\": \"\xff\xfe\"}");
+    assert_eq!(raw_close_code(&mut raw), 1007);
+    // An unmasked client frame: 1002.
+    let mut raw = connected(&server);
+    let ping = Device::msg(&session, "ping", json!({})).to_string();
+    raw.stream
+        .write_all(&support::frame_bytes(
+            true,
+            Frame::TEXT,
+            ping.as_bytes(),
+            None,
+        ))
+        .unwrap();
+    assert_eq!(raw_close_code(&mut raw), 1002);
+    // Small fragments adding up to more than the message limit: 1009.
+    let mut raw = connected(&server);
+    let chunk = [b'x'; 600];
+    let mask = Some([9, 9, 9, 9]);
+    let mut bytes = support::frame_bytes(false, Frame::TEXT, &chunk, mask);
+    bytes.extend(support::frame_bytes(true, 0x0, &chunk, mask));
+    raw.stream.write_all(&bytes).unwrap();
+    assert_eq!(raw_close_code(&mut raw), 1009);
+    wait_until(SOON, "all three to be gone", || {
+        server
+            .handle
+            .connected_devices(&session)
+            .unwrap()
+            .is_empty()
+    });
 }

@@ -315,20 +315,30 @@ impl RawWs {
 
 /// A final, masked client frame (clients must mask).
 pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![0x80 | opcode];
+    frame_bytes(true, opcode, payload, Some([0x37, 0xfa, 0x21, 0x3d]))
+}
+
+/// Any frame: `fin` off for a fragment, `mask` off for a broken client.
+pub fn frame_bytes(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    let bit = if mask.is_some() { 0x80 } else { 0 };
     let len = payload.len();
     if len < 126 {
-        f.push(0x80 | len as u8);
+        f.push(bit | len as u8);
     } else if len <= 0xffff {
-        f.push(0x80 | 126);
+        f.push(bit | 126);
         f.extend_from_slice(&(len as u16).to_be_bytes());
     } else {
-        f.push(0x80 | 127);
+        f.push(bit | 127);
         f.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    match mask {
+        Some(m) => {
+            f.extend_from_slice(&m);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
     f
 }
 
