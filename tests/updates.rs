@@ -361,7 +361,8 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
     // The slow device now reads: what was in flight, then (once its queue
     // has drained) the current schema in full. It plays a real device: an
     // incremental update after a gap cannot be applied, so it waits for the
-    // full one. A ping/pong round with no update in it means it is done
+    // full one; once it holds something, no update may follow a gap (the
+    // server stops queueing deltas to a device marked for resync). A ping/pong round with no update in it means it is done
     // (a resync is queued when the queue drains, so before the next pong).
     let mut state: Option<(u64, Schema)> = None;
     let mut seen = Vec::new();
@@ -386,7 +387,10 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
             let base = match (&state, kind.as_str()) {
                 (_, "full") => None,
                 (Some((s, schema)), _) if *s + 1 == seq => Some(schema),
-                _ => continue, // a gap: wait for the resync
+                (Some((s, _)), _) => panic!(
+                    "an incremental update #{seq} after a gap (held #{s}): it cannot apply; {seen:?}"
+                ),
+                _ => continue, // before anything applicable: wait for the resync
             };
             state = Some((seq, apply(base, &m)));
         }

@@ -575,16 +575,20 @@ impl EventLoop {
         let Some(c) = self.live_ws(conn) else {
             return;
         };
+        let Phase::WebSocket(ws) = &mut c.phase else {
+            return;
+        };
+        if ws.needs_resync {
+            // Its earlier updates were dropped, so a delta would not apply to
+            // what it holds; it gets the current schema in full once drained.
+            return;
+        }
         if c.out.push_update(frame, max) == Pushed::Overflowed {
-            if let Phase::WebSocket(ws) = &mut c.phase {
-                if !ws.needs_resync {
-                    log::warn!(
-                        "{} is not reading; dropping its pending updates until it catches up",
-                        c.peer
-                    );
-                }
-                ws.needs_resync = true;
-            }
+            log::warn!(
+                "{} is not reading; dropping its pending updates until it catches up",
+                c.peer
+            );
+            ws.needs_resync = true;
             self.stats.slow_device_resyncs += 1;
         }
         self.flush(conn.key, now);
