@@ -191,6 +191,9 @@ pub struct Hub {
     devices: HashMap<usize, Device>,
     expired: VecDeque<Arc<str>>,
     counters: Counters,
+    /// The session created by the command line at start, named by
+    /// `GET /session/startup`.
+    startup: Option<Arc<str>>,
 }
 
 impl Hub {
@@ -202,6 +205,7 @@ impl Hub {
             devices: HashMap::new(),
             expired: VecDeque::new(),
             counters: Counters::default(),
+            startup: None,
         }
     }
 
@@ -1141,6 +1145,23 @@ impl Hub {
             "unhealthyDevices": devices.len() - healthy,
             "devices": devices,
         }))
+    }
+
+    /// Makes `id` the startup session, the one `GET /session/startup` names
+    /// (so `lumora-hr-mini push` finds it without being told its id).
+    pub fn set_startup_session(&mut self, id: &str) -> Result<(), HubError> {
+        let (key, _) = self
+            .sessions
+            .get_key_value(id)
+            .ok_or(HubError::SessionNotFound)?;
+        self.startup = Some(key.clone());
+        Ok(())
+    }
+
+    /// The startup session's id, if one was set (it may since have been
+    /// deleted or have expired: look it up to know).
+    pub fn startup_session(&self) -> Option<&str> {
+        self.startup.as_deref()
     }
 
     /// Session details for `/stats`.

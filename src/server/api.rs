@@ -70,6 +70,7 @@ enum Route {
     Health,
     Stats,
     NewSession,
+    Startup,
     Send(String),
     Session(String),
     SessionHealth(String),
@@ -85,6 +86,7 @@ impl Route {
             ["health"] => Route::Health,
             ["stats"] => Route::Stats,
             ["session", "new"] => Route::NewSession,
+            ["session", "startup"] => Route::Startup,
             ["send", s] if !s.is_empty() => Route::Send(id(s)),
             ["session", s] if !s.is_empty() => Route::Session(id(s)),
             ["session", s, "health"] => Route::SessionHealth(id(s)),
@@ -95,7 +97,9 @@ impl Route {
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Ws | Route::Health | Route::Stats | Route::SessionHealth(_) => "GET",
+            Route::Ws | Route::Health | Route::Stats | Route::Startup | Route::SessionHealth(_) => {
+                "GET"
+            }
             Route::NewSession | Route::Send(_) | Route::Extend(_) => "POST",
             Route::Session(_) => "GET, DELETE",
         }
@@ -165,6 +169,7 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             ),
             Err(e) => hub_error(e),
         },
+        Route::Startup => startup(ctx),
         Route::Send(id) => send(req, &id, ctx),
         Route::Session(id) if req.method == "DELETE" => match ctx.hub.delete_session(&id, ctx.fx) {
             Ok(()) => Response::json(200, &json!({"success": true})),
@@ -201,6 +206,31 @@ fn upgrade(req: &Request) -> Routed {
             session: req.query_param("session"),
         },
         Err(resp) => Routed::Respond(resp),
+    }
+}
+
+/// `GET /session/startup`: the session the command line created at start,
+/// so that `lumora-hr-mini push` can find it without being told its id.
+fn startup(ctx: &Ctx<'_>) -> Response {
+    let Some(id) = ctx.hub.startup_session() else {
+        return Response::error(
+            404,
+            "SESSION_NOT_FOUND",
+            "this server has no startup session; pass a session id",
+        );
+    };
+    match ctx.hub.session_json(id, ctx.now) {
+        Ok(s) => Response::json(
+            200,
+            &json!({
+                "sessionId": id,
+                "wsUrl": format!("ws://{}/ws?session={id}", ctx.advertised),
+                "createdAt": s["createdAt"],
+                "expiresAt": s["expiresAt"],
+                "sequenceNumber": s["sequenceNumber"],
+            }),
+        ),
+        Err(e) => hub_error(e),
     }
 }
 
@@ -425,6 +455,7 @@ mod tests {
     fn routes() {
         assert_eq!(Route::parse("/send/abc"), Some(Route::Send("abc".into())));
         assert_eq!(Route::parse("/session/new"), Some(Route::NewSession));
+        assert_eq!(Route::parse("/session/startup"), Some(Route::Startup));
         assert_eq!(
             Route::parse("/session/x/health"),
             Some(Route::SessionHealth("x".into()))
