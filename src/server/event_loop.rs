@@ -9,6 +9,7 @@ use super::handle::Command;
 use super::http::{self, Limits, Parsed, Response};
 use super::outbound::{Flushed, Pushed};
 use super::timer::TimerWheel;
+use super::watch::{self, Watch};
 use super::websocket::{self, WsIo};
 use crate::hub::{ConnId, Effect, Hub, HubTimer, Now};
 use mio::net::{TcpListener, TcpStream};
@@ -44,6 +45,8 @@ enum Timer {
     Close(usize, u64),
     /// Try accepting again after a resource error (e.g. out of descriptors).
     Accept,
+    /// Check a watched file (index into `watches`).
+    Watch(usize),
 }
 
 /// The loop and everything it owns.
@@ -66,6 +69,7 @@ pub(crate) struct EventLoop {
     shutdown_deadline: Option<Instant>,
     last_capacity_warning: Option<Instant>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
+    watches: Vec<Watch>,
 }
 
 impl EventLoop {
@@ -95,6 +99,7 @@ impl EventLoop {
             shutdown_deadline: None,
             last_capacity_warning: None,
             signals: None,
+            watches: Vec::new(),
             config,
         }
     }
@@ -673,6 +678,7 @@ impl EventLoop {
                     }
                 }
                 Timer::Accept => self.accept(now),
+                Timer::Watch(i) => self.watch(i, now),
             }
         }
     }
@@ -746,6 +752,13 @@ impl EventLoop {
                 Command::CreateSession(r) => {
                     let _ = r.send(self.hub.create_session(now, fx));
                 }
+                Command::CreateStartupSession(r) => {
+                    let created = self.hub.create_session(now, fx);
+                    if let Ok(s) = &created {
+                        let _ = self.hub.set_startup_session(&s.session_id);
+                    }
+                    let _ = r.send(created);
+                }
                 Command::GetSession(id, r) => {
                     let _ = r.send(self.hub.session_json(&id, now));
                 }
@@ -781,10 +794,35 @@ impl EventLoop {
                     self.stats.connections_open = self.conns.len();
                     let _ = r.send(Ok(api::stats_json(&self.hub, &self.stats)));
                 }
+                Command::Watch {
+                    session,
+                    path,
+                    reply,
+                } => {
+                    if self.hub.session(&session).is_none() {
+                        let _ = reply.send(Err(crate::hub::HubError::SessionNotFound));
+                    } else {
+                        let _ = reply.send(Ok(()));
+                        self.watches.push(Watch::new(session, path));
+                        self.watch(self.watches.len() - 1, now);
+                    }
+                }
                 Command::Shutdown => self.begin_shutdown(now),
             }
             self.apply_effects(now);
         }
+    }
+
+    /// Checks a watched file; pushes it when it changed and has settled.
+    fn watch(&mut self, i: usize, now: Now) {
+        let Some(w) = self.watches.get_mut(i) else {
+            return;
+        };
+        if w.poll(&mut self.hub, now, &mut self.fx) {
+            self.wheel
+                .insert(now.mono + watch::INTERVAL, Timer::Watch(i));
+        }
+        self.apply_effects(now);
     }
 
     fn signal(&mut self, now: Now) {

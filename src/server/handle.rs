@@ -6,6 +6,7 @@ use crate::protocol::Schema;
 use mio::Waker;
 use serde_json::Value;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::Duration;
@@ -41,6 +42,7 @@ type Reply<T> = SyncSender<Result<T, HubError>>;
 /// A request to the loop.
 pub(crate) enum Command {
     CreateSession(Reply<SessionCreated>),
+    CreateStartupSession(Reply<SessionCreated>),
     GetSession(String, Reply<Value>),
     DeleteSession(String, Reply<()>),
     Push {
@@ -58,6 +60,11 @@ pub(crate) enum Command {
     Extend(String, Duration, Reply<u64>),
     Cleanup(Reply<usize>),
     Stats(Reply<Value>),
+    Watch {
+        session: String,
+        path: PathBuf,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -87,6 +94,26 @@ impl Handle {
     /// Creates a session.
     pub fn create_session(&self) -> Result<SessionCreated, HandleError> {
         self.call(Command::CreateSession)
+    }
+
+    /// Creates a session and makes it the server's startup session, the one
+    /// `GET /session/startup` names (what the command line does at start).
+    pub fn create_startup_session(&self) -> Result<SessionCreated, HandleError> {
+        self.call(Command::CreateStartupSession)
+    }
+
+    /// Pushes the schema in the file at `path` to a session now and whenever
+    /// the file changes (checked every 100 ms from the timer wheel; pushed
+    /// once it has been stable for 100 ms). A file that is not a valid
+    /// schema is logged with its path and the error, and not pushed.
+    /// Watching stops when the session is gone.
+    pub fn watch_file(&self, id: &str, path: impl Into<PathBuf>) -> Result<(), HandleError> {
+        let path = path.into();
+        self.call(|reply| Command::Watch {
+            session: id.into(),
+            path,
+            reply,
+        })
     }
 
     /// The session as `GET /session/:id` shows it.

@@ -9,6 +9,7 @@
 //! - [`outbound`]: bounded out-queues of shared frames
 //! - [`timer`]: the timer wheel
 //! - [`handle`]: the thread-safe handle
+//! - `watch`: `--watch FILE`, polled from the timer wheel
 
 pub mod api;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod handle;
 pub mod http;
 pub mod outbound;
 pub mod timer;
+mod watch;
 pub mod websocket;
 
 pub use config::Config;
