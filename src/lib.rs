@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod hub;
 pub mod net;
 pub mod protocol;

@@ -1,0 +1,3 @@
+//! The `lumora-hr-mini` command line.
+
+pub mod qr;
