@@ -1,0 +1,861 @@
+//! Command-line parsing, by hand: `--flag value`, `--flag=value`, `-` for
+//! stdin, `--` to end flags. Every default shown by `--help` is read from
+//! [`Config::default`], so help and behaviour cannot drift apart.
+
+use crate::server::Config;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default server for `push`.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:3000";
+/// Default interval of a headless device's protocol `ping`.
+pub const DEVICE_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Environment variable read for `--token`.
+pub const TOKEN_ENV: &str = "LUMORA_TOKEN";
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Run the server (`lumora-hr-mini` or `lumora-hr-mini serve`).
+    Serve(Box<ServeOptions>),
+    /// Push a schema file to a running server.
+    Push(PushOptions),
+    /// Run headless devices.
+    Device(DeviceOptions),
+    /// Print this help text and exit 0.
+    Help(String),
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// How much the server logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Warnings and errors only (`--quiet`).
+    Quiet,
+    /// Info and above (the default).
+    Normal,
+    /// Debug and above (`--verbose`).
+    Verbose,
+}
+
+/// `serve` options.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The server configuration built from the flags.
+    pub config: Config,
+    /// Skip the QR code in the banner.
+    pub no_qr: bool,
+    /// Push this file to the startup session whenever it changes.
+    pub watch: Option<PathBuf>,
+    /// Log level.
+    pub verbosity: Verbosity,
+}
+
+/// `push` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOptions {
+    /// Base URL of the server (`http://host:port`).
+    pub server: String,
+    /// Target session; `None` means the server's startup session.
+    pub session: Option<String>,
+    /// `preserveState` of the update.
+    pub preserve_state: bool,
+    /// Bearer token for a server reached from another machine.
+    pub token: Option<String>,
+    /// The schema file, or `-` for stdin.
+    pub file: String,
+}
+
+/// `device` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceOptions {
+    /// `ws://host:port/ws?session=ID`.
+    pub url: String,
+    /// How many devices to run.
+    pub count: usize,
+    /// `deviceName` (numbered when `count` > 1).
+    pub name: String,
+    /// `platform` sent in `connect`.
+    pub platform: String,
+    /// Print only connection events and the summary, not every update.
+    pub quiet: bool,
+    /// Interval of the protocol `ping`.
+    pub ping_interval: Duration,
+}
+
+/// A command line that cannot be run: a one-line message plus the usage of
+/// the subcommand concerned. Exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// What is wrong.
+    pub message: String,
+    /// One-line usage of the subcommand.
+    pub usage: &'static str,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "error: {}\nusage: {}\n(see --help)",
+            self.message, self.usage
+        )
+    }
+}
+
+const SERVE_USAGE: &str = "lumora-hr-mini [serve] [--port N] [--watch FILE] [--no-qr] [FLAGS]";
+const PUSH_USAGE: &str =
+    "lumora-hr-mini push [--server URL] [--session ID] [--no-preserve-state] FILE";
+const DEVICE_USAGE: &str =
+    "lumora-hr-mini device URL [--count N] [--name NAME] [--platform P] [--quiet]";
+
+/// Parses the arguments after the program name. `env_token` is the value
+/// of `LUMORA_TOKEN`, used when `--token` is not given.
+pub fn parse(args: &[String], env_token: Option<String>) -> Result<Command, UsageError> {
+    let env_token = env_token.filter(|t| !t.is_empty());
+    match args.first().map(String::as_str) {
+        Some("push") => parse_push(&args[1..], env_token),
+        Some("device") => parse_device(&args[1..]),
+        Some("serve") => parse_serve(&args[1..], env_token),
+        Some("help") => Ok(Command::Help(match args.get(1).map(String::as_str) {
+            Some("push") => push_help(),
+            Some("device") => device_help(),
+            _ => serve_help(),
+        })),
+        _ => parse_serve(args, env_token),
+    }
+}
+
+/// Splits arguments into flags (with inline `=` values) and positionals.
+struct Args<'a> {
+    rest: std::slice::Iter<'a, String>,
+    usage: &'static str,
+    only_positionals: bool,
+}
+
+enum Arg<'a> {
+    Flag(&'a str, Option<&'a str>),
+    Positional(&'a str),
+}
+
+impl<'a> Args<'a> {
+    fn new(args: &'a [String], usage: &'static str) -> Args<'a> {
+        Args {
+            rest: args.iter(),
+            usage,
+            only_positionals: false,
+        }
+    }
+
+    fn next(&mut self) -> Option<Arg<'a>> {
+        loop {
+            let arg = self.rest.next()?.as_str();
+            if self.only_positionals || arg == "-" || !arg.starts_with('-') {
+                return Some(Arg::Positional(arg));
+            }
+            if arg == "--" {
+                self.only_positionals = true;
+                continue;
+            }
+            return Some(match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => Arg::Flag(flag, Some(value)),
+                _ => Arg::Flag(arg, None),
+            });
+        }
+    }
+
+    /// The value of `flag`: inline, or the next argument.
+    fn value(&mut self, flag: &str, inline: Option<&'a str>) -> Result<&'a str, UsageError> {
+        match inline {
+            Some(v) => Ok(v),
+            None => self
+                .rest
+                .next()
+                .map(String::as_str)
+                .ok_or_else(|| self.error(format!("{flag} needs a value"))),
+        }
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &mut self,
+        flag: &str,
+        inline: Option<&'a str>,
+        what: &str,
+    ) -> Result<T, UsageError> {
+        let v = self.value(flag, inline)?;
+        v.parse()
+            .map_err(|_| self.error(format!("{flag}: {v:?} is not {what}")))
+    }
+
+    fn duration(&mut self, flag: &str, inline: Option<&'a str>) -> Result<Duration, UsageError> {
+        let v = self.value(flag, inline)?;
+        parse_duration(v, "s").map_err(|e| self.error(format!("{flag}: {e}")))
+    }
+
+    fn positive_duration(
+        &mut self,
+        flag: &str,
+        inline: Option<&'a str>,
+    ) -> Result<Duration, UsageError> {
+        let d = self.duration(flag, inline)?;
+        if d.is_zero() {
+            return Err(self.error(format!("{flag} must be more than zero")));
+        }
+        Ok(d)
+    }
+
+    fn no_value(&self, flag: &str, inline: Option<&str>) -> Result<(), UsageError> {
+        match inline {
+            Some(_) => Err(self.error(format!("{flag} takes no value"))),
+            None => Ok(()),
+        }
+    }
+
+    fn error(&self, message: String) -> UsageError {
+        UsageError {
+            message,
+            usage: self.usage,
+        }
+    }
+
+    fn unknown(&self, flag: &str) -> UsageError {
+        self.error(format!("unknown flag {flag}"))
+    }
+}
+
+fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, UsageError> {
+    let mut config = Config {
+        handle_signals: true,
+        token: env_token,
+        ..Config::default()
+    };
+    let mut no_qr = false;
+    let mut watch = None;
+    let mut verbosity = Verbosity::Normal;
+    let mut a = Args::new(args, SERVE_USAGE);
+    while let Some(arg) = a.next() {
+        let (flag, inline) = match arg {
+            Arg::Flag(f, v) => (f, v),
+            Arg::Positional(p) => {
+                return Err(a.error(format!("unexpected argument {p:?}")));
+            }
+        };
+        let hub = &mut config.hub;
+        match flag {
+            "--help" | "-h" => return Ok(Command::Help(serve_help())),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--host" => {
+                let v = a.value(flag, inline)?;
+                config.host = match v {
+                    "localhost" => IpAddr::from([127, 0, 0, 1]),
+                    _ => v.parse().map_err(|_| {
+                        a.error(format!("--host: {v:?} is not an IP address to bind"))
+                    })?,
+                };
+            }
+            "--port" | "-p" => config.port = a.parsed(flag, inline, "a port number (0-65535)")?,
+            "--strict-port" => {
+                a.no_value(flag, inline)?;
+                config.strict_port = true;
+            }
+            "--public-host" => config.public_host = Some(a.value(flag, inline)?.to_string()),
+            "--no-qr" => {
+                a.no_value(flag, inline)?;
+                no_qr = true;
+            }
+            "--watch" | "-w" => watch = Some(PathBuf::from(a.value(flag, inline)?)),
+            "--session-timeout" => hub.session_ttl = a.positive_duration(flag, inline)?,
+            "--ping-interval" => hub.ping_interval = a.positive_duration(flag, inline)?,
+            "--idle-timeout" => hub.idle_timeout = a.positive_duration(flag, inline)?,
+            "--connect-timeout" => hub.connect_timeout = a.positive_duration(flag, inline)?,
+            "--request-timeout" => config.request_timeout = a.positive_duration(flag, inline)?,
+            "--keep-alive-timeout" => {
+                config.keep_alive_timeout = a.positive_duration(flag, inline)?
+            }
+            "--coalesce-ms" => {
+                let v = a.value(flag, inline)?;
+                hub.coalesce =
+                    parse_duration(v, "ms").map_err(|e| a.error(format!("{flag}: {e}")))?;
+            }
+            "--max-connections" => {
+                config.max_connections = a.parsed(flag, inline, "a whole number")?
+            }
+            "--max-sessions" => hub.max_sessions = a.parsed(flag, inline, "a whole number")?,
+            "--max-message-bytes" => {
+                let v = a.value(flag, inline)?;
+                config.max_message_bytes =
+                    parse_size(v).map_err(|e| a.error(format!("{flag}: {e}")))?;
+            }
+            "--max-body-bytes" => {
+                let v = a.value(flag, inline)?;
+                config.max_body_bytes =
+                    parse_size(v).map_err(|e| a.error(format!("{flag}: {e}")))?;
+            }
+            "--max-queued-updates" => {
+                config.max_queued_updates = a.parsed(flag, inline, "a whole number")?
+            }
+            "--rate-limit" => {
+                hub.rate_limit = a.parsed(flag, inline, "a number of messages per second")?
+            }
+            "--token" => config.token = Some(a.value(flag, inline)?.to_string()),
+            "--allowed-host" => config
+                .allowed_hosts
+                .push(a.value(flag, inline)?.to_string()),
+            "--allowed-origin" => config
+                .allowed_origins
+                .push(a.value(flag, inline)?.to_string()),
+            "--verbose" | "-v" => {
+                a.no_value(flag, inline)?;
+                verbosity = Verbosity::Verbose;
+            }
+            "--quiet" | "-q" => {
+                a.no_value(flag, inline)?;
+                verbosity = Verbosity::Quiet;
+            }
+            _ => return Err(a.unknown(flag)),
+        }
+    }
+    let positive = [
+        ("--max-connections", config.max_connections),
+        ("--max-sessions", config.hub.max_sessions),
+        ("--max-message-bytes", config.max_message_bytes),
+        ("--max-body-bytes", config.max_body_bytes),
+        ("--max-queued-updates", config.max_queued_updates),
+        ("--rate-limit", config.hub.rate_limit as usize),
+    ];
+    if let Some((flag, _)) = positive.iter().find(|(_, n)| *n == 0) {
+        return Err(a.error(format!("{flag} must be at least 1")));
+    }
+    if config.token.as_deref() == Some("") {
+        return Err(a.error("--token must not be empty".into()));
+    }
+    Ok(Command::Serve(Box::new(ServeOptions {
+        config,
+        no_qr,
+        watch,
+        verbosity,
+    })))
+}
+
+fn parse_push(args: &[String], env_token: Option<String>) -> Result<Command, UsageError> {
+    let mut server = DEFAULT_SERVER.to_string();
+    let mut session = None;
+    let mut preserve_state = true;
+    let mut token = env_token;
+    let mut file = None;
+    let mut a = Args::new(args, PUSH_USAGE);
+    while let Some(arg) = a.next() {
+        match arg {
+            Arg::Positional(p) if file.is_none() => file = Some(p.to_string()),
+            Arg::Positional(p) => return Err(a.error(format!("unexpected argument {p:?}"))),
+            Arg::Flag(flag, inline) => match flag {
+                "--help" | "-h" => return Ok(Command::Help(push_help())),
+                "--version" | "-V" => return Ok(Command::Version),
+                "--server" | "-s" => server = a.value(flag, inline)?.to_string(),
+                "--session" => session = Some(a.value(flag, inline)?.to_string()),
+                "--no-preserve-state" => {
+                    a.no_value(flag, inline)?;
+                    preserve_state = false;
+                }
+                "--token" => token = Some(a.value(flag, inline)?.to_string()),
+                _ => return Err(a.unknown(flag)),
+            },
+        }
+    }
+    let file =
+        file.ok_or_else(|| a.error("which file? give a schema file, or - for stdin".into()))?;
+    Ok(Command::Push(PushOptions {
+        server,
+        session,
+        preserve_state,
+        token,
+        file,
+    }))
+}
+
+fn parse_device(args: &[String]) -> Result<Command, UsageError> {
+    let mut url = None;
+    let mut opts = DeviceOptions {
+        url: String::new(),
+        count: 1,
+        name: "headless".into(),
+        platform: "headless".into(),
+        quiet: false,
+        ping_interval: DEVICE_PING_INTERVAL,
+    };
+    let mut a = Args::new(args, DEVICE_USAGE);
+    while let Some(arg) = a.next() {
+        match arg {
+            Arg::Positional(p) if url.is_none() => url = Some(p.to_string()),
+            Arg::Positional(p) => return Err(a.error(format!("unexpected argument {p:?}"))),
+            Arg::Flag(flag, inline) => match flag {
+                "--help" | "-h" => return Ok(Command::Help(device_help())),
+                "--version" | "-V" => return Ok(Command::Version),
+                "--count" | "-n" => {
+                    opts.count = a.parsed(flag, inline, "a whole number")?;
+                    if opts.count == 0 || opts.count > 100_000 {
+                        return Err(a.error("--count must be between 1 and 100000".into()));
+                    }
+                }
+                "--name" => opts.name = a.value(flag, inline)?.to_string(),
+                "--platform" => opts.platform = a.value(flag, inline)?.to_string(),
+                "--ping-interval" => opts.ping_interval = a.positive_duration(flag, inline)?,
+                "--quiet" | "-q" => {
+                    a.no_value(flag, inline)?;
+                    opts.quiet = true;
+                }
+                _ => return Err(a.unknown(flag)),
+            },
+        }
+    }
+    opts.url = url.ok_or_else(|| {
+        a.error(
+            "which server? give the URL the server printed (ws://HOST:PORT/ws?session=ID)".into(),
+        )
+    })?;
+    Ok(Command::Device(opts))
+}
+
+/// Parses `500ms`, `30s`, `1.5s`, `10m`, `8h`, `2d`; a bare number is in
+/// `bare_unit` (`s` or `ms`).
+pub fn parse_duration(text: &str, bare_unit: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit = if unit.is_empty() { bare_unit } else { unit };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)"
+            ));
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)"))?;
+    let secs = n * scale;
+    // Up to ten years: enough for any timeout, and far from overflow.
+    if !(0.0..=315_360_000.0).contains(&secs) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a byte count: `65536`, `64k`, `64KiB`, `10M`, `10MiB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("{text:?} is not a size (e.g. 65536, 64KiB, 10MiB)")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size (e.g. 65536, 64KiB, 10MiB)"))
+}
+
+/// `30s`, `8h`, `100ms`: the shortest exact way to write a duration.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0".into()
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn format_size(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{}KiB", n >> 10)
+    } else {
+        n.to_string()
+    }
+}
+
+/// `lumora-hr-mini --help`: the subcommands and every `serve` flag.
+pub fn serve_help() -> String {
+    let c = Config::default();
+    let h = &c.hub;
+    let d = format_duration;
+    format!(
+        "\
+lumora-hr-mini {version}: a hot-reload server pushing Lumora IR schemas to devices
+
+USAGE:
+    lumora-hr-mini [serve] [FLAGS]      run the server (the default)
+    lumora-hr-mini push [FLAGS] FILE    push a schema to a running server
+    lumora-hr-mini device URL [FLAGS]   run headless devices (testing, load)
+    lumora-hr-mini help [push|device]   help on a subcommand
+
+The server creates a startup session and prints the URL devices connect to
+(also as a QR code) and how to push. Durations: 500ms, 30s, 10m, 8h.
+Sizes: 65536, 64KiB, 10MiB.
+
+SERVE FLAGS:                               DEFAULT
+    --host IP                  address to bind                       {host}
+    -p, --port N               port; if taken, the next free one     {port}
+                               (0 = any free port)
+    --strict-port              fail instead when the port is taken   off
+    --public-host HOST         host put in device URLs               LAN address
+    --no-qr                    do not print the QR code              off
+    -w, --watch FILE           push FILE to the startup session now  none
+                               and whenever it changes
+    --session-timeout DUR      session lifetime (extend adds it)     {ttl}
+    --ping-interval DUR        WebSocket ping to each device         {ping}
+    --idle-timeout DUR         close devices silent this long        {idle}
+    --connect-timeout DUR      time to send `connect` after upgrade  {connect}
+    --request-timeout DUR      time to send a whole HTTP request     {request}
+    --keep-alive-timeout DUR   idle HTTP keep-alive connection       {keep_alive}
+    --coalesce-ms MS           batch pushes within this window       {coalesce}
+                               (0 = send every push at once)
+    --max-connections N        open connections (503 beyond)         {max_conn}
+    --max-sessions N           sessions at once                      {max_sessions}
+    --max-message-bytes SIZE   largest message from a device         {max_msg}
+    --max-body-bytes SIZE      largest HTTP request body             {max_body}
+    --max-queued-updates N     updates queued per slow device        {max_queued}
+    --rate-limit N             messages per second per device        {rate}
+    --token TOKEN              open the control API to other hosts   ${token_env}
+                               with `Authorization: Bearer TOKEN`
+    --allowed-host HOST        accept this Host header (repeatable)  none
+    --allowed-origin ORIGIN    accept this browser Origin on the     none
+                               control API (repeatable)
+    -v, --verbose              debug logging                         off
+    -q, --quiet                warnings and errors only              off
+    -h, --help                 this help
+    -V, --version              print the version
+
+Logs go to stderr, coloured on a terminal unless NO_COLOR is set.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        host = c.host,
+        port = c.port,
+        ttl = d(h.session_ttl),
+        ping = d(h.ping_interval),
+        idle = d(h.idle_timeout),
+        connect = d(h.connect_timeout),
+        request = d(c.request_timeout),
+        keep_alive = d(c.keep_alive_timeout),
+        coalesce = h.coalesce.as_millis(),
+        max_conn = c.max_connections,
+        max_sessions = h.max_sessions,
+        max_msg = format_size(c.max_message_bytes),
+        max_body = format_size(c.max_body_bytes),
+        max_queued = c.max_queued_updates,
+        rate = h.rate_limit,
+        token_env = TOKEN_ENV,
+    )
+}
+
+/// `lumora-hr-mini push --help`.
+pub fn push_help() -> String {
+    format!(
+        "\
+Push a schema to a running lumora-hr-mini server.
+
+USAGE:
+    {PUSH_USAGE}
+
+FILE is a Lumora IR JSON file, or - to read standard input. Without
+--session the schema goes to the server's startup session (the one its
+banner shows), found with GET /session/startup.
+
+FLAGS:                                     DEFAULT
+    -s, --server URL           the server                            {DEFAULT_SERVER}
+    --session ID               target session                        startup session
+    --no-preserve-state        ask devices to reset their UI state   off
+    --token TOKEN              bearer token for a remote server      ${TOKEN_ENV}
+    -h, --help                 this help
+
+Prints e.g. `incremental update #7 → 3 devices`. Exit status: 0 pushed
+(or nothing to change), 1 refused by the server (the error is printed),
+2 bad usage, unreadable file or no server.
+"
+    )
+}
+
+/// `lumora-hr-mini device --help`.
+pub fn device_help() -> String {
+    format!(
+        "\
+Run headless devices against a lumora-hr-mini server.
+
+USAGE:
+    {DEVICE_USAGE}
+
+URL is the one the server prints: ws://HOST:PORT/ws?session=ID. Each device
+sends `connect`, applies every full and incremental update with the
+library's apply_schema_delta, checks the checksum (asking for a reload on a
+mismatch), acks with the apply time, answers heartbeats and reconnects with
+backoff. It prints one line per update, e.g.
+`#3 incremental → checksum 1a2b3c4d ok (0.2 ms)`.
+Ctrl-C, or the session being closed or expiring, ends it.
+
+FLAGS:                                     DEFAULT
+    -n, --count N              devices to run (one thread; a summary 1
+                               is printed at the end)
+    --name NAME                deviceName (NAME-1..NAME-N when N>1)  headless
+    --platform P               platform sent in `connect`            headless
+    --ping-interval DUR        protocol ping to the server           {ping}
+    -q, --quiet                no line per update                    off
+    -h, --help                 this help
+",
+        ping = format_duration(DEVICE_PING_INTERVAL),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn serve(s: &str) -> ServeOptions {
+        match parse(&args(s), None) {
+            Ok(Command::Serve(o)) => *o,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn err(s: &str) -> UsageError {
+        match parse(&args(s), None) {
+            Err(e) => e,
+            Ok(c) => panic!("{s}: expected an error, got {c:?}"),
+        }
+    }
+
+    #[test]
+    fn no_arguments_serve_with_the_defaults() {
+        let o = serve("");
+        let d = Config::default();
+        assert_eq!(o.config.port, d.port);
+        assert_eq!(o.config.host, d.host);
+        assert!(o.config.handle_signals);
+        assert!(!o.no_qr);
+        assert_eq!(o.verbosity, Verbosity::Normal);
+        assert_eq!(serve("serve").config.port, d.port);
+    }
+
+    #[test]
+    fn every_serve_flag_maps_onto_the_config() {
+        let o = serve(
+            "serve --host 127.0.0.1 --port=4000 --strict-port --public-host dev.local --no-qr \
+             --watch app.json --session-timeout 1h --ping-interval 5s --idle-timeout 10s \
+             --connect-timeout 2s --request-timeout 3s --keep-alive-timeout 4s --coalesce-ms 0 \
+             --max-connections 50 --max-sessions 7 --max-message-bytes 32KiB \
+             --max-body-bytes 1MiB --max-queued-updates 8 --rate-limit 20 --token t \
+             --allowed-host a.test --allowed-host b.test --allowed-origin http://x.test -q",
+        );
+        let c = &o.config;
+        assert_eq!(c.host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.port, 4000);
+        assert!(c.strict_port && o.no_qr);
+        assert_eq!(c.public_host.as_deref(), Some("dev.local"));
+        assert_eq!(o.watch, Some(PathBuf::from("app.json")));
+        assert_eq!(c.hub.session_ttl, Duration::from_secs(3600));
+        assert_eq!(c.hub.ping_interval, Duration::from_secs(5));
+        assert_eq!(c.hub.idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.hub.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.request_timeout, Duration::from_secs(3));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(4));
+        assert_eq!(c.hub.coalesce, Duration::ZERO);
+        assert_eq!(c.max_connections, 50);
+        assert_eq!(c.hub.max_sessions, 7);
+        assert_eq!(c.max_message_bytes, 32 * 1024);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        assert_eq!(c.max_queued_updates, 8);
+        assert_eq!(c.hub.rate_limit, 20);
+        assert_eq!(c.token.as_deref(), Some("t"));
+        assert_eq!(c.allowed_hosts, ["a.test", "b.test"]);
+        assert_eq!(c.allowed_origins, ["http://x.test"]);
+        assert_eq!(o.verbosity, Verbosity::Quiet);
+        assert_eq!(serve("-v").verbosity, Verbosity::Verbose);
+        assert_eq!(
+            serve("--coalesce-ms 250").config.hub.coalesce.as_millis(),
+            250
+        );
+    }
+
+    #[test]
+    fn token_comes_from_the_environment_unless_given() {
+        let from_env = |s: &str| match parse(&args(s), Some("env".into())) {
+            Ok(Command::Serve(o)) => o.config.token,
+            Ok(Command::Push(p)) => p.token,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(from_env("").as_deref(), Some("env"));
+        assert_eq!(from_env("--token flag").as_deref(), Some("flag"));
+        assert_eq!(from_env("push f.json").as_deref(), Some("env"));
+        assert_eq!(from_env("push --token x f.json").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors() {
+        assert_eq!(err("--frobnicate").message, "unknown flag --frobnicate");
+        assert_eq!(err("--frobnicate").usage, SERVE_USAGE);
+        assert_eq!(err("push --nope f").usage, PUSH_USAGE);
+        assert_eq!(err("device --nope").usage, DEVICE_USAGE);
+        assert!(err("--port").message.contains("needs a value"));
+        assert!(err("--port 70000").message.contains("port number"));
+        assert!(err("--ping-interval 0s").message.contains("more than zero"));
+        assert!(err("--session-timeout soon").message.contains("duration"));
+        assert!(err("--max-connections 0").message.contains("at least 1"));
+        assert!(err("--no-qr=yes").message.contains("takes no value"));
+        assert!(err("stray").message.contains("unexpected"));
+        assert!(err("push").message.contains("file"));
+        assert!(err("push a b").message.contains("unexpected"));
+        assert!(err("device").message.contains("URL"));
+        assert!(err("device ws://x --count 0").message.contains("--count"));
+        let shown = err("--bogus").to_string();
+        assert!(shown.starts_with("error: unknown flag --bogus\nusage: "));
+    }
+
+    #[test]
+    fn push_and_device_options() {
+        match parse(
+            &args("push --server http://h:1 --session s --no-preserve-state -"),
+            None,
+        ) {
+            Ok(Command::Push(p)) => {
+                assert_eq!(p.server, "http://h:1");
+                assert_eq!(p.session.as_deref(), Some("s"));
+                assert!(!p.preserve_state);
+                assert_eq!(p.file, "-");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&args("push app.json"), None) {
+            Ok(Command::Push(p)) => {
+                assert_eq!(p.server, DEFAULT_SERVER);
+                assert_eq!(p.session, None);
+                assert!(p.preserve_state);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            &args(
+                "device ws://h/ws?session=x -n 5 --name bot --platform ios -q --ping-interval 1s",
+            ),
+            None,
+        ) {
+            Ok(Command::Device(d)) => {
+                assert_eq!(d.url, "ws://h/ws?session=x");
+                assert_eq!(d.count, 5);
+                assert_eq!(d.name, "bot");
+                assert_eq!(d.platform, "ios");
+                assert!(d.quiet);
+                assert_eq!(d.ping_interval, Duration::from_secs(1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_and_version() {
+        for (line, text) in [
+            ("--help", "SERVE FLAGS"),
+            ("serve -h", "SERVE FLAGS"),
+            ("help push", "--no-preserve-state"),
+            ("push --help", "--no-preserve-state"),
+            ("device --help", "--count"),
+            ("help device", "--count"),
+        ] {
+            match parse(&args(line), None) {
+                Ok(Command::Help(h)) => assert!(h.contains(text), "{line}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse(&args("--version"), None),
+            Ok(Command::Version)
+        ));
+        assert!(matches!(
+            parse(&args("push -V"), None),
+            Ok(Command::Version)
+        ));
+    }
+
+    #[test]
+    fn help_shows_the_real_defaults_of_every_flag() {
+        let help = serve_help();
+        for flag in [
+            "--host",
+            "--port",
+            "--strict-port",
+            "--public-host",
+            "--no-qr",
+            "--watch",
+            "--session-timeout",
+            "--ping-interval",
+            "--idle-timeout",
+            "--connect-timeout",
+            "--max-connections",
+            "--max-sessions",
+            "--coalesce-ms",
+            "--max-message-bytes",
+            "--rate-limit",
+            "--token",
+            "--allowed-host",
+            "--allowed-origin",
+            "--verbose",
+            "--quiet",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        for default in [
+            "0.0.0.0", "3000", "8h", "30s", "60s", "10s", "100", "10000", "64KiB", "10MiB",
+        ] {
+            assert!(
+                help.contains(default),
+                "default {default} missing from --help"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("500ms", "s"), Ok(ms(500)));
+        assert_eq!(parse_duration("30s", "s"), Ok(ms(30_000)));
+        assert_eq!(parse_duration("1.5s", "s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("10m", "s"), Ok(ms(600_000)));
+        assert_eq!(parse_duration("8h", "s"), Ok(ms(8 * 3_600_000)));
+        assert_eq!(parse_duration("2", "s"), Ok(ms(2000)));
+        assert_eq!(parse_duration("2", "ms"), Ok(ms(2)));
+        assert!(parse_duration("", "s").is_err());
+        assert!(parse_duration("5y", "s").is_err());
+        assert!(parse_duration("1e400s", "s").is_err());
+        assert!(parse_duration("-1s", "s").is_err());
+        assert_eq!(format_duration(ms(8 * 3_600_000)), "8h");
+        assert_eq!(format_duration(ms(100)), "100ms");
+        assert_eq!(format_duration(ms(90_000)), "90s");
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert_eq!(format_size(64 * 1024), "64KiB");
+    }
+}
