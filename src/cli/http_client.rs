@@ -1,0 +1,259 @@
+//! A tiny blocking HTTP/1.1 client over `std::net::TcpStream`: one request
+//! per connection (`Connection: close`), JSON bodies, enough for `push`.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Largest response read (a session or error document is small).
+const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+
+/// A parsed `http://host:port/base` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port (80 when absent).
+    pub port: u16,
+    /// Path prefix without a trailing `/` (usually empty).
+    pub base: String,
+}
+
+impl HttpUrl {
+    /// Parses `http://host[:port][/base]`; `host:port` alone means http.
+    pub fn parse(text: &str) -> Result<HttpUrl, String> {
+        let bad = || format!("{text:?} is not an http:// URL (e.g. http://127.0.0.1:3000)");
+        let rest = match text.split_once("://") {
+            Some(("http", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{text:?}: only http:// is supported, not {scheme}://"
+                ));
+            }
+            None => text,
+        };
+        let (authority, base) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None => 80,
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(HttpUrl {
+            host: host.to_string(),
+            port,
+            base: base.to_string(),
+        })
+    }
+
+    /// The `Host` header value.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.base)
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Why no response was had.
+#[derive(Debug)]
+pub enum HttpError {
+    /// Could not connect (no server, refused, unreachable, bad host).
+    Connect(String),
+    /// Connected, but the exchange failed (timeout, reset, garbage).
+    Exchange(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Connect(m) | HttpError::Exchange(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Sends one request and reads the whole response. `body` is sent as
+/// `application/json`; `token` as a bearer token.
+pub fn request(
+    url: &HttpUrl,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<HttpResponse, HttpError> {
+    let addrs = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| HttpError::Connect(format!("cannot resolve {}: {e}", url.host)))?;
+    let mut last = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let mut stream = stream.ok_or_else(|| {
+        HttpError::Connect(match last {
+            Some(e) => format!("cannot connect to {url}: {e}"),
+            None => format!("cannot connect to {url}: no address"),
+        })
+    })?;
+    let exchange = |e: std::io::Error| HttpError::Exchange(format!("{url}: {e}"));
+    stream.set_read_timeout(Some(timeout)).map_err(exchange)?;
+    stream.set_write_timeout(Some(timeout)).map_err(exchange)?;
+    let mut head = format!(
+        "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\nUser-Agent: lumora-hr-mini/{}\r\n",
+        url.base,
+        url.authority(),
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(exchange)?;
+    if let Some(b) = body {
+        stream.write_all(b).map_err(exchange)?;
+    }
+    let mut raw = Vec::new();
+    stream
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut raw)
+        .map_err(exchange)?;
+    parse_response(&raw)
+        .ok_or_else(|| HttpError::Exchange(format!("{url} did not answer with an HTTP response")))
+}
+
+/// Status and body of a complete `Connection: close` response.
+pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head_len) = response.parse(raw).ok()? else {
+        return None;
+    };
+    let status = response.code?;
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    let rest = &raw[head_len..];
+    let body = match length {
+        Some(n) => rest.get(..n)?,
+        None => rest,
+    };
+    Some(HttpResponse {
+        status,
+        body: body.to_vec(),
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a
+/// path segment.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = HttpUrl::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.base.as_str()),
+            ("127.0.0.1", 3000, "")
+        );
+        let u = HttpUrl::parse("localhost:4000/api/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.base.as_str()),
+            ("localhost", 4000, "/api")
+        );
+        let u = HttpUrl::parse("http://[::1]:5/").unwrap();
+        assert_eq!(u.host, "::1");
+        assert_eq!(u.authority(), "[::1]:5");
+        assert_eq!(u.to_string(), "http://[::1]:5");
+        assert_eq!(HttpUrl::parse("http://h").unwrap().port, 80);
+        assert!(
+            HttpUrl::parse("https://h")
+                .unwrap_err()
+                .contains("only http://")
+        );
+        assert!(HttpUrl::parse("http://h:x").is_err());
+        assert!(HttpUrl::parse("http://:1").is_err());
+    }
+
+    #[test]
+    fn responses() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}extra").unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"{}");
+        let r = parse_response(b"HTTP/1.1 404 Not Found\r\n\r\nbody").unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (404, &b"body"[..]));
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_none());
+        assert!(parse_response(b"garbage").is_none());
+    }
+
+    #[test]
+    fn segments() {
+        assert_eq!(encode_segment("a-b_c.d~1"), "a-b_c.d~1");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,196 @@
+//! `lumora-hr-mini push FILE`: POST a schema to a running server.
+//!
+//! Without `--session` the schema goes to the server's startup session,
+//! found with `GET /session/startup`.
+
+use super::args::PushOptions;
+use super::http_client::{self, HttpError, HttpResponse, HttpUrl};
+use serde_json::Value;
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long to wait on the server.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a push did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// Bad usage, unreadable file, or no server: exit status 2.
+    Local(String),
+    /// The server refused: exit status 1. The message includes its code.
+    Refused(String),
+}
+
+impl PushError {
+    /// The exit status for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PushError::Local(_) => 2,
+            PushError::Refused(_) => 1,
+        }
+    }
+}
+
+/// Runs `push`; prints the outcome or the error.
+pub fn run(opts: &PushOptions) -> ExitCode {
+    match push(opts) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            match &e {
+                PushError::Local(m) | PushError::Refused(m) => eprintln!("error: {m}"),
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Pushes and returns the line describing the outcome.
+pub fn push(opts: &PushOptions) -> Result<String, PushError> {
+    let body = read_schema(&opts.file)?;
+    let url = HttpUrl::parse(&opts.server).map_err(PushError::Local)?;
+    let token = opts.token.as_deref();
+    let session = match &opts.session {
+        Some(s) => s.clone(),
+        None => startup_session(&url, token)?,
+    };
+    let mut path = format!("/send/{}", http_client::encode_segment(&session));
+    if !opts.preserve_state {
+        path.push_str("?preserveState=false");
+    }
+    let reply = http_client::request(&url, "POST", &path, Some(&body), token, TIMEOUT)
+        .map_err(|e| connection_error(&url, e))?;
+    match reply.status {
+        200 | 202 => Ok(describe_outcome(&json(&reply))),
+        _ => Err(refusal(&reply)),
+    }
+}
+
+fn read_schema(file: &str) -> Result<Vec<u8>, PushError> {
+    let mut bytes = Vec::new();
+    let result = if file == "-" {
+        std::io::stdin().lock().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::read(file).map(|b| bytes = b)
+    };
+    match result {
+        Ok(()) => Ok(bytes),
+        Err(e) => Err(PushError::Local(format!(
+            "cannot read {}: {e}",
+            if file == "-" { "standard input" } else { file }
+        ))),
+    }
+}
+
+/// The server's startup session id.
+fn startup_session(url: &HttpUrl, token: Option<&str>) -> Result<String, PushError> {
+    let reply = http_client::request(url, "GET", "/session/startup", None, token, TIMEOUT)
+        .map_err(|e| connection_error(url, e))?;
+    if reply.status != 200 {
+        return Err(PushError::Refused(format!(
+            "{}\n(the server has no startup session to push to; pass --session ID)",
+            refusal_message(&reply)
+        )));
+    }
+    json(&reply)["sessionId"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| PushError::Refused("the server did not name its startup session".into()))
+}
+
+fn connection_error(url: &HttpUrl, e: HttpError) -> PushError {
+    match e {
+        HttpError::Connect(m) => PushError::Local(format!(
+            "{m}\n(is lumora-hr-mini running there? start it, or pass --server URL; tried {url})"
+        )),
+        HttpError::Exchange(m) => PushError::Local(m),
+    }
+}
+
+fn json(reply: &HttpResponse) -> Value {
+    serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
+}
+
+fn refusal(reply: &HttpResponse) -> PushError {
+    PushError::Refused(refusal_message(reply))
+}
+
+/// The server's error message and code, e.g. `nodes[0].id: ...
+/// (SCHEMA_VALIDATION_FAILED, HTTP 400)`.
+fn refusal_message(reply: &HttpResponse) -> String {
+    let body = json(reply);
+    match (body["error"].as_str(), body["code"].as_str()) {
+        (Some(m), Some(c)) => format!("{m} ({c}, HTTP {})", reply.status),
+        (Some(m), None) => format!("{m} (HTTP {})", reply.status),
+        _ => {
+            let text = String::from_utf8_lossy(&reply.body);
+            let text: String = text.chars().take(200).collect();
+            format!("the server answered HTTP {}: {}", reply.status, text.trim())
+        }
+    }
+}
+
+/// `incremental update #7 → 3 devices (checksum 1a2b3c4d)`, `no change
+/// (update #7 is current)` or `batched: ...`, from a `/send` reply.
+pub fn describe_outcome(reply: &Value) -> String {
+    let seq = reply["sequenceNumber"].as_u64().unwrap_or(0);
+    let devices = reply["clientsUpdated"].as_u64().unwrap_or(0);
+    let checksum = reply["checksum"].as_str().unwrap_or("?");
+    let plural = if devices == 1 { "" } else { "s" };
+    match reply["updateType"].as_str() {
+        _ if reply["batched"] == true => format!(
+            "batched: will go out at the end of the coalescing window as update #{} (checksum {checksum})",
+            seq + 1
+        ),
+        Some("none") => format!("no change (update #{seq} is current, checksum {checksum})"),
+        Some(kind) => {
+            format!("{kind} update #{seq} → {devices} device{plural} (checksum {checksum})")
+        }
+        None => format!("pushed (update #{seq})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outcomes() {
+        let r = json!({"success": true, "updateType": "incremental", "sequenceNumber": 7, "clientsUpdated": 3, "checksum": "1a2b3c4d"});
+        assert_eq!(
+            describe_outcome(&r),
+            "incremental update #7 → 3 devices (checksum 1a2b3c4d)"
+        );
+        let r = json!({"updateType": "full", "sequenceNumber": 1, "clientsUpdated": 1, "checksum": "x"});
+        assert_eq!(
+            describe_outcome(&r),
+            "full update #1 → 1 device (checksum x)"
+        );
+        let r = json!({"updateType": "none", "sequenceNumber": 4, "clientsUpdated": 0, "checksum": "x"});
+        assert!(describe_outcome(&r).starts_with("no change (update #4 is current"));
+        let r = json!({"updateType": "pending", "batched": true, "sequenceNumber": 4, "clientsUpdated": 0, "checksum": "x"});
+        assert!(describe_outcome(&r).starts_with("batched:"));
+    }
+
+    #[test]
+    fn refusals_carry_the_message_and_code() {
+        let reply = HttpResponse {
+            status: 400,
+            body: br#"{"error": "nodes[0].id: missing", "code": "SCHEMA_VALIDATION_FAILED"}"#
+                .to_vec(),
+        };
+        assert_eq!(
+            refusal(&reply),
+            PushError::Refused("nodes[0].id: missing (SCHEMA_VALIDATION_FAILED, HTTP 400)".into())
+        );
+        let reply = HttpResponse {
+            status: 502,
+            body: b"Bad gateway".to_vec(),
+        };
+        assert_eq!(refusal(&reply).exit_code(), 1);
+    }
+}
