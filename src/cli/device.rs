@@ -1,0 +1,148 @@
+//! `lumora-hr-mini device URL`: headless devices that print what they see.
+
+use super::args::DeviceOptions;
+use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, WsUrl};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Runs the devices until Ctrl-C or the end of the session.
+pub fn run(opts: &DeviceOptions) -> ExitCode {
+    let url = match WsUrl::parse(&opts.url) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg = FleetConfig::new(url.clone(), opts.count);
+    cfg.name = opts.name.clone();
+    cfg.platform = opts.platform.clone();
+    cfg.ping_interval = opts.ping_interval;
+    cfg.handle_signals = true;
+    let mut fleet = match Fleet::new(cfg) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot reach {}: {e}", url.authority());
+            return ExitCode::from(2);
+        }
+    };
+    let multi = opts.count > 1;
+    let quiet = opts.quiet;
+    let mut ended_shown = false;
+    println!(
+        "{} {} to {url} (Ctrl-C to stop)",
+        if multi {
+            format!("starting {} devices, connecting", opts.count)
+        } else {
+            format!("device {:?} connecting", opts.name)
+        },
+        if multi { "all" } else { "" }.trim(),
+    );
+    let result = fleet.run(|_, device, event| {
+        let prefix = if multi {
+            format!("[{}] ", device.name())
+        } else {
+            String::new()
+        };
+        let line = match event {
+            FleetEvent::Connected {
+                sequence,
+                initial,
+                reconnected,
+            } => {
+                if quiet {
+                    return;
+                }
+                let what = if reconnected {
+                    "reconnected"
+                } else {
+                    "connected"
+                };
+                match initial {
+                    Some(a) => format!("{what}; {}", describe(a)),
+                    None => format!("{what}; the session has no schema yet (#{sequence})"),
+                }
+            }
+            FleetEvent::Update(a) => {
+                if quiet && a.ok() {
+                    return;
+                }
+                describe(a)
+            }
+            FleetEvent::ServerError(e) => {
+                format!("server error {}: {}", e.code.as_str(), e.message)
+            }
+            FleetEvent::Disconnected { reason, retry_in } => {
+                if quiet {
+                    return;
+                }
+                format!("{reason}; retrying in {:.1} s", retry_in.as_secs_f64())
+            }
+            FleetEvent::Ended { .. } if multi && ended_shown => return,
+            FleetEvent::Ended { code, reason } => {
+                ended_shown = true;
+                format!("disconnected for good: {reason} ({code})")
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{prefix}{line}");
+        let _ = out.flush();
+    });
+    let summary = fleet.summary();
+    if multi {
+        println!(
+            "{} devices: {} updates received, {} checksum failures, {} reconnects, {} connected at the end",
+            summary.devices,
+            summary.updates,
+            summary.checksum_failures,
+            summary.reconnects,
+            summary.connected
+        );
+    }
+    match result {
+        Ok(FleetEnd::Stopped) => ExitCode::SUCCESS,
+        Ok(FleetEnd::SessionEnded { code, reason }) => {
+            let message = match code {
+                1000 => "the session was closed on the server".to_string(),
+                4404 => {
+                    "the session does not exist: copy the URL the server printed at its last start"
+                        .to_string()
+                }
+                4410 => "the session expired".to_string(),
+                _ => format!("the server ended the connection: {reason} ({code})"),
+            };
+            println!("{message}");
+            if code == 1000 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `#3 incremental (+0 ~1 -0) → checksum 1a2b3c4d ok (0.21 ms)`.
+pub fn describe(a: &Applied) -> String {
+    let changes = match a.changes {
+        Some((added, modified, removed)) => format!(" (+{added} ~{modified} -{removed})"),
+        None => String::new(),
+    };
+    match &a.error {
+        None => format!(
+            "#{} {}{changes} → checksum {} ok ({:.2} ms)",
+            a.sequence,
+            a.kind.as_str(),
+            a.checksum,
+            a.apply_ms
+        ),
+        Some(e) => format!(
+            "#{} {}{changes} → FAILED: {e}; asked for a reload",
+            a.sequence,
+            a.kind.as_str()
+        ),
+    }
+}
