@@ -1,3 +1,44 @@
-//! The `lumora-hr-mini` command line.
+//! The `lumora-hr-mini` command line, one concept per file:
+//!
+//! - [`args`]: flags, defaults and help texts
+//! - [`serve`]: the server with its banner ([`banner`], [`qr`]) and log
+//!   ([`logging`])
+//! - [`push`]: push a schema over a tiny HTTP/1.1 client ([`http_client`])
+//! - [`device`]: headless devices, built on [`crate::client`]
 
+pub mod args;
+pub mod banner;
+pub mod device;
+pub mod http_client;
+pub mod logging;
+pub mod push;
 pub mod qr;
+pub mod serve;
+
+use args::Command;
+use std::process::ExitCode;
+
+/// Runs the command line with the process's arguments and environment.
+pub fn main() -> ExitCode {
+    let mut argv = std::env::args();
+    let program = argv.next().unwrap_or_else(|| "lumora-hr-mini".into());
+    let args: Vec<String> = argv.collect();
+    let token = std::env::var(args::TOKEN_ENV).ok();
+    match args::parse(&args, token) {
+        Ok(Command::Serve(opts)) => serve::run(*opts, &program),
+        Ok(Command::Push(opts)) => push::run(&opts),
+        Ok(Command::Device(opts)) => device::run(&opts),
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("lumora-hr-mini {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `lumora-hr-mini [serve]`: bind, start the loop in a thread, create the
+//! startup session, print the banner, start `--watch`, then wait for the
+//! loop to stop (SIGINT/SIGTERM).
+
+use super::args::ServeOptions;
+use super::banner::Banner;
+use super::logging;
+use crate::protocol::now_ms;
+use crate::server::Server;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Runs the server until it is stopped; returns the exit status.
+pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
+    let started = Instant::now();
+    logging::init(opts.verbosity);
+    let config = opts.config;
+    let (host, port, strict) = (config.host, config.port, config.strict_port);
+    let attempts = config.port_attempts;
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            if strict {
+                eprintln!(
+                    "error: port {port} on {host} is taken (--strict-port); stop the other server or choose another --port"
+                );
+            } else {
+                eprintln!(
+                    "error: ports {port}-{} on {host} are all taken; choose another --port",
+                    port.saturating_add(attempts.saturating_sub(1))
+                );
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: cannot listen on {host} port {port}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = server.handle();
+    let listening = server.local_addr();
+    let port_taken = server.requested_port_taken();
+    let advertised = server.advertised_address().to_string();
+    let thread = match std::thread::Builder::new()
+        .name("server".into())
+        .spawn(move || server.run())
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the server thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let session = match handle.create_startup_session() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot create the startup session: {e}");
+            handle.shutdown();
+            let _ = thread.join();
+            return ExitCode::from(1);
+        }
+    };
+    let banner = Banner {
+        listening,
+        port_taken,
+        advertised: &advertised,
+        session_id: &session.session_id,
+        expires_at_ms: session.expires_at_ms,
+        now_ms: now_ms(),
+        program,
+        watch: opts.watch.as_deref(),
+        qr: !opts.no_qr,
+        color: logging::stdout_color(),
+        startup: started.elapsed(),
+    };
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(banner.render().as_bytes());
+    let _ = stdout.flush();
+    drop(stdout);
+    if let Some(path) = &opts.watch {
+        if let Err(e) = handle.watch_file(&session.session_id, path) {
+            log::error!("cannot watch {}: {e}", path.display());
+        }
+    }
+    match thread.join() {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: the server stopped: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
