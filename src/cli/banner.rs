@@ -125,9 +125,12 @@ impl Banner<'_> {
     }
 }
 
-/// `8h`, `7h 59m`, `5m`, `40s`.
+/// `8h`, `7h 59m`, `5m`, `40s` (to the nearest minute above a minute).
 fn human(d: Duration) -> String {
-    let s = d.as_secs();
+    let mut s = d.as_secs_f64().round() as u64;
+    if s >= 60 {
+        s = (s + 30) / 60 * 60;
+    }
     match (s / 3600, s / 60 % 60) {
         (0, 0) => format!("{s}s"),
         (0, m) => format!("{m}m"),
@@ -201,6 +204,7 @@ mod tests {
     fn durations_for_people() {
         assert_eq!(human(Duration::from_secs(8 * 3600)), "8h");
         assert_eq!(human(Duration::from_secs(8 * 3600 - 60)), "7h 59m");
+        assert_eq!(human(Duration::from_millis(8 * 3_600_000 - 5)), "8h");
         assert_eq!(human(Duration::from_secs(300)), "5m");
         assert_eq!(human(Duration::from_secs(40)), "40s");
     }

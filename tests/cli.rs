@@ -1,0 +1,569 @@
+//! The command line as people use it: real processes on loopback.
+
+mod common;
+
+use common::{http, schema, text};
+use lumora_hr_mini::cli::qr::{Ecc, QrCode};
+use lumora_hr_mini::protocol::calculate_checksum;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A child process whose output lines are collected as they come; killed
+/// on drop.
+struct Proc {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    out_seen: Vec<String>,
+    err_seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("LUMORA_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lumora-hr-mini");
+        let out = lines(child.stdout.take().expect("stdout"));
+        let err = lines(child.stderr.take().expect("stderr"));
+        Proc {
+            child,
+            out,
+            err,
+            out_seen: Vec::new(),
+            err_seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`; returns it.
+    fn stdout_line(&mut self, needle: &str) -> String {
+        wait_line(&self.out, &mut self.out_seen, needle, "stdout")
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    fn stderr_line(&mut self, needle: &str) -> String {
+        wait_line(&self.err, &mut self.err_seen, needle, "stderr")
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "process did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(rx: &Receiver<String>, seen: &mut Vec<String>, needle: &str, what: &str) -> String {
+    if let Some(l) = seen.iter().find(|l| l.contains(needle)) {
+        return l.clone();
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            Err(_) => panic!(
+                "no {what} line containing {needle:?}; saw:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+/// A server started with `serve --host 127.0.0.1 --port 0` and its banner.
+struct Served {
+    proc: Proc,
+    addr: SocketAddr,
+    session: String,
+    url: String,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Served {
+        let mut args = vec![
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--coalesce-ms",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::spawn(&args);
+        let listening = proc.stdout_line("Listening");
+        let addr: SocketAddr = listening
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {listening:?}"));
+        let devices = proc.stdout_line("Devices");
+        let url = devices
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .expect("device URL")
+            .to_string();
+        let session = url
+            .split("session=")
+            .nth(1)
+            .expect("session id")
+            .to_string();
+        Served {
+            proc,
+            addr,
+            session,
+            url,
+        }
+    }
+
+    fn server_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn sequence(&self) -> u64 {
+        let (status, body) = http(
+            self.addr,
+            "GET",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["sequenceNumber"].as_u64().expect("sequenceNumber")
+    }
+}
+
+/// A temp file removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn with(contents: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!(
+            "lumora-cli-{}-{}.json",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        let f = TempFile(path);
+        f.write(contents);
+        f
+    }
+
+    fn write(&self, contents: &str) {
+        std::fs::write(&self.0, contents).expect("write temp file");
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs the binary to completion; returns exit code, stdout, stderr.
+fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("LUMORA_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(input) = stdin {
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn v(n: u32) -> Value {
+    schema(json!([{"id": "root", "type": "View", "children": [
+        text("title", &format!("version {n}")),
+        text("body", "unchanged"),
+    ]}]))
+}
+
+#[test]
+fn banner_shows_the_device_url_and_the_startup_session() {
+    let mut s = Served::start(&["--no-qr"]);
+    let expected = format!("ws://{}/ws?session={}", s.addr, s.session);
+    assert_eq!(s.url, expected);
+    assert!(uuid::Uuid::parse_str(&s.session).is_ok());
+    let session_line = s.proc.stdout_line("Session");
+    assert!(session_line.contains(&s.session) && session_line.contains("expires"));
+    let push_line = s.proc.stdout_line("Push");
+    assert!(push_line.contains(&format!("push --server http://{} ", s.addr)));
+    assert!(!s.proc.out_seen.iter().any(|l| l.contains('█')), "--no-qr");
+    let (status, body) = http(s.addr, "GET", "/session/startup", None);
+    assert_eq!(status, 200);
+    assert_eq!(body["sessionId"], s.session.as_str());
+    assert_eq!(body["wsUrl"], expected.as_str());
+}
+
+#[test]
+fn banner_qr_code_has_the_size_of_the_url() {
+    let mut s = Served::start(&[]);
+    s.proc.stdout_line("Session");
+    let qr: Vec<&String> = s
+        .proc
+        .out_seen
+        .iter()
+        .filter(|l| l.contains(['█', '▀', '▄']))
+        .collect();
+    // Byte-mode capacities at level L for versions 1-10 (ISO/IEC 18004
+    // table 7): the smallest version that holds the URL.
+    let capacity = [17, 32, 53, 78, 106, 134, 154, 192, 230, 271];
+    let version = 1 + capacity
+        .iter()
+        .position(|&c| c >= s.url.len())
+        .expect("a short URL");
+    let modules = 17 + 4 * version;
+    let code = QrCode::encode(s.url.as_bytes(), Ecc::Low).expect("encodes");
+    assert_eq!(usize::from(code.version()), version);
+    // Two module rows per line, plus a two-module quiet zone all round.
+    assert_eq!(qr.len(), (modules + 4).div_ceil(2));
+    for line in qr {
+        assert_eq!(
+            line.trim_start_matches(' ').chars().count(),
+            modules + 4,
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn push_exit_codes() {
+    let s = Served::start(&["--no-qr"]);
+    let server = s.server_url();
+    let good = TempFile::with(&v(1).to_string());
+    let (code, out, err) = run(&["push", "--server", &server, good.path()], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "full update #1 → 0 devices (checksum {})",
+            calculate_checksum(&v(1))
+        )
+    );
+    let (code, out, _) = run(&["push", "--server", &server, good.path()], None);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("no change (update #1 is current"), "{out}");
+
+    // Standard input, with an explicit session.
+    let (code, out, err) = run(
+        &["push", "--server", &server, "--session", &s.session, "-"],
+        Some(&v(2).to_string()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("incremental update #2 → 0 devices"),
+        "{out}"
+    );
+
+    let bad = TempFile::with(r#"{"version": "1", "metadata": {}, "nodes": [{"id": "a"}]}"#);
+    let (code, _, err) = run(&["push", "--server", &server, bad.path()], None);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("SCHEMA_VALIDATION_FAILED") && err.contains("nodes[0]"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(
+        &[
+            "push",
+            "--server",
+            &server,
+            "--session",
+            "no-such-session",
+            good.path(),
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("SESSION_NOT_FOUND"), "{err}");
+    assert_eq!(s.sequence(), 2, "refused pushes change nothing");
+
+    // Nothing listens on a port we just freed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", free.local_addr().expect("addr"));
+    drop(free);
+    let (code, _, err) = run(&["push", "--server", &dead, good.path()], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot connect"), "{err}");
+
+    let (code, _, err) = run(&["push", "--server", &server, "/no/such/file.json"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read /no/such/file.json"), "{err}");
+}
+
+#[test]
+fn device_follows_full_and_incremental_updates_to_the_last_checksum() {
+    let s = Served::start(&["--no-qr"]);
+    let mut device = Proc::spawn(&["device", &s.url, "--name", "tester"]);
+    device.stdout_line("connected; the session has no schema yet (#0)");
+    let server = s.server_url();
+    let file = TempFile::with(&v(1).to_string());
+    for n in 1..=3 {
+        file.write(&v(n).to_string());
+        let (code, out, err) = run(&["push", "--server", &server, file.path()], None);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("→ 1 device"), "{out}");
+    }
+    device.stdout_line("#1 full → checksum");
+    let second = device.stdout_line("#2 incremental");
+    assert!(
+        second.contains("(+0 ~1 -0)") && second.contains(" ok ("),
+        "{second}"
+    );
+    let last = device.stdout_line("#3 incremental");
+    let checksum = calculate_checksum(&v(3));
+    assert!(last.contains(&format!("checksum {checksum} ok")), "{last}");
+
+    // The server saw the acks.
+    let (_, health) = http(
+        s.addr,
+        "GET",
+        &format!("/session/{}/health", s.session),
+        None,
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    let mut health = health;
+    while health["devices"][0]["lastAckSequence"] != 3 {
+        assert!(Instant::now() < deadline, "no ack for #3: {health}");
+        std::thread::sleep(Duration::from_millis(20));
+        health = http(
+            s.addr,
+            "GET",
+            &format!("/session/{}/health", s.session),
+            None,
+        )
+        .1;
+    }
+
+    // Deleting the session ends the device cleanly.
+    let (status, _) = http(s.addr, "DELETE", &format!("/session/{}", s.session), None);
+    assert_eq!(status, 200);
+    device.stdout_line("the session was closed");
+    assert_eq!(device.exit_code(), 0);
+}
+
+#[test]
+fn many_devices_in_one_process_print_a_summary() {
+    let s = Served::start(&["--no-qr", "--quiet"]);
+    let mut fleet = Proc::spawn(&["device", &s.url, "--count", "50", "--quiet"]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
+        if body["connectedDevices"] == 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "devices did not connect: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let file = TempFile::with(&v(1).to_string());
+    let server = s.server_url();
+    let (code, out, _) = run(&["push", "--server", &server, file.path()], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("full update #1 → 50 devices"), "{out}");
+    file.write(&v(2).to_string());
+    run(&["push", "--server", &server, file.path()], None);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, body) = http(
+            s.addr,
+            "GET",
+            &format!("/session/{}/health", s.session),
+            None,
+        );
+        let acked = body["devices"]
+            .as_array()
+            .is_some_and(|d| d.len() == 50 && d.iter().all(|d| d["lastAckSequence"] == 2));
+        if acked {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all devices acked #2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fleet.signal(libc::SIGINT);
+    let summary = fleet.stdout_line("50 devices:");
+    assert!(
+        summary.contains("100 updates received, 0 checksum failures, 0 reconnects"),
+        "{summary}"
+    );
+    assert_eq!(fleet.exit_code(), 0);
+}
+
+#[test]
+fn watch_pushes_changes_and_refuses_a_broken_file() {
+    let file = TempFile::with(&v(1).to_string());
+    let mut s = Served::start(&["--no-qr", "--watch", file.path()]);
+    let deadline = Instant::now() + TIMEOUT;
+    while s.sequence() != 1 {
+        assert!(Instant::now() < deadline, "not pushed at start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    file.write(&v(2).to_string());
+    let deadline = Instant::now() + TIMEOUT;
+    while s.sequence() != 2 {
+        assert!(Instant::now() < deadline, "change not pushed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.proc.stderr_line("changed");
+
+    file.write(
+        "{\"version\": \"1\", \"metadata\": {}, \"nodes\": [{\"id\": \"x\", \"type\": \"\"}]}",
+    );
+    let refused = s.proc.stderr_line("not pushed");
+    assert!(refused.contains(file.path()), "{refused}");
+    assert!(refused.contains("nodes[0].type"), "{refused}");
+    assert_eq!(s.sequence(), 2);
+}
+
+#[test]
+fn a_taken_port_is_reported_or_refused_with_strict_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let mut s = Proc::spawn(&["--host", "127.0.0.1", "--port", &port, "--no-qr"]);
+    let line = s.stdout_line("Listening");
+    assert!(
+        line.contains(&format!("(port {port} was taken; using ")),
+        "{line}"
+    );
+
+    let (code, out, err) = run(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--strict-port",
+            "--no-qr",
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("--strict-port"), "{err}");
+}
+
+#[test]
+fn sigint_stops_the_server_and_closes_devices() {
+    let mut s = Served::start(&["--no-qr"]);
+    let mut device = Proc::spawn(&["device", &s.url]);
+    device.stdout_line("connected");
+    s.proc.signal(libc::SIGINT);
+    assert_eq!(s.proc.exit_code(), 0);
+    device.stdout_line("1001 Server shutting down");
+}
+
+#[test]
+fn help_version_and_usage_errors() {
+    for args in [
+        &["--help"][..],
+        &["push", "--help"],
+        &["device", "--help"],
+        &["help", "push"],
+    ] {
+        let (code, out, _) = run(args, None);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("DEFAULT"), "{args:?}: {out}");
+    }
+    let (code, out, _) = run(&["--version"], None);
+    assert_eq!(
+        (code, out.trim()),
+        (0, concat!("lumora-hr-mini ", env!("CARGO_PKG_VERSION")))
+    );
+    for args in [
+        &["--bogus"][..],
+        &["push", "--bogus", "f"],
+        &["device", "ws://h/ws?session=x", "--bogus"],
+    ] {
+        let (code, _, err) = run(args, None);
+        assert_eq!(code, 2, "{args:?}");
+        let mut lines = err.lines();
+        assert_eq!(lines.next(), Some("error: unknown flag --bogus"));
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.starts_with("usage: lumora-hr-mini"))
+        );
+    }
+    let (code, _, err) = run(&["device", "ws://127.0.0.1:1/ws"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("names no session"), "{err}");
+}
+
+#[test]
+fn the_example_app_is_a_valid_schema_of_a_few_dozen_nodes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app.json");
+    let bytes = std::fs::read(path).expect("examples/app.json");
+    let schema = lumora_hr_mini::protocol::Schema::from_slice(&bytes).expect("valid schema");
+    assert!(
+        (30..=80).contains(&schema.node_count()),
+        "{}",
+        schema.node_count()
+    );
+}
