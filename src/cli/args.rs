@@ -535,7 +535,7 @@ SERVE FLAGS:                               DEFAULT
     --max-body-bytes SIZE      largest HTTP request body             {max_body}
     --max-queued-updates N     updates queued per slow device        {max_queued}
     --rate-limit N             messages per second per device        {rate}
-    --token TOKEN              open the control API to other hosts   ${token_env}
+    --token TOKEN              open the control API to other hosts   ${token_env} or none
                                with `Authorization: Bearer TOKEN`
     --allowed-host HOST        accept this Host header (repeatable)  none
     --allowed-origin ORIGIN    accept this browser Origin on the     none
@@ -584,7 +584,7 @@ FLAGS:                                     DEFAULT
     -s, --server URL           the server                            {DEFAULT_SERVER}
     --session ID               target session                        startup session
     --no-preserve-state        ask devices to reset their UI state   off
-    --token TOKEN              bearer token for a remote server      ${TOKEN_ENV}
+    --token TOKEN              bearer token for a remote server      ${TOKEN_ENV} or none
     -h, --help                 this help
 
 Prints e.g. `incremental update #7 → 3 devices`. Exit status: 0 pushed
@@ -608,7 +608,8 @@ sends `connect`, applies every full and incremental update with the
 library's apply_schema_delta, checks the checksum (asking for a reload on a
 mismatch), acks with the apply time, answers heartbeats and reconnects with
 backoff. It prints one line per update, e.g.
-`#3 incremental → checksum 1a2b3c4d ok (0.2 ms)`.
+`#3 incremental (+0 ~1 -0) → checksum 1a2b3c4d ok (0.21 ms)`
+(nodes added, modified, removed; time to apply and verify).
 Ctrl-C, or the session being closed or expiring, ends it.
 
 FLAGS:                                     DEFAULT

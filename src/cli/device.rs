@@ -29,15 +29,14 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let multi = opts.count > 1;
     let quiet = opts.quiet;
     let mut ended_shown = false;
-    println!(
-        "{} {} to {url} (Ctrl-C to stop)",
-        if multi {
-            format!("starting {} devices, connecting", opts.count)
-        } else {
-            format!("device {:?} connecting", opts.name)
-        },
-        if multi { "all" } else { "" }.trim(),
-    );
+    if multi {
+        println!("starting {} devices on {url} (Ctrl-C to stop)", opts.count);
+    } else {
+        println!(
+            "device {:?} connecting to {url} (Ctrl-C to stop)",
+            opts.name
+        );
+    }
     let result = fleet.run(|_, device, event| {
         let prefix = if multi {
             format!("[{}] ", device.name())
@@ -100,7 +99,12 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
         );
     }
     match result {
-        Ok(FleetEnd::Stopped) => ExitCode::SUCCESS,
+        Ok(FleetEnd::Stopped) => {
+            if !multi {
+                println!("stopped");
+            }
+            ExitCode::SUCCESS
+        }
         Ok(FleetEnd::SessionEnded { code, reason }) => {
             let message = match code {
                 1000 => "the session was closed on the server".to_string(),
