@@ -515,18 +515,8 @@ impl Grid {
     fn apply_mask(&mut self, mask: u8) {
         for y in 0..self.size {
             for x in 0..self.size {
-                let flip = match mask {
-                    0 => (x + y) % 2 == 0,
-                    1 => y % 2 == 0,
-                    2 => x % 3 == 0,
-                    3 => (x + y) % 3 == 0,
-                    4 => (x / 3 + y / 2) % 2 == 0,
-                    5 => x * y % 2 + x * y % 3 == 0,
-                    6 => (x * y % 2 + x * y % 3) % 2 == 0,
-                    _ => ((x + y) % 2 + x * y % 3) % 2 == 0,
-                };
                 let at = y * self.size + x;
-                self.dark[at] ^= flip && !self.function[at];
+                self.dark[at] ^= mask_flips(mask, x, y) && !self.function[at];
             }
         }
     }
@@ -536,11 +526,9 @@ impl Grid {
     fn penalty(&self) -> usize {
         let n = self.size;
         let mut score = 0;
-        for y in 0..n {
-            score += line_penalty((0..n).map(|x| self.dark[y * n + x]), n);
-        }
-        for x in 0..n {
-            score += line_penalty((0..n).map(|y| self.dark[y * n + x]), n);
+        for i in 0..n {
+            score += line_penalty(&self.dark, i * n, 1, n);
+            score += line_penalty(&self.dark, i, n, n);
         }
         for y in 0..n - 1 {
             for x in 0..n - 1 {
@@ -563,7 +551,9 @@ impl Grid {
 /// Penalties of one row or column: 3 + (run − 5) per run of five or more
 /// same-coloured modules, and 40 per 1:1:3:1:1 finder look-alike with four
 /// light modules on one side (the area outside the symbol counts as light).
-fn line_penalty(line: impl Iterator<Item = bool>, size: usize) -> usize {
+/// The line is `size` modules from `start`, `step` apart.
+fn line_penalty(modules: &[bool], start: usize, step: usize, size: usize) -> usize {
+    let line = (0..size).map(|k| modules[start + k * step]);
     let mut score = 0;
     // Run lengths, newest first; the light border counts as part of the
     // first and last light runs.
@@ -606,6 +596,22 @@ fn line_penalty(line: impl Iterator<Item = bool>, size: usize) -> usize {
     }
     push(&mut history, run + size);
     score + finders(&history) * 40
+}
+
+/// Whether mask pattern `mask` inverts the module at (x, y). Kept out of
+/// line: the QR code is drawn once, so size matters more than speed.
+#[inline(never)]
+fn mask_flips(mask: u8, x: usize, y: usize) -> bool {
+    match mask {
+        0 => (x + y) % 2 == 0,
+        1 => y % 2 == 0,
+        2 => x % 3 == 0,
+        3 => (x + y) % 3 == 0,
+        4 => (x / 3 + y / 2) % 2 == 0,
+        5 => x * y % 2 + x * y % 3 == 0,
+        6 => (x * y % 2 + x * y % 3) % 2 == 0,
+        _ => ((x + y) % 2 + x * y % 3) % 2 == 0,
+    }
 }
 
 /// Centres of the alignment patterns along each axis.
