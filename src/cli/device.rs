@@ -2,7 +2,6 @@
 
 use super::args::DeviceOptions;
 use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, WsUrl};
-use std::io::Write;
 use std::process::ExitCode;
 
 /// Runs the devices until Ctrl-C or the end of the session.
@@ -10,7 +9,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let url = match WsUrl::parse(&opts.url) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -22,7 +21,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let mut fleet = match Fleet::new(cfg) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: cannot reach {}: {e}", url.authority());
+            complain!("error: cannot reach {}: {e}", url.authority());
             return ExitCode::from(2);
         }
     };
@@ -30,9 +29,9 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let quiet = opts.quiet;
     let mut ended_shown = false;
     if multi {
-        println!("starting {} devices on {url} (Ctrl-C to stop)", opts.count);
+        say!("starting {} devices on {url} (Ctrl-C to stop)", opts.count);
     } else {
-        println!(
+        say!(
             "device {:?} connecting to {url} (Ctrl-C to stop)",
             opts.name
         );
@@ -83,13 +82,11 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
                 format!("disconnected for good: {reason} ({code})")
             }
         };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{prefix}{line}");
-        let _ = out.flush();
+        say!("{prefix}{line}");
     });
     let summary = fleet.summary();
     if multi {
-        println!(
+        say!(
             "{} devices: {} updates received, {} checksum failures, {} reconnects, {} connected at the end",
             summary.devices,
             summary.updates,
@@ -101,7 +98,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     match result {
         Ok(FleetEnd::Stopped) => {
             if !multi {
-                println!("stopped");
+                say!("stopped");
             }
             ExitCode::SUCCESS
         }
@@ -115,7 +112,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
                 4410 => "the session expired".to_string(),
                 _ => format!("the server ended the connection: {reason} ({code})"),
             };
-            println!("{message}");
+            say!("{message}");
             if code == 1000 {
                 ExitCode::SUCCESS
             } else {
@@ -123,7 +120,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            complain!("error: {e}");
             ExitCode::from(1)
         }
     }

@@ -6,6 +6,25 @@
 //! - [`push`]: push a schema over a tiny HTTP/1.1 client ([`http_client`])
 //! - [`device`]: headless devices, built on [`crate::client`]
 
+/// `println!` that ignores a closed stdout (`lumora-hr-mini device … | head`)
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! complain {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod args;
 pub mod banner;
 pub mod device;
@@ -29,15 +48,15 @@ pub fn main() -> ExitCode {
         Ok(Command::Push(opts)) => push::run(&opts),
         Ok(Command::Device(opts)) => device::run(&opts),
         Ok(Command::Help(text)) => {
-            print!("{text}");
+            say!("{}", text.trim_end());
             ExitCode::SUCCESS
         }
         Ok(Command::Version) => {
-            println!("lumora-hr-mini {}", env!("CARGO_PKG_VERSION"));
+            say!("lumora-hr-mini {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            complain!("{e}");
             ExitCode::from(2)
         }
     }

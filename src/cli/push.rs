@@ -36,12 +36,12 @@ impl PushError {
 pub fn run(opts: &PushOptions) -> ExitCode {
     match push(opts) {
         Ok(line) => {
-            println!("{line}");
+            say!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => {
             match &e {
-                PushError::Local(m) | PushError::Refused(m) => eprintln!("error: {m}"),
+                PushError::Local(m) | PushError::Refused(m) => complain!("error: {m}"),
             }
             ExitCode::from(e.exit_code())
         }
@@ -69,12 +69,19 @@ pub fn push(opts: &PushOptions) -> Result<String, PushError> {
     }
 }
 
+/// Reads at most one byte more than a schema may have: the server refuses
+/// anything larger, and an endless input must not fill memory.
 fn read_schema(file: &str) -> Result<Vec<u8>, PushError> {
+    let limit = crate::protocol::MAX_SCHEMA_BYTES as u64 + 1;
     let mut bytes = Vec::new();
     let result = if file == "-" {
-        std::io::stdin().lock().read_to_end(&mut bytes).map(|_| ())
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map(|_| ())
     } else {
-        std::fs::read(file).map(|b| bytes = b)
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes).map(|_| ()))
     };
     match result {
         Ok(()) => Ok(bytes),

@@ -22,11 +22,11 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             if strict {
-                eprintln!(
+                complain!(
                     "error: port {port} on {host} is taken (--strict-port); stop the other server or choose another --port"
                 );
             } else {
-                eprintln!(
+                complain!(
                     "error: ports {port}-{} on {host} are all taken; choose another --port",
                     port.saturating_add(attempts.saturating_sub(1))
                 );
@@ -34,7 +34,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("error: cannot listen on {host} port {port}: {e}");
+            complain!("error: cannot listen on {host} port {port}: {e}");
             return ExitCode::from(1);
         }
     };
@@ -48,14 +48,14 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot start the server thread: {e}");
+            complain!("error: cannot start the server thread: {e}");
             return ExitCode::from(1);
         }
     };
     let session = match handle.create_startup_session() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot create the startup session: {e}");
+            complain!("error: cannot create the startup session: {e}");
             handle.shutdown();
             let _ = thread.join();
             return ExitCode::from(1);
@@ -86,7 +86,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     match thread.join() {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: the server stopped: {e}");
+            complain!("error: the server stopped: {e}");
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(1),
