@@ -56,12 +56,14 @@ fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
     server.handle.watch_file(&session, &file.0).expect("watch");
     assert_eq!(sequence(&server, &session), 1, "pushed at once");
 
-    file.write(&schema(json!([text("a", "two")])).to_string());
+    // A different size too: file times can be as coarse as the kernel tick.
+    file.write(&schema(json!([text("a", "second")])).to_string());
     wait_for("the change to be pushed", || {
         sequence(&server, &session) == 2
     });
     let current = server.handle.get_session(&session).unwrap();
-    let expected = lumora_hr_mini::protocol::calculate_checksum(&schema(json!([text("a", "two")])));
+    let expected =
+        lumora_hr_mini::protocol::calculate_checksum(&schema(json!([text("a", "second")])));
     assert_eq!(current["checksum"], expected);
 
     // Broken files are not pushed; a later good one is.
