@@ -568,3 +568,31 @@ fn the_example_app_is_a_valid_schema_of_a_few_dozen_nodes() {
         schema.node_count()
     );
 }
+
+#[test]
+fn device_log_messages_are_printed_once_with_the_device_name() {
+    let mut s = Served::start(&["--no-qr"]);
+    let (mut device, _) = common::Device::connected(s.addr, &s.session, "d1");
+    device.send(&common::Device::msg(
+        &s.session,
+        "log",
+        json!({"message": "button tapped", "level": "warn"}),
+    ));
+    let line = s.proc.stderr_line("button tapped");
+    assert!(line.contains("[WARN ] [test d1"), "{line:?}");
+    assert!(!line.contains('\x1b'), "NO_COLOR is set: {line:?}");
+    // A later line proves the first was not printed twice.
+    device.send(&common::Device::msg(
+        &s.session,
+        "log",
+        json!({"message": "second", "level": "info"}),
+    ));
+    s.proc.stderr_line("second");
+    let copies = s
+        .proc
+        .err_seen
+        .iter()
+        .filter(|l| l.contains("button tapped"))
+        .count();
+    assert_eq!(copies, 1);
+}
