@@ -9,20 +9,16 @@
 /// `println!` that ignores a closed stdout (`lumora-hr-mini device … | head`)
 /// instead of panicking.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(false, format_args!($($arg)*))
+    };
 }
 
 /// `eprintln!` that ignores a closed stderr.
 macro_rules! complain {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(true, format_args!($($arg)*))
+    };
 }
 
 pub mod args;
@@ -59,5 +55,19 @@ pub fn main() -> ExitCode {
             complain!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes one line to stdout (or stderr) and flushes, ignoring errors: a
+/// reader that went away is no reason to crash.
+#[doc(hidden)]
+pub fn write_line(to_stderr: bool, line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if to_stderr {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     }
 }
