@@ -77,6 +77,28 @@ pub fn lan_address() -> Option<IpAddr> {
     pick_lan_address(&interface_addresses()).map(IpAddr::V4)
 }
 
+/// Splits a URL authority (`host`, `host:port`, `[v6]:port`) into host and
+/// port, with `default_port` when none is given; `None` when malformed.
+pub fn parse_authority(authority: &str, default_port: u16) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +125,17 @@ mod tests {
             Some(Ipv4Addr::new(192, 168, 1, 23))
         );
         assert_eq!(pick_lan_address(&addrs[..3]), None);
+    }
+
+    #[test]
+    fn authorities() {
+        assert_eq!(parse_authority("a:81", 80), Some(("a", 81)));
+        assert_eq!(parse_authority("a", 80), Some(("a", 80)));
+        assert_eq!(parse_authority("[::1]:3000", 80), Some(("::1", 3000)));
+        assert_eq!(parse_authority("[::1]", 80), Some(("::1", 80)));
+        assert_eq!(parse_authority("[::1]x", 80), None);
+        assert_eq!(parse_authority(":80", 80), None);
+        assert_eq!(parse_authority("a:xx", 80), None);
     }
 
     #[test]

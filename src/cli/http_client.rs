@@ -37,22 +37,7 @@ impl HttpUrl {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None => 80,
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
+        let (host, port) = crate::net::parse_authority(authority, 80).ok_or_else(bad)?;
         Ok(HttpUrl {
             host: host.to_string(),
             port,

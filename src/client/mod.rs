@@ -45,22 +45,7 @@ impl WsUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None => 80,
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
+        let (host, port) = crate::net::parse_authority(authority, 80).ok_or_else(bad)?;
         let resource = if resource.starts_with('?') {
             format!("/{resource}")
         } else {
