@@ -3,6 +3,7 @@
 //! connection holds in each state and the byte-moving it does.
 
 use super::outbound::{Flushed, OutQueue};
+use super::websocket::WsIo;
 use mio::net::TcpStream;
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -112,6 +113,20 @@ impl Conn {
     /// Writes queued bytes; see [`OutQueue::write_to`].
     pub fn flush(&mut self) -> io::Result<Flushed> {
         self.out.write_to(&mut self.sock)
+    }
+
+    /// tungstenite's state and its I/O adapter, while upgraded.
+    pub fn websocket(&mut self) -> Option<(&mut WebSocketContext, WsIo<'_>)> {
+        match &mut self.phase {
+            Phase::WebSocket(ws) => Some((
+                &mut ws.ctx,
+                WsIo {
+                    sock: &mut self.sock,
+                    out: &mut self.out,
+                },
+            )),
+            _ => None,
+        }
     }
 
     /// True while upgraded and not closing.

@@ -613,16 +613,12 @@ impl EventLoop {
         let Some(c) = self.live_ws(conn) else {
             return;
         };
-        if let Phase::WebSocket(ws) = &mut c.phase {
-            let mut io = WsIo {
-                sock: &mut c.sock,
-                out: &mut c.out,
-            };
+        if let Some((ctx, mut io)) = c.websocket() {
             let frame = CloseFrame {
                 code: code.into(),
                 reason: reason.into(),
             };
-            let _ = ws.ctx.close(&mut io, Some(frame));
+            let _ = ctx.close(&mut io, Some(frame));
         }
         self.begin_close(conn.key, now);
     }
@@ -688,13 +684,9 @@ impl EventLoop {
         let Some(c) = self.live_ws(conn) else {
             return;
         };
-        if let Phase::WebSocket(ws) = &mut c.phase {
-            let mut io = WsIo {
-                sock: &mut c.sock,
-                out: &mut c.out,
-            };
-            let _ = ws.ctx.write(&mut io, WsMessage::Ping(Default::default()));
-            let _ = ws.ctx.flush(&mut io);
+        if let Some((ctx, mut io)) = c.websocket() {
+            let _ = ctx.write(&mut io, WsMessage::Ping(Default::default()));
+            let _ = ctx.flush(&mut io);
         }
         self.wheel
             .insert(now.mono + interval, Timer::Ping(conn.key, conn.generation));
