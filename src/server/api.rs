@@ -387,7 +387,7 @@ fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response
             ));
         }
     }
-    if ctx.peer.ip().is_loopback() || is_v4_mapped_loopback(ctx.peer.ip()) {
+    if (ctx.config.is_local_peer)(ctx.peer.ip()) {
         return Ok(());
     }
     let Some(token) = ctx.config.token.as_deref() else {
@@ -408,13 +408,6 @@ fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response
         )),
         Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
         Some(_) => Err(Response::error(401, "AUTHENTICATION_FAILED", "wrong token")),
-    }
-}
-
-fn is_v4_mapped_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        IpAddr::V4(_) => false,
     }
 }
 

@@ -52,6 +52,13 @@ pub struct Config {
     pub handle_signals: bool,
     /// Bearer token that opens the control API to non-loopback peers.
     pub token: Option<String>,
+    /// Which peers are "this machine" and may use the control API without
+    /// the token: [`is_loopback_peer`] by default. Narrowing it is safe and
+    /// is what tests do to play a remote machine on one host (e.g.
+    /// `|ip| ip == Ipv4Addr::LOCALHOST`, then connect from 127.0.0.2).
+    /// Widening it opens the control API without a token to every peer it
+    /// accepts; prefer `token` for that.
+    pub is_local_peer: fn(IpAddr) -> bool,
     /// Extra `Host` header values accepted (DNS-rebinding defence).
     pub allowed_hosts: Vec<String>,
     /// `Origin` values allowed on the control API.
@@ -82,9 +89,43 @@ impl Default for Config {
             shutdown_grace: Duration::from_millis(500),
             handle_signals: false,
             token: None,
+            is_local_peer: is_loopback_peer,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             timer_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// True for loopback peers (`127.0.0.0/8`, `::1`, and `::ffff:127.x.y.z`
+/// as seen by a dual-stack listener): the default of
+/// [`Config::is_local_peer`].
+pub fn is_loopback_peer(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_peers() {
+        for ip in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback_peer(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "192.168.1.2",
+            "::ffff:192.168.1.2",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+        ] {
+            assert!(!is_loopback_peer(ip.parse().unwrap()), "{ip}");
         }
     }
 }
