@@ -139,7 +139,10 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             .with_header("Allow", route.allow()),
         );
     }
-    if req.method == "POST" && !req.body.is_empty() && !is_json(req) {
+    // A body must be declared JSON; so must an empty one that declares a
+    // type at all (a bodiless `<form enctype="text/plain">` post).
+    let declared = req.header("content-type").is_some();
+    if req.method == "POST" && (declared || !req.body.is_empty()) && !is_json(req) {
         return Routed::Respond(Response::error(
             415,
             "UNSUPPORTED_MEDIA_TYPE",
