@@ -672,8 +672,8 @@ impl Hub {
         }
         log::info!(
             "device disconnected: {} ({}, {}); {} device(s) left in session",
-            info.label(),
-            info.platform,
+            printable(info.label(), LABEL_CHARS),
+            printable(&info.platform, LABEL_CHARS),
             device.peer,
             session.devices.len()
         );
@@ -727,7 +727,11 @@ impl Hub {
                 self.counters.invalid_messages += 1;
                 let mut msg = e.to_string();
                 truncate(&mut msg, 1024);
-                log::debug!("invalid message from {}: {msg}", self.describe(conn));
+                log::debug!(
+                    "invalid message from {}: {}",
+                    self.describe(conn),
+                    printable(&msg, TEXT_CHARS)
+                );
                 self.send_error(
                     conn,
                     &session,
@@ -811,7 +815,10 @@ impl Hub {
                         "{} failed to apply update #{}: {}",
                         self.describe(conn),
                         ack.sequence_number,
-                        ack.error.as_deref().unwrap_or("no reason given")
+                        printable(
+                            ack.error.as_deref().unwrap_or("no reason given"),
+                            TEXT_CHARS
+                        )
                     );
                 }
                 if let Some(DeviceState::Registered(info)) =
@@ -827,7 +834,9 @@ impl Hub {
                     "{} asked for a reload ({:?}{})",
                     self.describe(conn),
                     r.reason,
-                    r.error.map(|e| format!(": {e}")).unwrap_or_default()
+                    r.error
+                        .map(|e| format!(": {}", printable(&e, TEXT_CHARS)))
+                        .unwrap_or_default()
                 );
                 if self.send_full(conn, now, fx) == Err(HubError::NoSchema) {
                     self.send_error(
@@ -849,10 +858,15 @@ impl Hub {
                     LogLevel::Warn => log::Level::Warn,
                     LogLevel::Error => log::Level::Error,
                 };
-                log::log!(target: "device", level, "[{who}] {}", l.message);
+                log::log!(target: "device", level, "[{who}] {}", printable(&l.message, TEXT_CHARS));
             }
             (true, Payload::Error(e)) => {
-                log::warn!("{} reported {}: {}", self.describe(conn), e.code, e.message);
+                log::warn!(
+                    "{} reported {}: {}",
+                    self.describe(conn),
+                    printable(&e.code.to_string(), LABEL_CHARS),
+                    printable(&e.message, TEXT_CHARS)
+                );
             }
             (true, other @ (Payload::Connected(_) | Payload::Update(_) | Payload::Pong(_))) => {
                 self.counters.invalid_messages += 1;
@@ -970,8 +984,8 @@ impl Hub {
         fx.push(Effect::Send { conn, frame });
         log::info!(
             "device connected: {} ({}, {}); {} device(s) in session",
-            info.label(),
-            info.platform,
+            printable(info.label(), LABEL_CHARS),
+            printable(&info.platform, LABEL_CHARS),
             device.peer,
             session.devices.len()
         );
@@ -1006,7 +1020,7 @@ impl Hub {
     fn describe(&self, conn: ConnId) -> String {
         match self.device(conn) {
             Some(d) => match d.info() {
-                Some(i) => format!("{} ({})", i.label(), d.peer),
+                Some(i) => format!("{} ({})", printable(i.label(), LABEL_CHARS), d.peer),
                 None => format!("connection from {}", d.peer),
             },
             None => "connection".into(),
@@ -1220,6 +1234,34 @@ fn plan_kind(body: &UpdateBody) -> &'static str {
     }
 }
 
+/// Longest device name, id or platform printed in a log line.
+const LABEL_CHARS: usize = 64;
+/// Longest device-supplied text (log message, error) printed in a log line.
+const TEXT_CHARS: usize = 2048;
+
+/// Device-supplied text made safe for the developer's terminal: control
+/// characters (ANSI escapes, carriage returns, newlines that would forge
+/// log lines) are written as escapes, and the text is cut at `max_chars`.
+fn printable(s: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let short = s.len() <= max_chars;
+    if short && !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(max_chars) + 8);
+    for (i, c) in s.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn truncate(s: &mut String, max: usize) {
     if s.len() > max {
         let mut cut = max;
@@ -1233,3 +1275,19 @@ fn truncate(s: &mut String, max: usize) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn device_text_cannot_drive_the_terminal_or_forge_lines() {
+        assert_eq!(printable("Pixel 8 ✓", 64), "Pixel 8 ✓");
+        assert_eq!(
+            printable("\u{1b}[2J\rINFO fake\nline", 64),
+            "\\u{1b}[2J\\rINFO fake\\nline"
+        );
+        assert_eq!(printable("ééééé", 3), "ééé…");
+        assert_eq!(printable(&"x".repeat(10_000), 5), "xxxxx…");
+    }
+}
