@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::CloseFrame;
@@ -858,16 +858,43 @@ impl EventLoop {
 }
 
 /// True when `name` is an IP address of this machine: binding a UDP socket
-/// to it succeeds only then, and sends nothing. Answers are cached.
+/// to it succeeds only then, and sends nothing. Multicast and broadcast
+/// addresses also bind but name no machine, so they are not local. Answers
+/// are cached.
 fn is_local_address(cache: &mut HashMap<String, bool>, name: &str) -> bool {
     if let Some(&known) = cache.get(name) {
         return known;
     }
+    let unicast = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    };
     let local = name
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| !ip.is_unspecified() && UdpSocket::bind((ip, 0)).is_ok());
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| !ip.is_unspecified() && unicast(&ip) && UdpSocket::bind((ip, 0)).is_ok());
     if cache.len() < 256 {
         cache.insert(name.to_string(), local);
     }
     local
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses_are_unicast_addresses_of_this_machine() {
+        let mut cache = HashMap::new();
+        assert!(is_local_address(&mut cache, "127.0.0.1"));
+        for name in [
+            "224.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "192.0.2.1",
+            "evil.example",
+        ] {
+            assert!(!is_local_address(&mut cache, name), "{name}");
+        }
+        assert_eq!(cache.get("224.0.0.1"), Some(&false));
+    }
 }
