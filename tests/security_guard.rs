@@ -219,7 +219,7 @@ mod remote {
             ("GET", "/stats".to_string()),
             ("DELETE", format!("/session/{session}")),
         ] {
-            let req = request(&method, &path, &["Authorization: Bearer guess"], None);
+            let req = request(method, &path, &["Authorization: Bearer guess"], None);
             let (status, body) = from_remote(&server, &req);
             assert_eq!(status, 403, "{method} {path}: {body}");
             assert!(body["error"].as_str().unwrap().contains("--token"));
