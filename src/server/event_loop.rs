@@ -215,6 +215,11 @@ impl EventLoop {
                 "SERVICE_UNAVAILABLE",
                 "the server is at its connection limit; try again later",
             );
+            // Read what already arrived (a request sent right after connecting)
+            // so that closing sends FIN, not a reset that may destroy the
+            // response before the client reads it.
+            let mut discard = [0u8; 4096];
+            let _ = std::io::Read::read(&mut sock, &mut discard);
             // Best effort: a fresh socket's buffer takes a small response.
             let _ = sock.write(&resp.encode(false));
             return;
