@@ -99,3 +99,22 @@ fn past_max_connections_new_ones_get_503_until_some_close() {
     drop(held);
     assert_still_serves(&server);
 }
+
+#[test]
+fn keep_alive_requests_do_not_pile_up_timers() {
+    let server = TestServer::start();
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    for _ in 0..2000 {
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        assert_eq!(hostile::read_response(&mut s).0, 200);
+    }
+    let stats = server.handle.stats().unwrap();
+    let pending = stats["timersPending"].as_u64().unwrap();
+    eprintln!("timers pending after 2,000 keep-alive requests: {pending}");
+    // A live deadline timer per connection (and maybe one stale), not
+    // two per request for 10 to 30 s each.
+    assert!(pending < 10, "{stats}");
+    drop(s);
+    assert_still_serves(&server);
+}

@@ -27,6 +27,8 @@ pub struct LoopStats {
     pub websocket_upgrades: u64,
     /// Slow devices whose pending updates were dropped for a resync.
     pub slow_device_resyncs: u64,
+    /// Timers pending in the timer wheel.
+    pub timers_pending: usize,
 }
 
 /// What the connection should do with a request.
@@ -301,6 +303,7 @@ pub fn stats_json(hub: &Hub, s: &LoopStats) -> Value {
                 "refused": s.connections_refused,
                 "websocketUpgrades": s.websocket_upgrades,
             },
+            "timersPending": s.timers_pending,
             "counters": {
                 "httpRequests": s.http_requests,
                 "pushes": c.pushes,

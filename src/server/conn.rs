@@ -35,6 +35,59 @@ pub struct HttpPhase {
     /// Request handling paused because the peer is not reading responses;
     /// resumed when the queue drains.
     pub paused: bool,
+    /// When the connection's one live deadline timer fires. Timers cannot
+    /// be cancelled, so a deadline moving later keeps the pending timer
+    /// (which re-arms when it fires) instead of adding one per request.
+    pub timer_at: Option<Instant>,
+}
+
+/// What a fired deadline timer means for an HTTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpTimer {
+    /// The deadline has passed.
+    Expired,
+    /// The deadline moved later: schedule the timer again for this time.
+    Rearm(Instant),
+    /// An older timer; the live one is still pending.
+    Stale,
+}
+
+impl HttpPhase {
+    /// A connection just accepted, due by `deadline` (timer to be set).
+    pub fn new(deadline: Instant) -> HttpPhase {
+        HttpPhase {
+            inbuf: Vec::new(),
+            deadline,
+            served: 0,
+            paused: false,
+            timer_at: Some(deadline),
+        }
+    }
+
+    /// Moves the deadline; true when a timer must be inserted for it
+    /// (no pending timer fires by then).
+    pub fn set_deadline(&mut self, deadline: Instant) -> bool {
+        self.deadline = deadline;
+        if self.timer_at.is_none_or(|t| deadline < t) {
+            self.timer_at = Some(deadline);
+            return true;
+        }
+        false
+    }
+
+    /// A deadline timer fired at `now`.
+    pub fn on_timer(&mut self, now: Instant) -> HttpTimer {
+        if now >= self.deadline {
+            return HttpTimer::Expired;
+        }
+        match self.timer_at {
+            Some(t) if t > now => HttpTimer::Stale,
+            _ => {
+                self.timer_at = Some(self.deadline);
+                HttpTimer::Rearm(self.deadline)
+            }
+        }
+    }
 }
 
 /// WebSocket state.
@@ -132,5 +185,32 @@ impl Conn {
     /// True while upgraded and not closing.
     pub fn is_websocket(&self) -> bool {
         matches!(self.phase, Phase::WebSocket(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn one_live_deadline_timer_per_connection() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut h = HttpPhase::new(t0 + 10 * s);
+        // Keep-alive requests keep pushing the deadline later: no new timers.
+        assert!(!h.set_deadline(t0 + 30 * s));
+        assert!(!h.set_deadline(t0 + 31 * s));
+        // Earlier than the pending timer: one is needed.
+        let mut h2 = HttpPhase::new(t0 + 30 * s);
+        assert!(h2.set_deadline(t0 + 10 * s));
+        // The pending timer fires before the deadline: re-armed once.
+        assert_eq!(h.on_timer(t0 + 10 * s), HttpTimer::Rearm(t0 + 31 * s));
+        assert_eq!(h.on_timer(t0 + 11 * s), HttpTimer::Stale);
+        assert_eq!(h.on_timer(t0 + 31 * s), HttpTimer::Expired);
+        // The later timer of h2 is stale once the earlier one re-armed.
+        assert!(!h2.set_deadline(t0 + 40 * s));
+        assert_eq!(h2.on_timer(t0 + 10 * s), HttpTimer::Rearm(t0 + 40 * s));
+        assert_eq!(h2.on_timer(t0 + 30 * s), HttpTimer::Stale);
     }
 }

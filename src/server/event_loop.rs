@@ -4,7 +4,7 @@
 
 use super::api::{self, Ctx, LoopStats, Routed};
 use super::config::Config;
-use super::conn::{self, Conn, HttpPhase, Phase, ReadStatus, WsPhase};
+use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsPhase};
 use super::handle::Command;
 use super::http::{self, Limits, Parsed, Response};
 use super::outbound::{Flushed, Pushed};
@@ -242,12 +242,7 @@ impl EventLoop {
             sock,
             generation,
             peer,
-            phase: Phase::Http(HttpPhase {
-                inbuf: Vec::new(),
-                deadline,
-                served: 0,
-                paused: false,
-            }),
+            phase: Phase::Http(HttpPhase::new(deadline)),
             out: Default::default(),
             wants_write: false,
         });
@@ -293,8 +288,9 @@ impl EventLoop {
         };
         if was_empty && !h.inbuf.is_empty() && h.served > 0 {
             // The next request's first byte starts its own 10 s clock.
-            h.deadline = now.mono + self.config.request_timeout;
-            self.wheel.insert(h.deadline, Timer::Http(key, generation));
+            if h.set_deadline(now.mono + self.config.request_timeout) {
+                self.wheel.insert(h.deadline, Timer::Http(key, generation));
+            }
         }
         if status == ReadStatus::Capped {
             self.again.push((key, generation));
@@ -305,6 +301,7 @@ impl EventLoop {
         let mut start = 0;
         loop {
             self.stats.connections_open = self.conns.len();
+            self.stats.timers_pending = self.wheel.len();
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
@@ -373,8 +370,9 @@ impl EventLoop {
                     } else {
                         self.config.request_timeout
                     };
-                    h.deadline = now.mono + timeout;
-                    self.wheel.insert(h.deadline, Timer::Http(key, generation));
+                    if h.set_deadline(now.mono + timeout) {
+                        self.wheel.insert(h.deadline, Timer::Http(key, generation));
+                    }
                 }
                 Routed::Upgrade { handshake, session } => {
                     conn.out.push_owned(handshake);
@@ -732,11 +730,13 @@ impl EventLoop {
         else {
             return;
         };
-        let Phase::Http(h) = &c.phase else {
+        let Phase::Http(h) = &mut c.phase else {
             return;
         };
-        if now.mono < h.deadline {
-            return;
+        match h.on_timer(now.mono) {
+            HttpTimer::Expired => {}
+            HttpTimer::Stale => return,
+            HttpTimer::Rearm(at) => return self.wheel.insert(at, Timer::Http(key, generation)),
         }
         if h.inbuf.is_empty() && h.served > 0 {
             // An idle keep-alive connection: just close it.
@@ -796,6 +796,7 @@ impl EventLoop {
                 Command::Stats(r) => {
                     self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;
                     self.stats.connections_open = self.conns.len();
+                    self.stats.timers_pending = self.wheel.len();
                     let _ = r.send(Ok(api::stats_json(&self.hub, &self.stats)));
                 }
                 Command::Watch {
