@@ -198,12 +198,24 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
     if header("transfer-encoding").is_some() {
         return Err(HttpError::LengthRequired);
     }
-    let length = match header("content-length") {
-        None => 0,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| HttpError::BadRequest(format!("invalid Content-Length {v:?}")))?,
-    };
+    let all = |name: &'static str| headers.iter().filter(move |(n, _)| n == name);
+    if all("host").count() > 1 {
+        return Err(HttpError::BadRequest("more than one Host header".into()));
+    }
+    // RFC 9112 §6.3: digits only, and repeated values must agree; anything
+    // else could be read differently by a proxy in front of us.
+    let mut length = None;
+    for (_, v) in all("content-length") {
+        let parsed = content_length(v)
+            .ok_or_else(|| HttpError::BadRequest(format!("invalid Content-Length {v:?}")))?;
+        if length.is_some_and(|l| l != parsed) {
+            return Err(HttpError::BadRequest(
+                "conflicting Content-Length headers".into(),
+            ));
+        }
+        length = Some(parsed);
+    }
+    let length = length.unwrap_or(0);
     if length > limits.max_body {
         return Err(HttpError::BodyTooLarge {
             length,
@@ -224,6 +236,15 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
         },
         consumed: head_len + length,
     })
+}
+
+/// A `Content-Length` value: digits only (no sign, no spaces inside); a
+/// number too large for `usize` is `usize::MAX`, i.e. over any limit.
+fn content_length(v: &str) -> Option<usize> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(v.parse().unwrap_or(usize::MAX))
 }
 
 /// A response about to be encoded.
@@ -376,6 +397,37 @@ mod tests {
         );
         assert!(matches!(
             parse_request(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &LIMITS),
+            Err(HttpError::BadRequest(_))
+        ));
+        for bad in ["+5", "-1", "1 2", "0x10", "", "5, 5"] {
+            let req = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(
+                matches!(
+                    parse_request(req.as_bytes(), &LIMITS),
+                    Err(HttpError::BadRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            parse_request(
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                &LIMITS
+            ),
+            Err(HttpError::BodyTooLarge { .. })
+        ));
+        assert!(matches!(
+            parse_request(
+                b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                &LIMITS
+            ),
+            Err(HttpError::BadRequest(_))
+        ));
+        let (r, _) =
+            complete(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab");
+        assert_eq!(r.body, b"ab");
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &LIMITS),
             Err(HttpError::BadRequest(_))
         ));
         assert!(matches!(
