@@ -344,3 +344,45 @@ fn a_device_flooding_messages_is_rate_limited_then_closed_with_1008() {
     bystander.recv_type("pong");
     assert_still_serves(&server);
 }
+
+#[test]
+fn binary_frames_count_against_the_rate_limit() {
+    let server = TestServer::start();
+    let session = server.session();
+    let (mut d, _) = Device::connected(server.addr, &session, "binary");
+    let started = Instant::now();
+    let burst: Vec<u8> = (0..500).flat_map(|_| frame(0x2, true, b"\x00")).collect();
+    d.ws.get_mut().write_all(&burst).unwrap();
+    d.ws.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let (mut answered, mut warnings) = (0u32, 0u32);
+    loop {
+        match d.ws.read() {
+            Ok(Message::Text(t)) => {
+                let m: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                match m["payload"]["code"].as_str() {
+                    Some("INVALID_MESSAGE") => answered += 1,
+                    Some("RATE_LIMIT_EXCEEDED") => warnings += 1,
+                    other => panic!("unexpected {other:?}: {m}"),
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!("500 binary frames: {answered} answered, {warnings} warnings in {elapsed:?}");
+    assert_eq!(warnings, 1);
+    assert!(
+        f64::from(answered) <= 100.0 + 100.0 * elapsed.as_secs_f64() + 5.0,
+        "{answered} answered"
+    );
+    drop(d);
+    assert_still_serves(&server);
+}

@@ -635,7 +635,8 @@ impl Hub {
 
     /// A binary frame arrived: the protocol is text only.
     pub fn on_binary(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) {
-        if let Some(session) = self.device(conn).map(|d| d.session.clone()) {
+        // A message like any other for the rate limit: each one is answered.
+        if let Some(session) = self.admit_message(conn, now, fx) {
             self.counters.invalid_messages += 1;
             self.send_error(
                 conn,
@@ -679,22 +680,17 @@ impl Hub {
         );
     }
 
-    /// A text message from a device.
-    pub fn on_text(&mut self, conn: ConnId, text: &[u8], now: Now, fx: &mut Vec<Effect>) {
-        let Some(device) = self.device_mut(conn) else {
-            return;
-        };
+    /// Counts one message against the connection's rate limit; returns
+    /// its session when the message may be handled.
+    fn admit_message(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) -> Option<Arc<str>> {
+        let device = self.device_mut(conn)?;
         let verdict = device.rate.check(now.mono);
         let session = device.session.clone();
         self.counters.messages_received += 1;
         match verdict {
-            Verdict::Allow => {}
-            Verdict::Drop => {
-                self.counters.rate_limited += 1;
-                return;
-            }
+            Verdict::Allow => return Some(session),
+            Verdict::Drop => {}
             Verdict::DropAndWarn => {
-                self.counters.rate_limited += 1;
                 let msg = format!(
                     "more than {} messages per second; excess messages are dropped",
                     self.cfg.rate_limit
@@ -709,18 +705,24 @@ impl Hub {
                     now,
                     fx,
                 );
-                return;
             }
             Verdict::Close => {
-                self.counters.rate_limited += 1;
                 log::warn!(
                     "rate limit: closing {} after 5 s over the limit",
                     self.describe(conn)
                 );
                 self.close(conn, 1008, "Rate limit exceeded", fx);
-                return;
             }
         }
+        self.counters.rate_limited += 1;
+        None
+    }
+
+    /// A text message from a device.
+    pub fn on_text(&mut self, conn: ConnId, text: &[u8], now: Now, fx: &mut Vec<Effect>) {
+        let Some(session) = self.admit_message(conn, now, fx) else {
+            return;
+        };
         let message = match deserialize_message(text, true) {
             Ok(m) => m,
             Err(e) => {
