@@ -386,3 +386,29 @@ fn binary_frames_count_against_the_rate_limit() {
     drop(d);
     assert_still_serves(&server);
 }
+
+#[test]
+fn a_refused_client_that_keeps_sending_is_dropped() {
+    let server = TestServer::start();
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(b"\x00garbage\r\n\r\n").unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let started = Instant::now();
+    let chunk = vec![b'z'; 64 * 1024];
+    let ended = loop {
+        match s.write(&chunk) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => break e,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still accepting bytes after 10 s"
+        );
+    };
+    eprintln!("sender cut off after {:?}: {ended}", started.elapsed());
+    let (status, latency) = timed_health(server.addr);
+    assert_eq!(status, 200);
+    assert!(latency < Duration::from_secs(2), "{latency:?}");
+    assert_still_serves(&server);
+}

@@ -148,10 +148,12 @@ pub fn read_available(
     }
 }
 
-/// Reads and throws away whatever arrives (a closing connection); true at EOF.
+/// Reads and throws away whatever arrives (a closing connection); true at
+/// EOF. At most 64 reads a call, so a peer that keeps sending cannot hold
+/// the loop; the close timer ends such a connection.
 pub fn discard_available(sock: &mut TcpStream) -> io::Result<bool> {
     let mut chunk = [0u8; 4096];
-    loop {
+    for _ in 0..64 {
         match sock.read(&mut chunk) {
             Ok(0) => return Ok(true),
             Ok(_) => {}
@@ -160,6 +162,7 @@ pub fn discard_available(sock: &mut TcpStream) -> io::Result<bool> {
             Err(e) => return Err(e),
         }
     }
+    Ok(false)
 }
 
 impl Conn {
