@@ -19,9 +19,11 @@ for target in $(cargo +nightly fuzz list); do
     if [ -d "fuzz/seeds/$target" ]; then
         cp -n "fuzz/seeds/$target"/* "$corpus"/ 2>/dev/null || true
     fi
+    dict="fuzz/dicts/$target.dict"
+    [ -f "$dict" ] || dict=fuzz/dicts/protocol.dict
     echo "== $target for ${secs}s"
     if ! cargo +nightly fuzz run "$target" "$corpus" -- \
-        -max_total_time="$secs" -dict=fuzz/dicts/protocol.dict -print_final_stats=1; then
+        -max_total_time="$secs" -dict="$dict" -print_final_stats=1; then
         echo "!! $target failed; see fuzz/artifacts/$target/"
         status=1
     fi
