@@ -72,6 +72,17 @@ fn a_foreign_origin_is_refused_on_every_control_endpoint() {
         ("DELETE", format!("/session/{session}"), None),
         ("GET", "/stats".into(), None),
     ];
+    // Also refused, though without a startup session it would be a 404.
+    let (status, _) = send(
+        &server,
+        &request(
+            "GET",
+            "/session/startup",
+            &["Origin: http://attacker.example"],
+            None,
+        ),
+    );
+    assert_eq!(status, 403);
     for (method, path, body) in &endpoints {
         for origin in ["http://attacker.example", "null", "http://localhost:5174"] {
             let (status, reply) = send(
@@ -217,6 +228,7 @@ mod remote {
             ("POST", "/session/new".to_string()),
             ("GET", format!("/session/{session}")),
             ("GET", "/stats".to_string()),
+            ("GET", "/session/startup".to_string()),
             ("DELETE", format!("/session/{session}")),
         ] {
             let req = request(method, &path, &["Authorization: Bearer guess"], None);
