@@ -264,11 +264,7 @@ impl Hub {
     // ----- sessions -----------------------------------------------------
 
     /// Creates a session with a fresh UUID v4 id.
-    pub fn create_session(
-        &mut self,
-        now: Now,
-        fx: &mut Vec<Effect>,
-    ) -> Result<SessionCreated, HubError> {
+    pub fn create_session(&mut self, now: Now) -> Result<SessionCreated, HubError> {
         if self.sessions.len() >= self.cfg.max_sessions {
             return Err(HubError::TooManySessions(self.cfg.max_sessions));
         }
@@ -288,10 +284,6 @@ impl Hub {
                 devices: Vec::new(),
             },
         );
-        fx.push(Effect::Schedule {
-            at: expires.mono,
-            timer: HubTimer::SessionExpiry(id.clone()),
-        });
         log::info!("session created ({} active)", self.sessions.len());
         log::debug!("session id {id}");
         Ok(SessionCreated {
@@ -306,7 +298,6 @@ impl Hub {
     pub fn extend_session(&mut self, id: &str, by: Duration, now: Now) -> Result<u64, HubError> {
         let session = self.lookup_mut(id, now)?;
         let expires = now.plus(by);
-        // The pending expiry timer finds the later time and re-arms itself.
         if expires.mono > session.expires_at {
             session.expires_at = expires.mono;
             session.expires_at_ms = expires.wall_ms;
@@ -1062,20 +1053,31 @@ impl Hub {
                     self.broadcast(&id, h.schema, h.preserve_state, now, fx);
                 }
             }
-            HubTimer::SessionExpiry(id) => {
-                let Some(session) = self.sessions.get(&id) else {
-                    return;
-                };
-                if session.expires_at <= now.mono {
+            HubTimer::SessionSweep => {
+                let due: Vec<Arc<str>> = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.expires_at <= now.mono)
+                    .map(|s| s.id.clone())
+                    .collect();
+                for id in due {
                     self.expire_session(&id, now, fx);
-                } else {
-                    fx.push(Effect::Schedule {
-                        at: session.expires_at,
-                        timer: HubTimer::SessionExpiry(id),
-                    });
                 }
+                self.schedule_sweep(now, fx);
             }
         }
+    }
+
+    /// Arms the periodic session-expiry sweep; the loop calls this once at
+    /// start, and each sweep re-arms itself. Expiry is checked every eighth
+    /// of the session lifetime, between 10 ms and 1 s.
+    pub fn schedule_sweep(&self, now: Now, fx: &mut Vec<Effect>) {
+        let every =
+            (self.cfg.session_ttl / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        fx.push(Effect::Schedule {
+            at: now.mono + every,
+            timer: HubTimer::SessionSweep,
+        });
     }
 
     /// Closes every connection silent for the idle timeout or longer;

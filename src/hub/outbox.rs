@@ -27,8 +27,10 @@ pub enum HubTimer {
     ConnectDeadline(ConnId),
     /// Broadcast the push held back by coalescing.
     FlushHeld(Arc<str>),
-    /// Check whether the session has expired.
-    SessionExpiry(Arc<str>),
+    /// Expire every session whose time is up, then re-arm. One periodic
+    /// sweep instead of a timer per session: a deleted session leaves no
+    /// 8-hour timer behind.
+    SessionSweep,
 }
 
 /// One thing for the loop to do.

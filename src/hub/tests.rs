@@ -39,8 +39,8 @@ impl Fixture {
     fn new(cfg: HubConfig) -> Fixture {
         let now = Now::current();
         let mut hub = Hub::new(cfg);
-        let mut fx = Vec::new();
-        let session = hub.create_session(now, &mut fx).unwrap().session_id;
+        let fx = Vec::new();
+        let session = hub.create_session(now).unwrap().session_id;
         Fixture {
             hub,
             now,
@@ -195,29 +195,32 @@ fn expiry_closes_devices_with_4410_and_remembers_the_id() {
     });
     let id = f.session.clone();
     let conn = f.connect(1);
-    let Some(Effect::Schedule { timer, .. }) = f.take().into_iter().find(|e| {
-        matches!(
-            e,
-            Effect::Schedule {
-                timer: HubTimer::SessionExpiry(_),
-                ..
-            }
-        )
-    }) else {
-        panic!("no expiry timer")
+    f.take();
+    let sweep = |f: &mut Fixture| {
+        f.hub.on_timer(HubTimer::SessionSweep, f.now, &mut f.fx);
+        let fx = f.take();
+        assert!(
+            fx.iter().any(|e| matches!(
+                e,
+                Effect::Schedule {
+                    timer: HubTimer::SessionSweep,
+                    ..
+                }
+            )),
+            "the sweep re-arms itself: {fx:?}"
+        );
+        fx
     };
-    // Extended meanwhile: the timer re-arms instead of expiring.
+    // Extended meanwhile: the sweep at the original expiry leaves it alone.
     f.advance(30_000);
     f.hub
         .extend_session(&id, Duration::from_secs(60), f.now)
         .unwrap();
     f.advance(30_000);
-    f.hub.on_timer(timer, f.now, &mut f.fx);
-    let Some(Effect::Schedule { timer, .. }) = f.take().pop() else {
-        panic!("re-armed")
-    };
+    assert_eq!(sweep(&mut f).len(), 1, "only the re-arm");
+    assert_eq!(f.hub.session_count(), 1);
     f.advance(30_000);
-    f.hub.on_timer(timer, f.now, &mut f.fx);
+    f.fx = sweep(&mut f);
     let fx = f.take();
     assert!(
         fx.contains(&Effect::Close {

@@ -162,7 +162,7 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             }),
         ),
         Route::Stats => stats(ctx),
-        Route::NewSession => match ctx.hub.create_session(ctx.now, ctx.fx) {
+        Route::NewSession => match ctx.hub.create_session(ctx.now) {
             Ok(s) => Response::json(
                 201,
                 &json!({

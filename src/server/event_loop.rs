@@ -31,6 +31,10 @@ const SIGNALS: Token = Token(usize::MAX - 3);
 /// turn; the rest is picked up on the next loop iteration.
 const READ_BUDGET: usize = 64;
 
+/// Connections accepted per readiness event, so a connection flood cannot
+/// starve the connections already open.
+const ACCEPT_BUDGET: usize = 256;
+
 /// Timers of the loop itself, plus the hub's.
 #[derive(Debug)]
 enum Timer {
@@ -116,6 +120,8 @@ impl EventLoop {
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
             self.signals = Some(signals);
         }
+        self.hub.schedule_sweep(Now::current(), &mut self.fx);
+        self.apply_effects(Now::current());
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.again.is_empty() {
@@ -180,7 +186,7 @@ impl EventLoop {
         if self.shutdown_deadline.is_some() {
             return;
         }
-        loop {
+        for _ in 0..ACCEPT_BUDGET {
             match self.listener.accept() {
                 Ok((sock, peer)) => self.admit(sock, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -195,6 +201,9 @@ impl EventLoop {
                 }
             }
         }
+        // More may be waiting, but connected clients get a turn first; the
+        // rest is accepted on the next turn of the loop.
+        self.wheel.insert(now.mono, Timer::Accept);
     }
 
     fn admit(&mut self, mut sock: TcpStream, peer: SocketAddr, now: Now) {
@@ -754,10 +763,10 @@ impl EventLoop {
             let fx = &mut self.fx;
             match cmd {
                 Command::CreateSession(r) => {
-                    let _ = r.send(self.hub.create_session(now, fx));
+                    let _ = r.send(self.hub.create_session(now));
                 }
                 Command::CreateStartupSession(r) => {
-                    let created = self.hub.create_session(now, fx);
+                    let created = self.hub.create_session(now);
                     if let Ok(s) = &created {
                         let _ = self.hub.set_startup_session(&s.session_id);
                     }
