@@ -15,11 +15,12 @@ pub use device::{Device, DeviceInfo, DeviceState};
 pub use outbox::{ConnId, Effect, HubTimer, SharedFrame, encode_message, encode_text_frame};
 pub use session::{HeldPush, Session};
 
+use crate::protocol::message::deserialize_message_full;
 use crate::protocol::validate::parse_version;
 use crate::protocol::{
     ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity, UpdateBody, UpdatePlan,
     choose_update, create_connected_message, create_error_message, create_full_update,
-    create_pong_message, create_update_message, deserialize_message,
+    create_pong_message, create_update_message, deserialize_message_ref,
 };
 use rate_limit::{RateLimiter, Verdict};
 use serde_json::{Value, json};
@@ -714,30 +715,39 @@ impl Hub {
         let Some(session) = self.admit_message(conn, now, fx) else {
             return;
         };
-        let message = match deserialize_message(text, true) {
-            Ok(m) => m,
-            Err(e) => {
-                self.counters.invalid_messages += 1;
-                let mut msg = e.to_string();
-                truncate(&mut msg, 1024);
-                log::debug!(
-                    "invalid message from {}: {}",
-                    self.describe(conn),
-                    printable(&msg, TEXT_CHARS)
-                );
-                self.send_error(
-                    conn,
-                    &session,
-                    ErrorCode::InvalidMessage,
-                    &msg,
-                    Severity::Error,
-                    now,
-                    fx,
-                );
-                return;
-            }
+        // Acks and pings (nearly every message) are read without allocating;
+        // the strings then borrow from `text`, else from the owned message.
+        let owned: (String, String);
+        let (session_id, version, payload) = match deserialize_message_ref(text) {
+            Some(m) => (m.session_id, m.version, m.payload),
+            None => match deserialize_message_full(text, true) {
+                Ok(m) => {
+                    owned = (m.session_id, m.version);
+                    (owned.0.as_str(), owned.1.as_str(), m.payload)
+                }
+                Err(e) => {
+                    self.counters.invalid_messages += 1;
+                    let mut msg = e.to_string();
+                    truncate(&mut msg, 1024);
+                    log::debug!(
+                        "invalid message from {}: {}",
+                        self.describe(conn),
+                        printable(&msg, TEXT_CHARS)
+                    );
+                    self.send_error(
+                        conn,
+                        &session,
+                        ErrorCode::InvalidMessage,
+                        &msg,
+                        Severity::Error,
+                        now,
+                        fx,
+                    );
+                    return;
+                }
+            },
         };
-        if *message.session_id != *session {
+        if *session_id != *session {
             self.send_error(
                 conn,
                 &session,
@@ -753,11 +763,11 @@ impl Hub {
         // The envelope and `connect`'s clientVersion are both checked, but a
         // connection hears about a minor difference only once.
         let mut warned = false;
-        if !self.check_version(conn, &session, &message.version, &mut warned, now, fx) {
+        if !self.check_version(conn, &session, version, &mut warned, now, fx) {
             return;
         }
         let registered = self.device(conn).and_then(Device::info).is_some();
-        match (registered, message.payload) {
+        match (registered, payload) {
             (false, Payload::Connect(p)) => {
                 if self.check_version(conn, &session, &p.client_version, &mut warned, now, fx) {
                     self.register(conn, p, now, fx);

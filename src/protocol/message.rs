@@ -498,7 +498,24 @@ pub fn serialize_message(message: &Message) -> String {
 
 /// Decodes a message. With `validate`, the SPEC §5 rules are checked first
 /// and every problem is reported; without, only what decoding needs.
+///
+/// `ack` and `ping`, the messages devices send all the time, are read by
+/// [`deserialize_message_ref`](super::hot::deserialize_message_ref) without
+/// building a JSON tree; anything else, or anything unusual, takes the
+/// general path.
 pub fn deserialize_message(bytes: &[u8], validate: bool) -> Result<Message, ProtocolError> {
+    if let Some(message) = super::hot::deserialize_message_ref(bytes) {
+        return Ok(message.into_message());
+    }
+    deserialize_message_full(bytes, validate)
+}
+
+/// [`deserialize_message`] without the fast path: a JSON tree, validated,
+/// then converted.
+pub(crate) fn deserialize_message_full(
+    bytes: &[u8],
+    validate: bool,
+) -> Result<Message, ProtocolError> {
     let value = json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(ProtocolError::Json)?;
     if validate {
         validate_message(&value).map_err(ProtocolError::Invalid)?;

@@ -4,10 +4,12 @@
 //! - [`checksum`]: canonical JSON and CRC-32 (SPEC §3)
 //! - [`delta`]: compute / apply / choose updates (SPEC §4)
 //! - [`message`] and [`validate`]: messages and their rules (SPEC §5)
+//! - [`hot`]: allocation-free decoding of `ack` and `ping`
 
 pub mod checksum;
 pub mod delta;
 pub mod error_code;
+pub mod hot;
 pub mod json;
 pub mod message;
 pub mod schema;
@@ -19,6 +21,7 @@ pub use delta::{
     calculate_schema_delta, choose_update, should_use_incremental_update,
 };
 pub use error_code::ErrorCode;
+pub use hot::{MessageRef, deserialize_message_ref};
 pub use json::JsonError;
 pub use message::*;
 pub use schema::{MAX_NODE_DEPTH, MAX_SCHEMA_BYTES, Schema, SchemaError, validate_schema};
