@@ -26,6 +26,7 @@ use rate_limit::{RateLimiter, Verdict};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -181,6 +182,31 @@ pub struct Counters {
     pub sessions_expired: u64,
 }
 
+/// Hashes the loop's slab keys, which index `Hub::devices`. They are small
+/// integers chosen by the server, not by peers, so SipHash's resistance to
+/// chosen keys buys nothing, and the map is looked up several times for every
+/// message a device sends: one multiplication (Fibonacci hashing) spreads
+/// consecutive keys over both the low bits (bucket) and the high bits (tag).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for `usize` keys; correct for anything else all the same.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// Recently expired session ids remembered so devices get 4410, not 4404.
 const EXPIRED_MEMORY: usize = 1024;
 
@@ -189,7 +215,7 @@ const EXPIRED_MEMORY: usize = 1024;
 pub struct Hub {
     cfg: HubConfig,
     sessions: HashMap<Arc<str>, Session>,
-    devices: HashMap<usize, Device>,
+    devices: HashMap<usize, Device, BuildHasherDefault<KeyHasher>>,
     expired: VecDeque<Arc<str>>,
     counters: Counters,
     /// The session created by the command line at start, named by
@@ -203,7 +229,7 @@ impl Hub {
         Hub {
             cfg,
             sessions: HashMap::new(),
-            devices: HashMap::new(),
+            devices: HashMap::default(),
             expired: VecDeque::new(),
             counters: Counters::default(),
             startup: None,
@@ -901,6 +927,10 @@ impl Hub {
         now: Now,
         fx: &mut Vec<Effect>,
     ) -> bool {
+        if version == PROTOCOL_VERSION {
+            // Nearly every message: the same version as ours, nothing to say.
+            return true;
+        }
         let ours = parse_version(PROTOCOL_VERSION);
         match (parse_version(version), ours) {
             (Some(theirs), Some(ours)) if theirs.0 == ours.0 => {
