@@ -4,7 +4,7 @@
 //! and finds that binary through `CARGO_BIN_EXE_lumora-hr-mini`.
 //!
 //! ```text
-//! cargo bench --bench fanout                                   # 1,000 devices, 200 updates, 3 runs
+//! cargo bench --bench fanout                                   # 1,000 devices, 200 updates, 1 run
 //! cargo bench --bench fanout -- --devices 10000 --updates 50 --runs 1 --server lib
 //! cargo bench --bench fanout -- --startup 20                   # binary size + start-up only
 //! cargo bench --bench fanout -- --help
@@ -63,8 +63,10 @@ usage: cargo bench --bench fanout -- [options]
 
   --devices N        WebSocket devices (default 1000; 100, 1000, 10000 are the reference sizes)
   --updates K        updates per phase (default 200)
-  --runs R           repetitions; medians are reported (default 3)
+  --runs R           repetitions; medians are reported (default 1)
   --server KIND      bin (default): the release binary as a child process
+  --bin PATH         with --server bin (and --startup): run this binary instead, e.g. an
+                     older build to compare against
                      lib: Server::bind in a child process (this tool re-executed)
                      thread: Server::bind in a thread of this process (no memory figures)
   --no-floor         skip the floor phase
@@ -99,13 +101,14 @@ struct Opts {
     frame_bytes: usize,
     startup: usize,
     fanout: bool,
+    bin: String,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         devices: 1000,
         updates: 200,
-        runs: 3,
+        runs: 1,
         server: ServerKind::Bin,
         floor: true,
         full_every: 25,
@@ -114,6 +117,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         frame_bytes: 600,
         startup: 0,
         fanout: true,
+        bin: SERVER_BIN.to_string(),
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -139,6 +143,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--gap-ms" => o.gap = Duration::from_millis(num("--gap-ms")? as u64),
             "--frame-bytes" => o.frame_bytes = num("--frame-bytes")?.clamp(64, 60_000),
             "--startup" => o.startup = num("--startup")?.max(1),
+            "--bin" => o.bin = it.next().ok_or("--bin needs a path")?.clone(),
             "--server" => {
                 o.server = match it.next().map(String::as_str) {
                     Some("bin") => ServerKind::Bin,
@@ -175,7 +180,7 @@ fn main() {
     };
     let nofile = raise_nofile_limit();
     if opts.startup > 0 {
-        if let Err(e) = size_and_startup(opts.startup) {
+        if let Err(e) = size_and_startup(&opts.bin, opts.startup) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -434,7 +439,7 @@ fn start_server(opts: &Opts) -> io::Result<Target> {
     match opts.server {
         ServerKind::Bin => {
             let port = free_port()?;
-            let mut cmd = Command::new(SERVER_BIN);
+            let mut cmd = Command::new(&opts.bin);
             cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--strict-port", "--coalesce-ms", "0"]);
             if max_connections > Config::default().max_connections {
@@ -1911,8 +1916,8 @@ fn fanout(opts: &Opts) -> io::Result<()> {
 
 // ===== binary size and start-up ======================================================
 
-fn size_and_startup(runs: usize) -> io::Result<()> {
-    let bytes = std::fs::read(SERVER_BIN)?;
+fn size_and_startup(bin: &str, runs: usize) -> io::Result<()> {
+    let bytes = std::fs::read(bin)?;
     let sections = elf_section_names(&bytes);
     let stripped = if sections.is_empty() {
         "not an ELF file?"
@@ -1925,7 +1930,7 @@ fn size_and_startup(runs: usize) -> io::Result<()> {
         "stripped"
     };
     println!(
-        "binary: {SERVER_BIN}\n  size {} bytes = {:.3} MiB ({}; goal <= 1 MiB stripped)",
+        "binary: {bin}\n  size {} bytes = {:.3} MiB ({}; goal <= 1 MiB stripped)",
         bytes.len(),
         bytes.len() as f64 / (1024.0 * 1024.0),
         stripped
@@ -1934,7 +1939,7 @@ fn size_and_startup(runs: usize) -> io::Result<()> {
     let mut idle = Vec::new();
     for _ in 0..runs {
         let port = free_port()?;
-        let mut cmd = Command::new(SERVER_BIN);
+        let mut cmd = Command::new(bin);
         cmd.args([
             "--host",
             "127.0.0.1",
