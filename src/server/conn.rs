@@ -174,13 +174,7 @@ impl Conn {
     /// tungstenite's state and its I/O adapter, while upgraded.
     pub fn websocket(&mut self) -> Option<(&mut WebSocketContext, WsIo<'_>)> {
         match &mut self.phase {
-            Phase::WebSocket(ws) => Some((
-                &mut ws.ctx,
-                WsIo {
-                    sock: &mut self.sock,
-                    out: &mut self.out,
-                },
-            )),
+            Phase::WebSocket(ws) => Some((&mut ws.ctx, WsIo::new(&mut self.sock, &mut self.out))),
             _ => None,
         }
     }

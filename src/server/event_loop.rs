@@ -155,8 +155,9 @@ impl EventLoop {
                         if event.is_writable() || event.is_error() {
                             self.flush(key, now);
                         }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.readable(key, now);
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.readable(key, now, closed);
                         }
                     }
                 }
@@ -167,7 +168,8 @@ impl EventLoop {
                     .get(key)
                     .is_some_and(|c| c.generation == generation)
                 {
-                    self.readable(key, now);
+                    // No fresh readiness event: read until WouldBlock.
+                    self.readable(key, now, true);
                 }
             }
             self.timers(now);
@@ -262,13 +264,16 @@ impl EventLoop {
 
     // ----- reading ----------------------------------------------------------
 
-    fn readable(&mut self, key: usize, now: Now) {
+    /// Reads what a connection sent. `closed`: the event also reported the
+    /// peer's FIN or an error (then reads go on until EOF or WouldBlock;
+    /// see `WsIo::stop_when_drained`).
+    fn readable(&mut self, key: usize, now: Now, closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         match conn.phase {
             Phase::Http(_) => self.read_http(key, now),
-            Phase::WebSocket(_) => self.read_ws(key, now),
+            Phase::WebSocket(_) => self.read_ws(key, now, closed),
             Phase::Closing { .. } => match conn::discard_available(&mut conn.sock) {
                 Ok(false) => {}
                 Ok(true) | Err(_) => self.remove(key),
@@ -420,7 +425,7 @@ impl EventLoop {
         self.flush(key, now);
     }
 
-    fn read_ws(&mut self, key: usize, now: Now) {
+    fn read_ws(&mut self, key: usize, now: Now, closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -435,16 +440,14 @@ impl EventLoop {
         let mut gone = false;
         let mut peer_closed = false;
         let mut budget = READ_BUDGET;
+        let mut io = WsIo::new(&mut conn.sock, &mut conn.out);
+        io.stop_when_drained = !closed;
         loop {
             if budget == 0 {
                 self.again.push((key, id.generation));
                 break;
             }
             budget -= 1;
-            let mut io = WsIo {
-                sock: &mut conn.sock,
-                out: &mut conn.out,
-            };
             match ws.ctx.read(&mut io) {
                 Ok(msg) => {
                     self.hub.on_activity(id, now);

@@ -84,11 +84,43 @@ pub struct WsIo<'a> {
     pub sock: &'a mut TcpStream,
     /// The connection's queue, for writing.
     pub out: &'a mut OutQueue,
+    /// Answer `WouldBlock` without a system call once a read has come back
+    /// short (see [`WsIo::read`]). Off by default; the loop turns it on for a
+    /// readiness event that did not also report the peer's FIN.
+    pub stop_when_drained: bool,
+    drained: bool,
+}
+
+impl<'a> WsIo<'a> {
+    /// An adapter that reads until the socket says `WouldBlock`.
+    pub fn new(sock: &'a mut TcpStream, out: &'a mut OutQueue) -> WsIo<'a> {
+        WsIo {
+            sock,
+            out,
+            stop_when_drained: false,
+            drained: false,
+        }
+    }
 }
 
 impl Read for WsIo<'_> {
+    /// A TCP read that returns fewer bytes than asked for has emptied the
+    /// socket's receive queue, and bytes arriving after it raise a new
+    /// readiness event (epoll signals every arrival, also edge-triggered).
+    /// So, with `stop_when_drained`, the read after a short one answers
+    /// `WouldBlock` itself: one `recvfrom` per device message instead of two
+    /// (the second always came back `EAGAIN`). Not used when the event also
+    /// carried the peer's FIN: that FIN may already sit behind the data,
+    /// with no further event to announce it, so those reads go on to EOF.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.read(buf)
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.sock.read(buf)?;
+        if self.stop_when_drained && n > 0 && n < buf.len() {
+            self.drained = true;
+        }
+        Ok(n)
     }
 }
 
