@@ -64,12 +64,19 @@ fn is_valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
+/// tungstenite's read buffer per connection. It is allocated (and zeroed)
+/// eagerly, so it is most of what an idle device costs; devices send small
+/// messages (an ack or a ping is about 150 bytes), and a larger frame makes
+/// tungstenite reserve its announced length anyway, so 512 bytes cost only
+/// extra reads for the occasional long `log` line.
+pub const READ_BUFFER_BYTES: usize = 512;
+
 /// tungstenite limits sized for thousands of small device connections: a
 /// small eager read buffer, frames and messages capped at `max_message`, and
 /// writes passed straight to the out-queue.
 pub fn config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(2048)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(max_message + 1024)
         .max_frame_size(Some(max_message))
