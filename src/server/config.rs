@@ -28,6 +28,12 @@ pub struct Config {
     pub keep_alive_timeout: Duration,
     /// Open connections at most (10,000); beyond it new ones get 503.
     pub max_connections: usize,
+    /// Connections the kernel may hold for `accept` (1,024; Linux caps it at
+    /// `net.core.somaxconn`). The standard library and mio ask for 128; a
+    /// burst of devices (all reconnecting after a restart) overflows that
+    /// while the loop is busy, and every SYN dropped is retried only after a
+    /// second.
+    pub listen_backlog: u32,
     /// Largest message a device may send (64 KiB); larger closes with 1009.
     pub max_message_bytes: usize,
     /// Largest request head (16 KiB).
@@ -79,6 +85,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            listen_backlog: 1024,
             max_message_bytes: 64 * 1024,
             max_head_bytes: 16 * 1024,
             max_headers: 64,

@@ -149,6 +149,7 @@ fn bind_listener(config: &Config) -> io::Result<(TcpListener, SocketAddr)> {
         };
         match TcpListener::bind(SocketAddr::new(config.host, port)) {
             Ok(l) => {
+                set_backlog(&l, config.listen_backlog)?;
                 let addr = l.local_addr()?;
                 return Ok((l, addr));
             }
@@ -157,6 +158,18 @@ fn bind_listener(config: &Config) -> io::Result<(TcpListener, SocketAddr)> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port")))
+}
+
+/// Widens the accept queue of a listening socket: on Linux, `listen` on a
+/// socket that already listens only changes its backlog.
+fn set_backlog(listener: &TcpListener, backlog: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let backlog = backlog.clamp(1, i32::MAX as u32) as libc::c_int;
+    // SAFETY: listen(2) on a socket descriptor we own; no pointers involved.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `host:port` for `wsUrl`: `--public-host`, else the LAN address when
