@@ -17,7 +17,9 @@
 //! - **floor**: a bare `mio` loop (in a child process) that, per update,
 //!   writes one pre-framed ~600-byte WebSocket frame to every socket and
 //!   reads whatever comes back (the devices' ~150-byte acks) until
-//!   `WouldBlock`: the kernel cost of fan-out with no server logic at all;
+//!   `WouldBlock`: the kernel cost of fan-out with no server logic at all
+//!   (`--lean-floor`: it stops at a short read instead, one `recvfrom` per
+//!   ack, as the server does);
 //! - **server**: the real server, sent the same number of updates over
 //!   HTTP (`POST /send/:id`, mostly one-node edits that go out as
 //!   incremental updates, every `--full-every`th a full one).
@@ -70,6 +72,8 @@ usage: cargo bench --bench fanout -- [options]
                      lib: Server::bind in a child process (this tool re-executed)
                      thread: Server::bind in a thread of this process (no memory figures)
   --no-floor         skip the floor phase
+  --lean-floor       the floor stops reading at a short read, as the server does (one
+                     recvfrom per ack); by default it reads until WouldBlock (two)
   --full-every F     every F-th update is a full one (default 25; 0 = never)
   --interval-ms MS   least time between two pushes (default 12; the server allows
                      100 messages/s per device, and every update is acked)
@@ -102,6 +106,7 @@ struct Opts {
     startup: usize,
     fanout: bool,
     bin: String,
+    lean_floor: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -118,6 +123,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         startup: 0,
         fanout: true,
         bin: SERVER_BIN.to_string(),
+        lean_floor: false,
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -137,6 +143,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--updates" => o.updates = num("--updates")?.max(1),
             "--runs" => o.runs = num("--runs")?.max(1),
             "--no-floor" => o.floor = false,
+            "--lean-floor" => o.lean_floor = true,
             "--floor" => o.floor = true,
             "--full-every" => o.full_every = num("--full-every")?,
             "--interval-ms" => o.interval = Duration::from_millis(num("--interval-ms")? as u64),
@@ -490,7 +497,8 @@ fn start_floor(opts: &Opts) -> io::Result<Target> {
             let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
             let addr = listener.local_addr()?;
             let bytes = opts.frame_bytes;
-            let thread = std::thread::spawn(move || floor_serve(listener, bytes));
+            let lean = opts.lean_floor;
+            let thread = std::thread::spawn(move || floor_serve(listener, bytes, lean));
             let clock = thread_clock(&thread);
             Ok(Target {
                 addr,
@@ -511,6 +519,7 @@ fn start_floor(opts: &Opts) -> io::Result<Target> {
                 "--serve-floor",
                 &port.to_string(),
                 &opts.frame_bytes.to_string(),
+                if opts.lean_floor { "lean" } else { "full" },
             ]);
             spawn_child(cmd, port, "floor")
         }
@@ -534,8 +543,9 @@ fn serve_lib_child(args: &[String]) {
 fn serve_floor_child(args: &[String]) {
     let port: u16 = args.first().and_then(|p| p.parse().ok()).unwrap_or(0);
     let bytes: usize = args.get(1).and_then(|p| p.parse().ok()).unwrap_or(600);
+    let lean = args.get(2).is_some_and(|a| a == "lean");
     let result = TcpListener::bind(([127, 0, 0, 1], port).into())
-        .and_then(|listener| floor_serve(listener, bytes));
+        .and_then(|listener| floor_serve(listener, bytes, lean));
     if let Err(e) = result {
         eprintln!("serve-floor: {e}");
         std::process::exit(1);
@@ -605,7 +615,9 @@ fn text_frame_header(len: usize) -> Vec<u8> {
     f
 }
 
-fn floor_serve(mut listener: TcpListener, frame_bytes: usize) -> io::Result<()> {
+/// `lean`: stop reading at a short read, as the server does (one `recvfrom`
+/// per ack); otherwise read until `WouldBlock` (two), the textbook loop.
+fn floor_serve(mut listener: TcpListener, frame_bytes: usize, lean: bool) -> io::Result<()> {
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTEN, Interest::READABLE)?;
@@ -655,7 +667,9 @@ fn floor_serve(mut listener: TcpListener, frame_bytes: usize) -> io::Result<()> 
                     floor_flush(c, &poll, key)?;
                 }
             }
-            // Read until WouldBlock (edge-triggered), as the server does.
+            // Read until WouldBlock (edge-triggered), or with `lean` until a
+            // short read when the event did not report a FIN.
+            let stop_short = lean && !(event.is_read_closed() || event.is_error());
             let mut eof = false;
             let mut got = Vec::new();
             if let Some(c) = conns.get_mut(key) {
@@ -665,10 +679,14 @@ fn floor_serve(mut listener: TcpListener, frame_bytes: usize) -> io::Result<()> 
                             eof = true;
                             break;
                         }
-                        Ok(n) => match &mut c.state {
-                            FloorState::Ready => {}
-                            _ => got.extend_from_slice(&buf[..n]),
-                        },
+                        Ok(n) => {
+                            if !matches!(c.state, FloorState::Ready) {
+                                got.extend_from_slice(&buf[..n]);
+                            }
+                            if stop_short && n < buf.len() {
+                                break;
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(_) => {
@@ -969,22 +987,24 @@ impl Client {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let tokens: Vec<(Token, bool, bool)> = self
+        let tokens: Vec<(Token, bool, bool, bool)> = self
             .events
             .iter()
             .map(|e| {
+                let closed = e.is_read_closed() || e.is_error();
                 (
                     e.token(),
                     e.is_writable(),
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_readable() || closed,
+                    closed,
                 )
             })
             .collect();
-        for (token, writable, readable) in tokens {
+        for (token, writable, readable, closed) in tokens {
             if token == TRIGGER {
                 self.trigger_event(writable, readable)?;
             } else {
-                self.dev_event(token.0, writable, readable)?;
+                self.dev_event(token.0, writable, readable, closed)?;
             }
         }
         Ok(())
@@ -1004,7 +1024,13 @@ impl Client {
         }
     }
 
-    fn dev_event(&mut self, i: usize, writable: bool, readable: bool) -> io::Result<()> {
+    fn dev_event(
+        &mut self,
+        i: usize,
+        writable: bool,
+        readable: bool,
+        closed: bool,
+    ) -> io::Result<()> {
         if i >= self.devs.len() || self.devs[i].state == DevState::Dead {
             return Ok(());
         }
@@ -1046,7 +1072,7 @@ impl Client {
             }
         }
         if readable {
-            self.dev_read(i)?;
+            self.dev_read(i, closed)?;
         }
         Ok(())
     }
@@ -1072,7 +1098,9 @@ impl Client {
         Ok(())
     }
 
-    fn dev_read(&mut self, i: usize) -> io::Result<()> {
+    /// Reads what arrived; like the server, stops at a short read unless the
+    /// event also reported the peer's FIN (`closed`).
+    fn dev_read(&mut self, i: usize, closed: bool) -> io::Result<()> {
         let now = Instant::now();
         let mut eof = false;
         let mut buf = std::mem::take(&mut self.devs[i].rbuf);
@@ -1082,7 +1110,12 @@ impl Client {
                     eof = true;
                     break;
                 }
-                Ok(n) => buf.extend_from_slice(&self.scratch[..n]),
+                Ok(n) => {
+                    buf.extend_from_slice(&self.scratch[..n]);
+                    if n < self.scratch.len() && !closed {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -1755,7 +1788,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn fanout(opts: &Opts) -> io::Result<()> {
     let n = opts.devices;
     println!(
-        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, {} CPUs",
+        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, floor = {}, {} CPUs",
         opts.updates,
         if opts.full_every == 0 {
             "none".to_string()
@@ -1764,6 +1797,13 @@ fn fanout(opts: &Opts) -> io::Result<()> {
         },
         opts.runs,
         opts.server,
+        if !opts.floor {
+            "off"
+        } else if opts.lean_floor {
+            "lean (one read per ack)"
+        } else {
+            "reads until WouldBlock"
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     let mut floor_us = Vec::new();
