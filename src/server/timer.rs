@@ -1,4 +1,6 @@
-//! A hashed timer wheel: O(1) insert, expiry proportional to what is due.
+//! A hashed timer wheel: O(1) insert, expiry proportional to what is due,
+//! and the next deadline in O(1) (the loop asks for it on every iteration,
+//! i.e. for every message when the server is not busy).
 //!
 //! Timers are never cancelled. Each one names what it is for (a connection's
 //! slab key and generation, or a session id) and the owner checks on expiry
@@ -16,6 +18,11 @@ pub struct TimerWheel<T> {
     /// Every tick up to and including this one has been expired.
     done: u64,
     len: usize,
+    /// The earliest tick of any pending timer (`None` when there is none).
+    /// Lowered by `insert`; recomputed by `expire` only when it fires, so a
+    /// scan of every timer happens at most once per tick with something due,
+    /// not once per loop iteration.
+    next: Option<u64>,
 }
 
 impl<T> TimerWheel<T> {
@@ -28,6 +35,7 @@ impl<T> TimerWheel<T> {
             slots: (0..slots.max(1)).map(|_| Vec::new()).collect(),
             done: 0,
             len: 0,
+            next: None,
         }
     }
 
@@ -65,23 +73,13 @@ impl<T> TimerWheel<T> {
         let n = self.slots.len() as u64;
         self.slots[(tick % n) as usize].push((tick, item));
         self.len += 1;
+        self.next = Some(self.next.map_or(tick, |t| t.min(tick)));
     }
 
-    /// When the earliest pending timer is due: exact within one rotation of
-    /// the wheel, otherwise one rotation from now (the caller just wakes up
-    /// and asks again). `None` when nothing is pending.
+    /// When the earliest pending timer is due (the end of its tick), or
+    /// `None` when nothing is pending. O(1).
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.len == 0 {
-            return None;
-        }
-        let n = self.slots.len() as u64;
-        for t in self.done + 1..=self.done + n {
-            let slot = &self.slots[(t % n) as usize];
-            if slot.iter().any(|(tick, _)| *tick <= t) {
-                return Some(self.instant_of(t));
-            }
-        }
-        Some(self.instant_of(self.done + n))
+        self.next.map(|t| self.instant_of(t))
     }
 
     /// Moves every timer due at `now` into `out`.
@@ -110,6 +108,13 @@ impl<T> TimerWheel<T> {
             }
         }
         self.done = target;
+        if self.next.is_some_and(|t| t <= target) {
+            self.next = self
+                .slots
+                .iter()
+                .flat_map(|slot| slot.iter().map(|(tick, _)| *tick))
+                .min();
+        }
     }
 }
 
@@ -164,6 +169,63 @@ mod tests {
             d <= t0 + ms(500) && d > t0,
             "a wake-up no later than the deadline"
         );
+    }
+
+    #[test]
+    fn next_deadline_follows_inserts_and_expiries() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(ms(10), 8, t0);
+        assert_eq!(w.next_deadline(), None);
+        w.insert(t0 + ms(30_000), "ping");
+        w.insert(t0 + ms(60_000), "idle");
+        assert_eq!(
+            w.next_deadline(),
+            Some(t0 + ms(30_000)),
+            "beyond a rotation"
+        );
+        w.insert(t0 + ms(15), "soon");
+        assert_eq!(w.next_deadline(), Some(t0 + ms(20)));
+        let mut out = Vec::new();
+        w.expire(t0 + ms(20), &mut out);
+        assert_eq!(out, vec!["soon"]);
+        assert_eq!(w.next_deadline(), Some(t0 + ms(30_000)));
+        w.expire(t0 + ms(30_000), &mut out);
+        assert_eq!(w.next_deadline(), Some(t0 + ms(60_000)));
+        w.expire(t0 + ms(60_000), &mut out);
+        assert_eq!(out, vec!["soon", "ping", "idle"]);
+        assert_eq!(w.next_deadline(), None);
+    }
+
+    #[test]
+    fn next_deadline_is_the_earliest_pending_timer() {
+        // Against a brute-force minimum, over pseudo-random inserts/expiries.
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(ms(10), 16, t0);
+        let mut pending: Vec<(u64, u64)> = Vec::new(); // (tick, id)
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut now = t0;
+        let mut out = Vec::new();
+        for id in 0..2_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed % 3 == 0 {
+                now += ms(seed % 50);
+                out.clear();
+                w.expire(now, &mut out);
+                let target = w.elapsed_ticks(now);
+                pending.retain(|&(tick, id)| {
+                    assert_eq!(tick <= target, out.contains(&id), "timer {id}");
+                    tick > target
+                });
+            } else {
+                let at = now + ms(seed % 400);
+                pending.push((w.tick_of(at).max(w.done + 1), id));
+                w.insert(at, id);
+            }
+            let earliest = pending.iter().map(|&(tick, _)| w.instant_of(tick)).min();
+            assert_eq!(w.next_deadline(), earliest);
+        }
     }
 
     #[test]
