@@ -74,6 +74,7 @@ usage: cargo bench --bench fanout -- [options]
   --no-floor         skip the floor phase
   --lean-floor       the floor stops reading at a short read, as the server does (one
                      recvfrom per ack); by default it reads until WouldBlock (two)
+  --no-pin           do not pin the server (or floor) to CPU 0 and the client to CPU 1
   --full-every F     every F-th update is a full one (default 25; 0 = never)
   --interval-ms MS   least time between two pushes (default 12; the server allows
                      100 messages/s per device, and every update is acked)
@@ -107,6 +108,7 @@ struct Opts {
     fanout: bool,
     bin: String,
     lean_floor: bool,
+    pin: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -124,6 +126,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         fanout: true,
         bin: SERVER_BIN.to_string(),
         lean_floor: false,
+        pin: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -144,6 +147,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--runs" => o.runs = num("--runs")?.max(1),
             "--no-floor" => o.floor = false,
             "--lean-floor" => o.lean_floor = true,
+            "--no-pin" => o.pin = false,
             "--floor" => o.floor = true,
             "--full-every" => o.full_every = num("--full-every")?,
             "--interval-ms" => o.interval = Duration::from_millis(num("--interval-ms")? as u64),
@@ -440,7 +444,41 @@ fn lib_config(port: u16, max_connections: usize) -> Config {
     config
 }
 
+/// With `--pin` (the default on 2+ CPUs): the server (or floor) runs on CPU
+/// 0 and the client on CPU 1. A child process or thread inherits the CPU
+/// mask of the thread that creates it, so this thread moves to CPU 0 to
+/// start it and back to CPU 1 afterwards. Unpinned, the scheduler often
+/// wakes the client on the server's CPU (wake-affine) in the middle of a
+/// fan-out, and the two take turns on one core while the other idles.
+fn on_server_cpu<T>(opts: &Opts, start: impl FnOnce() -> T) -> T {
+    if opts.pin {
+        pin_this_thread(SERVER_CPU);
+    }
+    let result = start();
+    if opts.pin {
+        pin_this_thread(CLIENT_CPU);
+    }
+    result
+}
+
+const SERVER_CPU: usize = 0;
+const CLIENT_CPU: usize = 1;
+
+fn pin_this_thread(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within
+    // it; sched_setaffinity(0, ..) applies to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 fn start_server(opts: &Opts) -> io::Result<Target> {
+    on_server_cpu(opts, || start_server_here(opts))
+}
+
+fn start_server_here(opts: &Opts) -> io::Result<Target> {
     // Devices, the HTTP client and the readiness probe, with room to spare.
     let max_connections = (opts.devices + 16).max(Config::default().max_connections);
     match opts.server {
@@ -492,6 +530,10 @@ fn start_server(opts: &Opts) -> io::Result<Target> {
 }
 
 fn start_floor(opts: &Opts) -> io::Result<Target> {
+    on_server_cpu(opts, || start_floor_here(opts))
+}
+
+fn start_floor_here(opts: &Opts) -> io::Result<Target> {
     match opts.server {
         ServerKind::Thread => {
             let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
@@ -810,6 +852,11 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 // ===== the client: N devices on one thread ==========================================
 
 const TRIGGER: Token = Token(usize::MAX - 1);
+/// Events taken per `poll`. A frame's receipt time is when the `poll` that
+/// reported it returned (an upper bound on its arrival that does not count
+/// the client's own work on the rest of the batch); small batches keep that
+/// bound tight: 64 events are handled in well under a millisecond.
+const EVENTS_PER_POLL: usize = 64;
 /// Handshakes in flight at once (the listen backlog is 1,024).
 const CONNECT_WINDOW: usize = 256;
 
@@ -850,11 +897,16 @@ struct Trigger {
     /// Update class of the last answer: 0 small, 1 full, 2 other.
     class: usize,
     errors: usize,
+    /// When the last answer arrived.
+    answered: Option<Instant>,
 }
 
 struct Client {
     poll: Poll,
     events: Events,
+    /// When the last `poll` returned: what a device read in this batch had
+    /// arrived by then (see `EVENTS_PER_POLL`).
+    polled_at: Instant,
     addr: SocketAddr,
     session: String,
     devs: Vec<Dev>,
@@ -864,6 +916,8 @@ struct Client {
     frame: Vec<u8>,
     ready: usize,
     dead: usize,
+    /// Updates read but not acked yet: (device, sequence number).
+    pending_acks: Vec<(usize, u64)>,
     trigger: Option<Trigger>,
     // The round in progress.
     expect_seq: u64,
@@ -884,7 +938,8 @@ impl Client {
             | 1;
         Ok(Client {
             poll: Poll::new()?,
-            events: Events::with_capacity(4096),
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            polled_at: Instant::now(),
             addr,
             session: session.to_string(),
             devs: Vec::new(),
@@ -894,6 +949,7 @@ impl Client {
             frame: Vec::with_capacity(256),
             ready: 0,
             dead: 0,
+            pending_acks: Vec::new(),
             trigger: None,
             expect_seq: 0,
             round_t0: Instant::now(),
@@ -987,6 +1043,7 @@ impl Client {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        self.polled_at = Instant::now();
         let tokens: Vec<(Token, bool, bool, bool)> = self
             .events
             .iter()
@@ -1000,12 +1057,43 @@ impl Client {
                 )
             })
             .collect();
+        // Ack once caught up with every device's update of this round.
+        let caught_up = tokens.len() < EVENTS_PER_POLL && self.round_received >= self.ready;
         for (token, writable, readable, closed) in tokens {
             if token == TRIGGER {
                 self.trigger_event(writable, readable)?;
             } else {
                 self.dev_event(token.0, writable, readable, closed)?;
             }
+        }
+        if caught_up {
+            self.send_acks()?;
+        }
+        Ok(())
+    }
+
+    /// Acks what was read. The client acks once every device has its update
+    /// (or the round gave up waiting): a read costs it a fraction of an
+    /// ack's write (a loopback write also delivers into the server's
+    /// socket), so while it only reads it keeps up with the server's
+    /// fan-out, and its receipt times are the server's, not its own
+    /// backlog's. The server reads just as many acks; it could not read
+    /// them earlier anyway, since it writes a broadcast in one go.
+    fn send_acks(&mut self) -> io::Result<()> {
+        for (i, seq) in std::mem::take(&mut self.pending_acks) {
+            if self.devs[i].state != DevState::Ready {
+                continue;
+            }
+            self.payload.clear();
+            let _ = write!(
+                Bytes(&mut self.payload),
+                r#"{{"type":"ack","sessionId":"{}","timestamp":{},"version":"1.0.0","payload":{{"sequenceNumber":{seq},"success":true}}}}"#,
+                self.session,
+                self.round_wall_ms
+            );
+            let payload = std::mem::take(&mut self.payload);
+            self.send_masked(i, 0x1, &payload)?;
+            self.payload = payload;
         }
         Ok(())
     }
@@ -1101,7 +1189,7 @@ impl Client {
     /// Reads what arrived; like the server, stops at a short read unless the
     /// event also reported the peer's FIN (`closed`).
     fn dev_read(&mut self, i: usize, closed: bool) -> io::Result<()> {
-        let now = Instant::now();
+        let now = self.polled_at;
         let mut eof = false;
         let mut buf = std::mem::take(&mut self.devs[i].rbuf);
         loop {
@@ -1208,16 +1296,7 @@ impl Client {
                     }
                 }
                 self.devs[i].last_seq = seq;
-                self.payload.clear();
-                let _ = write!(
-                    Bytes(&mut self.payload),
-                    r#"{{"type":"ack","sessionId":"{}","timestamp":{},"version":"1.0.0","payload":{{"sequenceNumber":{seq},"success":true}}}}"#,
-                    self.session,
-                    self.round_wall_ms
-                );
-                let payload = std::mem::take(&mut self.payload);
-                self.send_masked(i, 0x1, &payload)?;
-                self.payload = payload;
+                self.pending_acks.push((i, seq));
             }
             _ => {}
         }
@@ -1287,6 +1366,7 @@ impl Client {
             busy: false,
             class: 0,
             errors: 0,
+            answered: None,
         });
         if matches!(self.trigger.as_ref().unwrap().kind, TriggerKind::Floor) {
             self.trigger_write(CTRL_MAGIC)?;
@@ -1350,6 +1430,7 @@ impl Client {
                 if !t.rbuf.is_empty() {
                     t.rbuf.clear();
                     t.busy = false;
+                    t.answered = Some(self.polled_at);
                     t.class = 0;
                 }
             }
@@ -1382,6 +1463,7 @@ impl Client {
                 };
                 t.rbuf.drain(..end + 4 + len);
                 t.busy = false;
+                t.answered = Some(self.polled_at);
             }
         }
         Ok(())
@@ -1416,6 +1498,7 @@ impl Client {
             let complete = self.pump_until(t0 + Duration::from_secs(10), |c| {
                 c.round_received >= n && !c.trigger.as_ref().is_some_and(|t| t.busy)
             })?;
+            self.send_acks()?;
             if !complete {
                 eprintln!(
                     "update {round}: only {} of {n} devices got it within 10 s",
@@ -1427,6 +1510,9 @@ impl Client {
             out.class.push(class);
             out.received.push(self.round_received as u64);
             out.frame_bytes.push(self.round_frame_bytes);
+            let answered = self.trigger.as_ref().and_then(|t| t.answered);
+            out.answered
+                .push(answered.map_or(0, |a| a.saturating_duration_since(t0).as_nanos() as u64));
             out.lat[class.min(1)].extend_from_slice(&self.round_lat);
         }
         // Let the server read the last acks before the last reading.
@@ -1616,6 +1702,9 @@ struct Rounds {
     frame_bytes: Vec<usize>,
     /// Latencies (ns) of small and of full updates.
     lat: [Vec<u64>; 2],
+    /// Per round: time (ns) until the push was answered, i.e. until the
+    /// server had written the update to every socket (or queued it).
+    answered: Vec<u64>,
     client_cpu: u64,
     expected: u64,
     push_errors: usize,
@@ -1767,6 +1856,13 @@ fn lat_line(r: &Rounds, class: Option<usize>) -> String {
     )
 }
 
+/// Median time from the push to its answer (every socket written).
+fn answered_line(r: &Rounds) -> String {
+    let mut v: Vec<u64> = r.answered.iter().copied().filter(|&a| a > 0).collect();
+    v.sort_unstable();
+    format!("push answered after {} (median)", ms(percentile(&v, 0.5)))
+}
+
 fn opt_us(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2} µs"))
 }
@@ -1788,7 +1884,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn fanout(opts: &Opts) -> io::Result<()> {
     let n = opts.devices;
     println!(
-        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, floor = {}, {} CPUs",
+        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, floor = {}, {} CPUs{}",
         opts.updates,
         if opts.full_every == 0 {
             "none".to_string()
@@ -1805,6 +1901,11 @@ fn fanout(opts: &Opts) -> io::Result<()> {
             "reads until WouldBlock"
         },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if opts.pin {
+            format!(" (server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU})")
+        } else {
+            " (not pinned)".to_string()
+        },
     );
     let mut floor_us = Vec::new();
     let mut server_small = Vec::new();
@@ -1833,12 +1934,13 @@ fn fanout(opts: &Opts) -> io::Result<()> {
             let r = &f.rounds;
             let cpu = r.cpu_per_msg_us(None);
             println!(
-                "  floor : {}/{} delivered ({} B frames), CPU {} per message; latency {}; client {:.2} µs/msg; connect {:.0} ms",
+                "  floor : {}/{} delivered ({} B frames), CPU {} per message; latency {}; {}; client {:.2} µs/msg; connect {:.0} ms",
                 r.delivered(),
                 r.expected,
                 r.mean_frame(0).unwrap_or(0),
                 opt_us(cpu),
                 lat_line(r, None),
+                answered_line(r),
                 r.client_cpu as f64 / r.delivered().max(1) as f64 / 1000.0,
                 f.connect.as_secs_f64() * 1000.0
             );
@@ -1869,9 +1971,10 @@ fn fanout(opts: &Opts) -> io::Result<()> {
             opt_us(r.cpu_per_msg_us(None)),
         );
         println!(
-            "          latency incremental {}; all {}; client {:.2} µs/msg; connect {:.0} ms",
+            "          latency incremental {}; all {}; {}; client {:.2} µs/msg; connect {:.0} ms",
             lat_line(r, Some(0)),
             lat_line(r, None),
+            answered_line(r),
             r.client_cpu as f64 / r.delivered().max(1) as f64 / 1000.0,
             server.connect.as_secs_f64() * 1000.0
         );
