@@ -263,14 +263,17 @@ impl Probe {
     /// Resident memory in KiB (processes only).
     fn rss_kib(&self) -> Option<u64> {
         match self {
-            Probe::Process(pid) => {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-                line.split_whitespace().nth(1)?.parse().ok()
-            }
+            Probe::Process(pid) => status_kib(*pid, "VmRSS:"),
             Probe::Thread(_) => None,
         }
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `RssAnon:`, `RssFile:`).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Sum of the first field of `/proc/<pid>/task/*/schedstat` (time on CPU,
@@ -2094,12 +2097,32 @@ fn size_and_startup(bin: &str, runs: usize) -> io::Result<()> {
         times.push(target.startup.as_secs_f64() * 1000.0);
         if idle.len() < 3 {
             settle(100);
-            if let Some(kib) = target.probe.rss_kib() {
-                idle.push(kib as f64);
+            if let (Probe::Process(pid), Some(kib)) = (&target.probe, target.probe.rss_kib()) {
+                idle.push([
+                    kib as f64,
+                    status_kib(*pid, "RssAnon:").unwrap_or(0) as f64,
+                    status_kib(*pid, "RssFile:").unwrap_or(0) as f64,
+                ]);
             }
         }
         target.shutdown();
     }
+    // What any dynamically linked glibc program costs here, for scale.
+    let sleep_rss = Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .ok()
+        .map(|mut child| {
+            settle(100);
+            let rss = [
+                status_kib(child.id(), "VmRSS:"),
+                status_kib(child.id(), "RssAnon:"),
+                status_kib(child.id(), "RssFile:"),
+            ];
+            let _ = child.kill();
+            let _ = child.wait();
+            rss
+        });
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     println!(
@@ -2108,11 +2131,21 @@ fn size_and_startup(bin: &str, runs: usize) -> io::Result<()> {
         sorted[0],
         sorted[sorted.len() - 1]
     );
+    let col = |k: usize| median(idle.iter().map(|r| r[k]).collect());
     println!(
-        "  idle RSS after start-up: {:.0} KiB (median of {})",
-        median(idle.clone()),
+        "  idle RSS after start-up: {:.0} KiB (goal <= 2048): {:.0} KiB anonymous + {:.0} KiB file-backed (median of {})",
+        col(0),
+        col(1),
+        col(2),
         idle.len()
     );
+    if let Some([Some(rss), anon, file]) = sleep_rss {
+        println!(
+            "  for scale, /bin/sleep: {rss} KiB: {} KiB anonymous + {} KiB file-backed (libc, ld.so)",
+            anon.unwrap_or(0),
+            file.unwrap_or(0)
+        );
+    }
     Ok(())
 }
 
