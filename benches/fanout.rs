@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo bench --bench fanout                                   # 1,000 devices, 200 updates, 1 run
-//! cargo bench --bench fanout -- --devices 10000 --updates 50 --runs 1 --server lib
+//! cargo bench --bench fanout -- --devices 1000 --runs 5        # medians over 5 runs
+//! cargo bench --bench fanout -- --devices 10000 --updates 30   # 10,000 devices
 //! cargo bench --bench fanout -- --startup 20                   # binary size + start-up only
 //! cargo bench --bench fanout -- --help
 //! ```
@@ -24,13 +25,18 @@
 //!   HTTP (`POST /send/:id`, mostly one-node edits that go out as
 //!   incremental updates, every `--full-every`th a full one).
 //!
-//! Devices ack every update. The tool prints the server's CPU time (user +
-//! system, from `/proc/<pid>/task/*/schedstat`, nanoseconds) per delivered
-//! update, attributed per update round and split by update type; the
-//! latency from just before the POST (or floor trigger) is written to the
-//! moment each device reads the frame; the server's RSS idle and with N
-//! devices (`VmRSS` of `/proc/<pid>/status`); delivered vs expected; and
-//! the ratio server ÷ floor. Medians over `--runs`.
+//! Devices ack every update: once every device has it by default (the
+//! server then reads the acks one by one, woken for each, as with real
+//! devices acking after applying an update), or with `--ack-at-once` as
+//! soon as the client has read a batch. The tool prints the server's CPU
+//! time (user + system, from `/proc/<pid>/task/*/schedstat`, nanoseconds)
+//! per delivered update, attributed per update round and split by update
+//! type; the latency from just before the POST (or floor trigger) is
+//! written to the return of the client's `poll` that reported the frame;
+//! when the push was answered (every socket written); the server's RSS idle
+//! and with N devices (`/proc/<pid>/status`); delivered vs expected; and the
+//! ratio server ÷ floor. Medians over `--runs`. The server (or floor) runs
+//! on CPU 0 and the client on CPU 1 (`--no-pin` to turn off).
 //!
 //! The server runs as a child process by default (`--server bin`: the real
 //! release binary with `--host 127.0.0.1 --port P --strict-port
@@ -75,6 +81,11 @@ usage: cargo bench --bench fanout -- [options]
   --lean-floor       the floor stops reading at a short read, as the server does (one
                      recvfrom per ack); by default it reads until WouldBlock (two)
   --no-pin           do not pin the server (or floor) to CPU 0 and the client to CPU 1
+  --ack-at-once      devices ack as soon as the client has read a batch of updates, so
+                     acks reach the server while it is still writing the broadcast; by
+                     default they ack once every device has the update, and the server
+                     reads them one by one, woken for each (as with real devices, which
+                     ack after applying an update)
   --full-every F     every F-th update is a full one (default 25; 0 = never)
   --interval-ms MS   least time between two pushes (default 12; the server allows
                      100 messages/s per device, and every update is acked)
@@ -109,6 +120,7 @@ struct Opts {
     bin: String,
     lean_floor: bool,
     pin: bool,
+    ack_at_once: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -127,6 +139,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         bin: SERVER_BIN.to_string(),
         lean_floor: false,
         pin: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+        ack_at_once: false,
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -148,6 +161,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--no-floor" => o.floor = false,
             "--lean-floor" => o.lean_floor = true,
             "--no-pin" => o.pin = false,
+            "--ack-at-once" => o.ack_at_once = true,
             "--floor" => o.floor = true,
             "--full-every" => o.full_every = num("--full-every")?,
             "--interval-ms" => o.interval = Duration::from_millis(num("--interval-ms")? as u64),
@@ -539,7 +553,7 @@ fn start_floor(opts: &Opts) -> io::Result<Target> {
 fn start_floor_here(opts: &Opts) -> io::Result<Target> {
     match opts.server {
         ServerKind::Thread => {
-            let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
+            let listener = widen_backlog(TcpListener::bind(([127, 0, 0, 1], 0).into())?)?;
             let addr = listener.local_addr()?;
             let bytes = opts.frame_bytes;
             let lean = opts.lean_floor;
@@ -584,12 +598,25 @@ fn serve_lib_child(args: &[String]) {
     }
 }
 
+/// A listen backlog of 1,024 for the floor, as the server has (mio's 128
+/// overflows when 256 devices connect at once, and dropped SYNs are retried
+/// after a second).
+fn widen_backlog(listener: TcpListener) -> io::Result<TcpListener> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket we own.
+    if unsafe { libc::listen(listener.as_raw_fd(), 1024) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
 /// `--serve-floor PORT FRAME_BYTES`: the bare loop.
 fn serve_floor_child(args: &[String]) {
     let port: u16 = args.first().and_then(|p| p.parse().ok()).unwrap_or(0);
     let bytes: usize = args.get(1).and_then(|p| p.parse().ok()).unwrap_or(600);
     let lean = args.get(2).is_some_and(|a| a == "lean");
     let result = TcpListener::bind(([127, 0, 0, 1], port).into())
+        .and_then(widen_backlog)
         .and_then(|listener| floor_serve(listener, bytes, lean));
     if let Err(e) = result {
         eprintln!("serve-floor: {e}");
@@ -921,6 +948,8 @@ struct Client {
     dead: usize,
     /// Updates read but not acked yet: (device, sequence number).
     pending_acks: Vec<(usize, u64)>,
+    /// Ack after every `poll` batch instead of after the round.
+    ack_at_once: bool,
     trigger: Option<Trigger>,
     // The round in progress.
     expect_seq: u64,
@@ -953,6 +982,7 @@ impl Client {
             ready: 0,
             dead: 0,
             pending_acks: Vec::new(),
+            ack_at_once: false,
             trigger: None,
             expect_seq: 0,
             round_t0: Instant::now(),
@@ -1060,8 +1090,10 @@ impl Client {
                 )
             })
             .collect();
-        // Ack once caught up with every device's update of this round.
-        let caught_up = tokens.len() < EVENTS_PER_POLL && self.round_received >= self.ready;
+        // Ack once caught up (with `--ack-at-once`), or once every device
+        // has its update of this round.
+        let caught_up = tokens.len() < EVENTS_PER_POLL
+            && (self.ack_at_once || self.round_received >= self.ready);
         for (token, writable, readable, closed) in tokens {
             if token == TRIGGER {
                 self.trigger_event(writable, readable)?;
@@ -1783,6 +1815,7 @@ fn floor_phase(opts: &Opts) -> io::Result<Phase> {
     let target = start_floor(opts)?;
     let result = (|| {
         let mut client = Client::new(target.addr, "floor")?;
+        client.ack_at_once = opts.ack_at_once;
         client.set_trigger(TriggerKind::Floor)?;
         let connect = client.connect_all(opts.devices)?;
         let rounds = client.rounds(opts.updates, 1, &target.probe, opts)?;
@@ -1815,6 +1848,7 @@ fn server_phase(opts: &Opts) -> io::Result<Phase> {
         settle(50);
         let base_kib = target.probe.rss_kib();
         let mut client = Client::new(target.addr, &session)?;
+        client.ack_at_once = opts.ack_at_once;
         let requests = bodies[1..]
             .iter()
             .map(|b| post_request(target.addr, &path, b))
@@ -1887,7 +1921,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn fanout(opts: &Opts) -> io::Result<()> {
     let n = opts.devices;
     println!(
-        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, floor = {}, {} CPUs{}",
+        "fan-out: {n} devices, {} updates per phase (every {} full), {} run(s), server = {:?}, floor = {}, acks {}, {} CPUs{}",
         opts.updates,
         if opts.full_every == 0 {
             "none".to_string()
@@ -1902,6 +1936,11 @@ fn fanout(opts: &Opts) -> io::Result<()> {
             "lean (one read per ack)"
         } else {
             "reads until WouldBlock"
+        },
+        if opts.ack_at_once {
+            "at once"
+        } else {
+            "after the round"
         },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if opts.pin {
