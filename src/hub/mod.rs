@@ -655,13 +655,10 @@ impl Hub {
     pub fn on_binary(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) {
         // A message like any other for the rate limit: each one is answered.
         if let Some(session) = self.admit_message(conn, now, fx) {
-            self.counters.invalid_messages += 1;
-            self.send_error(
+            self.refuse_invalid(
                 conn,
                 &session,
-                ErrorCode::InvalidMessage,
                 "binary frames are not supported; send JSON in text frames",
-                Severity::Error,
                 now,
                 fx,
             );
@@ -752,7 +749,6 @@ impl Hub {
                     (owned.0.as_str(), owned.1.as_str(), m.payload)
                 }
                 Err(e) => {
-                    self.counters.invalid_messages += 1;
                     let mut msg = e.to_string();
                     truncate(&mut msg, 1024);
                     log::debug!(
@@ -760,15 +756,7 @@ impl Hub {
                         self.describe(conn),
                         printable(&msg, TEXT_CHARS)
                     );
-                    self.send_error(
-                        conn,
-                        &session,
-                        ErrorCode::InvalidMessage,
-                        &msg,
-                        Severity::Error,
-                        now,
-                        fx,
-                    );
+                    self.refuse_invalid(conn, &session, &msg, now, fx);
                     return;
                 }
             },
@@ -898,20 +886,11 @@ impl Hub {
                 );
             }
             (true, other @ (Payload::Connected(_) | Payload::Update(_) | Payload::Pong(_))) => {
-                self.counters.invalid_messages += 1;
                 let msg = format!(
                     "`{}` is sent by the server, not by devices",
                     other.message_type().as_str()
                 );
-                self.send_error(
-                    conn,
-                    &session,
-                    ErrorCode::InvalidMessage,
-                    &msg,
-                    Severity::Error,
-                    now,
-                    fx,
-                );
+                self.refuse_invalid(conn, &session, &msg, now, fx);
             }
         }
     }
@@ -1023,6 +1002,28 @@ impl Hub {
             session.devices.len()
         );
         device.state = DeviceState::Registered(Box::new(info));
+    }
+
+    /// Counts an invalid message and answers `INVALID_MESSAGE` (recoverable:
+    /// the connection stays open).
+    fn refuse_invalid(
+        &mut self,
+        conn: ConnId,
+        session: &str,
+        message: &str,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.counters.invalid_messages += 1;
+        self.send_error(
+            conn,
+            session,
+            ErrorCode::InvalidMessage,
+            message,
+            Severity::Error,
+            now,
+            fx,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
