@@ -762,16 +762,15 @@ impl Hub {
             },
         };
         if *session_id != *session {
-            self.send_error(
+            self.refuse(
                 conn,
                 &session,
                 ErrorCode::SessionNotFound,
                 "the message names another session than the connection URL",
-                Severity::Fatal,
+                (4400, "Session ID mismatch"),
                 now,
                 fx,
             );
-            self.close(conn, 4400, "Session ID mismatch", fx);
             return;
         }
         // The envelope and `connect`'s clientVersion are both checked, but a
@@ -792,16 +791,15 @@ impl Hub {
                     "the first message must be `connect`, not `{}`",
                     other.message_type().as_str()
                 );
-                self.send_error(
+                self.refuse(
                     conn,
                     &session,
                     ErrorCode::AuthenticationFailed,
                     &msg,
-                    Severity::Fatal,
+                    (4401, "Connect required"),
                     now,
                     fx,
                 );
-                self.close(conn, 4401, "Connect required", fx);
             }
             (true, Payload::Connect(_)) => {
                 self.send_error(
@@ -937,16 +935,15 @@ impl Hub {
                 let msg = format!(
                     "protocol version {version:?} is not supported; the server speaks {PROTOCOL_VERSION}"
                 );
-                self.send_error(
+                self.refuse(
                     conn,
                     session,
                     ErrorCode::UnsupportedVersion,
                     &msg,
-                    Severity::Fatal,
+                    (4426, "Unsupported protocol version"),
                     now,
                     fx,
                 );
-                self.close(conn, 4426, "Unsupported protocol version", fx);
                 false
             }
         }
@@ -1002,6 +999,22 @@ impl Hub {
             session.devices.len()
         );
         device.state = DeviceState::Registered(Box::new(info));
+    }
+
+    /// A fatal error message, then close with `close` (code, reason).
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &mut self,
+        conn: ConnId,
+        session: &str,
+        code: ErrorCode,
+        message: &str,
+        close: (u16, &'static str),
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.send_error(conn, session, code, message, Severity::Fatal, now, fx);
+        self.close(conn, close.0, close.1, fx);
     }
 
     /// Counts an invalid message and answers `INVALID_MESSAGE` (recoverable:
@@ -1076,16 +1089,15 @@ impl Hub {
                         "no `connect` message within {} s of the upgrade",
                         self.cfg.connect_timeout.as_secs_f64()
                     );
-                    self.send_error(
+                    self.refuse(
                         conn,
                         &session,
                         ErrorCode::AuthenticationFailed,
                         &msg,
-                        Severity::Fatal,
+                        (4401, "Connect timeout"),
                         now,
                         fx,
                     );
-                    self.close(conn, 4401, "Connect timeout", fx);
                 }
             }
             HubTimer::FlushHeld(id) => {
