@@ -2,7 +2,9 @@
 //! nothing a device sends can write control characters to the terminal.
 //! Its own test binary: it installs a process-wide logger.
 
+#[path = "it/common.rs"]
 mod common;
+#[path = "it/hostile.rs"]
 mod hostile;
 
 use common::{Device, TestServer, schema, text};

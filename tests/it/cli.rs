@@ -1,8 +1,6 @@
 //! The command line as people use it: real processes on loopback.
 
-mod common;
-
-use common::{http, schema, text};
+use crate::common::{http, schema, text};
 use lumora_hr_mini::cli::qr::{Ecc, QrCode};
 use lumora_hr_mini::protocol::calculate_checksum;
 use serde_json::{Value, json};
@@ -572,8 +570,8 @@ fn the_example_app_is_a_valid_schema_of_a_few_dozen_nodes() {
 #[test]
 fn device_log_messages_are_printed_once_with_the_device_name() {
     let mut s = Served::start(&["--no-qr"]);
-    let (mut device, _) = common::Device::connected(s.addr, &s.session, "d1");
-    device.send(&common::Device::msg(
+    let (mut device, _) = crate::common::Device::connected(s.addr, &s.session, "d1");
+    device.send(&crate::common::Device::msg(
         &s.session,
         "log",
         json!({"message": "button tapped", "level": "warn"}),
@@ -582,7 +580,7 @@ fn device_log_messages_are_printed_once_with_the_device_name() {
     assert!(line.contains("[WARN ] [test d1"), "{line:?}");
     assert!(!line.contains('\x1b'), "NO_COLOR is set: {line:?}");
     // A later line proves the first was not printed twice.
-    device.send(&common::Device::msg(
+    device.send(&crate::common::Device::msg(
         &s.session,
         "log",
         json!({"message": "second", "level": "info"}),

@@ -1,8 +1,6 @@
 //! Peers that ask without reading the answers: memory stays bounded.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -95,6 +93,6 @@ fn a_device_that_pings_without_reading_is_disconnected() {
     };
     assert!(cut_off, "still connected after {sent} unread pings");
     // Everyone else is still served.
-    let (status, body) = common::http(server.addr, "GET", "/health", None);
+    let (status, body) = crate::common::http(server.addr, "GET", "/health", None);
     assert_eq!(status, 200, "{body}");
 }

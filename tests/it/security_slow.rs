@@ -2,11 +2,8 @@
 //! `request_timeout` (1 s here instead of 10 s), however it is trickled,
 //! and an idle keep-alive connection is closed after `keep_alive_timeout`.
 
-mod common;
-mod hostile;
-
-use common::TestServer;
-use hostile::{Outcome, assert_still_serves, read_response, read_until_closed};
+use crate::common::TestServer;
+use crate::hostile::{Outcome, assert_still_serves, read_response, read_until_closed};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

@@ -20,14 +20,7 @@ pub fn only_127_0_0_1(ip: std::net::IpAddr) -> bool {
     ip == std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
-/// Polls `cond` every 10 ms until it holds; panics after `timeout`.
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+pub use crate::common::wait_until;
 
 /// A TCP connection to `to` whose source address is `from`.
 #[cfg(target_os = "linux")]

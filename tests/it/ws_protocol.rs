@@ -1,15 +1,12 @@
 //! The WebSocket endpoint (SPEC §5–6): close codes, the `connect`
 //! handshake, message handling, rate limiting, and shutdown.
 
-mod common;
-mod support;
-
-use common::{Device, TestServer, schema, text};
+use crate::common::{Device, TestServer, schema, text};
+use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, wait_for, wait_until};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{DeviceExt, Frame, RawWs, SOON, counter, wait_for, wait_until};
 use tungstenite::Message;
 
 /// Asserts an `error` message: its code, and that `recoverable` matches the
@@ -71,7 +68,7 @@ fn first_message_must_be_connect() {
         assert_error(&d.recv(), "AUTHENTICATION_FAILED", "fatal");
         assert_eq!(d.expect_close().0, 4401, "first message {kind}");
     }
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["connectedDevices"], 0);
 }
 
@@ -106,7 +103,7 @@ fn a_message_for_another_session_is_session_not_found_then_4400() {
     d.send(&Device::msg(&other, "ping", json!({})));
     assert_error(&d.recv(), "SESSION_NOT_FOUND", "fatal");
     assert_eq!(d.expect_close().0, 4400);
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["connectedDevices"], 0, "{s}");
 }
 
@@ -129,7 +126,7 @@ fn another_major_version_is_refused_with_4426() {
     d.send(&connect);
     assert_error(&d.recv(), "UNSUPPORTED_VERSION", "fatal");
     assert_eq!(d.expect_close().0, 4426);
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["connectedDevices"], 0);
 }
 
@@ -185,7 +182,7 @@ fn oversized_messages_close_with_1009() {
     assert_error(&d.recv(), "INVALID_MESSAGE", "error");
     d.send_raw(&format!("\"{}\"", "x".repeat(2000)));
     assert_eq!(d.expect_close().0, 1009);
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["connectedDevices"], 0);
 }
 
@@ -296,7 +293,7 @@ fn log_is_accepted_silently_and_a_second_connect_is_a_warning() {
     let m = d.recv();
     assert_error(&m, "INVALID_MESSAGE", "warning");
     assert!(d.ping_pong(&session).is_empty());
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["connectedDevices"], 1);
 }
 
@@ -305,7 +302,7 @@ fn ping_pong_and_acks() {
     let server = TestServer::start();
     let session = server.session();
     let (mut d, _) = Device::connected(server.addr, &session, "d1");
-    let before = support::now_ms();
+    let before = crate::support::now_ms();
     d.send(&Device::msg(
         &session,
         "ping",
@@ -315,7 +312,7 @@ fn ping_pong_and_acks() {
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["sessionId"], session);
     let t = pong["payload"]["serverTime"].as_u64().unwrap();
-    assert!(t >= before && t <= support::now_ms(), "{pong}");
+    assert!(t >= before && t <= crate::support::now_ms(), "{pong}");
 
     server.push(&session, &schema(json!([text("a", "1")])));
     d.recv_type("update");
@@ -386,7 +383,7 @@ fn reload_sends_the_current_schema_at_the_current_sequence_number() {
         );
     }
     // The sequence number did not move, and the other device saw nothing.
-    let (_, s) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (_, s) = crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["sequenceNumber"], 2);
 }
 
@@ -521,9 +518,9 @@ fn connect_in_the_same_packet_as_the_upgrade() {
     let session = server.session();
     let connect = Device::connect_msg(&session, "eager").to_string();
     let ping = Device::msg(&session, "ping", json!({})).to_string();
-    let mut early = support::masked_frame(Frame::TEXT, connect.as_bytes());
-    early.extend(support::masked_frame(Frame::TEXT, ping.as_bytes()));
-    early.extend(support::masked_frame(Frame::PING, b"x"));
+    let mut early = crate::support::masked_frame(Frame::TEXT, connect.as_bytes());
+    early.extend(crate::support::masked_frame(Frame::TEXT, ping.as_bytes()));
+    early.extend(crate::support::masked_frame(Frame::PING, b"x"));
     let mut raw = RawWs::open_with(server.addr, &format!("/ws?session={session}"), &early);
     // The pong frame may overtake the messages: control frames are answered
     // as they are parsed, messages once the batch is handled.
@@ -561,9 +558,9 @@ fn fragmented_messages_are_reassembled_around_control_frames() {
     let connect = Device::connect_msg(&session, "frag").to_string();
     let (a, b) = connect.as_bytes().split_at(connect.len() / 2);
     let mask = Some([1, 2, 3, 4]);
-    let mut bytes = support::frame_bytes(false, Frame::TEXT, a, mask);
-    bytes.extend(support::frame_bytes(true, Frame::PING, b"mid", mask));
-    bytes.extend(support::frame_bytes(true, 0x0, b, mask));
+    let mut bytes = crate::support::frame_bytes(false, Frame::TEXT, a, mask);
+    bytes.extend(crate::support::frame_bytes(true, Frame::PING, b"mid", mask));
+    bytes.extend(crate::support::frame_bytes(true, 0x0, b, mask));
     raw.stream.write_all(&bytes).unwrap();
     let mut got = (false, false);
     while got != (true, true) {
@@ -601,7 +598,7 @@ fn broken_frames_close_with_the_matching_code() {
     let mut raw = connected(&server);
     let ping = Device::msg(&session, "ping", json!({})).to_string();
     raw.stream
-        .write_all(&support::frame_bytes(
+        .write_all(&crate::support::frame_bytes(
             true,
             Frame::TEXT,
             ping.as_bytes(),
@@ -613,8 +610,8 @@ fn broken_frames_close_with_the_matching_code() {
     let mut raw = connected(&server);
     let chunk = [b'x'; 600];
     let mask = Some([9, 9, 9, 9]);
-    let mut bytes = support::frame_bytes(false, Frame::TEXT, &chunk, mask);
-    bytes.extend(support::frame_bytes(true, 0x0, &chunk, mask));
+    let mut bytes = crate::support::frame_bytes(false, Frame::TEXT, &chunk, mask);
+    bytes.extend(crate::support::frame_bytes(true, 0x0, &chunk, mask));
     raw.stream.write_all(&bytes).unwrap();
     assert_eq!(raw_close_code(&mut raw), 1009);
     wait_until(SOON, "all three to be gone", || {

@@ -2,14 +2,11 @@
 //! this is the functional check that a broadcast reaches every one of a
 //! thousand, not a benchmark).
 
-mod common;
-mod support;
-
-use common::{Device, TestServer, schema, text};
+use crate::common::{Device, TestServer, schema, text};
+use crate::support::{SOON, stats, wait_until};
 use lumora_hr_mini::protocol::calculate_checksum;
 use serde_json::json;
 use std::net::{SocketAddr, TcpStream};
-use support::{SOON, stats, wait_until};
 use tungstenite::protocol::WebSocketConfig;
 
 const WANTED: usize = 1000;

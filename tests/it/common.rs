@@ -202,3 +202,23 @@ impl Device {
         json!({"type": kind, "sessionId": session, "timestamp": 1, "version": "1.0.0", "payload": payload})
     }
 }
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `f` until it is true, or panics after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    wait_for(timeout, what, || f().then_some(()))
+}

@@ -3,11 +3,10 @@
 //! send without reading. Each test ends with the normal device flow to show
 //! the server still serves.
 
-mod common;
-mod hostile;
-
-use common::{Device, TestServer};
-use hostile::{Outcome, assert_still_serves, read_response, read_until_closed, timed_health};
+use crate::common::{Device, TestServer};
+use crate::hostile::{
+    Outcome, assert_still_serves, read_response, read_until_closed, timed_health,
+};
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

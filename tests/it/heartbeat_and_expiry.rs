@@ -1,13 +1,10 @@
 //! Heartbeat (WebSocket pings, idle timeout) and session expiry / extension
 //! (SPEC §6–7), with the timers shortened through `Config`.
 
-mod common;
-mod support;
-
-use common::{Device, TestServer, http, schema, text};
+use crate::common::{Device, TestServer, http, schema, text};
+use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, now_ms, stats, wait_for, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{DeviceExt, Frame, RawWs, SOON, counter, now_ms, stats, wait_for, wait_until};
 use tungstenite::Message;
 
 fn heartbeat(ping_ms: u64, idle_ms: u64) -> TestServer {

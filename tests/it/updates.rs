@@ -1,16 +1,13 @@
 //! Updates (SPEC §4, §7): sequence numbers, coalescing, the handle's push
 //! calls, and slow devices that stop reading.
 
-mod common;
-mod support;
-
-use common::{Device, TestServer, schema, text};
+use crate::common::{Device, TestServer, schema, text};
+use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, stats, wait_until};
 use lumora_hr_mini::protocol::{Schema, SchemaDelta, apply_schema_delta, calculate_checksum};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{DeviceExt, Frame, RawWs, SOON, counter, stats, wait_until};
 
 /// What a device holds after applying an update (full or incremental).
 fn apply(current: Option<&Schema>, update: &Value) -> Schema {

@@ -2,11 +2,8 @@
 //! `/health` down, and past `max_connections` new connections get 503
 //! until some close.
 
-mod common;
-mod hostile;
-
-use common::TestServer;
-use hostile::{
+use crate::common::TestServer;
+use crate::hostile::{
     assert_still_serves, exchange, open_connections, read_until_closed, request, timed_health,
     wait_until,
 };
@@ -107,7 +104,7 @@ fn keep_alive_requests_do_not_pile_up_timers() {
     for _ in 0..2000 {
         s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .unwrap();
-        assert_eq!(hostile::read_response(&mut s).0, 200);
+        assert_eq!(crate::hostile::read_response(&mut s).0, 200);
     }
     let stats = server.handle.stats().unwrap();
     let pending = stats["timersPending"].as_u64().unwrap();

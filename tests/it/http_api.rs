@@ -1,16 +1,13 @@
 //! Every endpoint of the HTTP API (SPEC §8), with good and bad input, over
 //! real sockets.
 
-mod common;
-mod support;
-
-use common::{Device, TestServer, http, schema, text};
+use crate::common::{Device, TestServer, http, schema, text};
+use crate::support::{DeviceExt, HttpConn, SOON, header, now_ms, request, wait_until};
 use lumora_hr_mini::protocol::calculate_checksum;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
-use support::{DeviceExt, HttpConn, SOON, header, now_ms, request, wait_until};
 
 fn is_uuid_v4(s: &str) -> bool {
     let b = s.as_bytes();
@@ -563,7 +560,7 @@ fn other_request_errors() {
     let (status, _, _) = request(server.addr, "GET", "/health", &[("X-Long", &long)], None);
     assert_eq!(status, 431);
     // Garbage: 400.
-    let (status, _, _) = common::raw_http(server.addr, b"\x01\x02 nonsense\r\n\r\n");
+    let (status, _, _) = crate::common::raw_http(server.addr, b"\x01\x02 nonsense\r\n\r\n");
     assert_eq!(status, 400);
     // A request that never completes: 408 after the request timeout.
     let mut c = HttpConn::open(server.addr);
@@ -572,7 +569,7 @@ fn other_request_errors() {
     assert_eq!(status, 408, "{body}");
     assert!(c.closed_by_server());
     // Host must name this machine; Origin is refused on the control API.
-    let (status, _, _) = common::raw_http(
+    let (status, _, _) = crate::common::raw_http(
         server.addr,
         b"GET /stats HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
     );
@@ -660,7 +657,7 @@ fn connections_beyond_the_limit_get_503() {
     refused.set_read_timeout(Some(SOON)).unwrap();
     let mut buf = Vec::new();
     let _ = refused.read_to_end(&mut buf);
-    let (status, _, body) = common::parse_response(&buf);
+    let (status, _, body) = crate::common::parse_response(&buf);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "SERVICE_UNAVAILABLE");

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 #[test]
 fn every_vector_matches_canonical_text_and_checksum() {
-    let file: Value = serde_json::from_str(include_str!("vectors/checksum.json")).unwrap();
+    let file: Value = serde_json::from_str(include_str!("../vectors/checksum.json")).unwrap();
     let cases = file["cases"].as_array().unwrap();
     assert!(cases.len() >= 7);
     for case in cases {

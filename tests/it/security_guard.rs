@@ -3,11 +3,8 @@
 //! loopback-or-token, the session cap. Each test ends with the normal
 //! device flow to show the server still serves.
 
-mod common;
-mod hostile;
-
-use common::{Device, TestServer, schema, text};
-use hostile::{assert_still_serves, exchange, request};
+use crate::common::{Device, TestServer, schema, text};
+use crate::hostile::{assert_still_serves, exchange, request};
 use serde_json::{Value, json};
 use std::net::TcpStream;
 
@@ -100,7 +97,8 @@ fn a_foreign_origin_is_refused_on_every_control_endpoint() {
         }
     }
     // Nothing was done: the session is still there, with no schema pushed.
-    let (status, info) = common::http(server.addr, "GET", &format!("/session/{session}"), None);
+    let (status, info) =
+        crate::common::http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(status, 200);
     assert_eq!(info["sequenceNumber"], 0);
 
@@ -188,10 +186,11 @@ fn non_json_posts_are_refused_with_415() {
 fn the_session_cap_answers_429_and_frees_up_after_a_delete() {
     let server = TestServer::with(|c| c.hub.max_sessions = 3);
     let ids: Vec<String> = (0..3).map(|_| server.session()).collect();
-    let (status, body) = common::http(server.addr, "POST", "/session/new", None);
+    let (status, body) = crate::common::http(server.addr, "POST", "/session/new", None);
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["code"], "RATE_LIMIT_EXCEEDED");
-    let (status, _) = common::http(server.addr, "DELETE", &format!("/session/{}", ids[0]), None);
+    let (status, _) =
+        crate::common::http(server.addr, "DELETE", &format!("/session/{}", ids[0]), None);
     assert_eq!(status, 200);
     assert_still_serves(&server);
 }
@@ -199,7 +198,7 @@ fn the_session_cap_answers_429_and_frees_up_after_a_delete() {
 #[cfg(target_os = "linux")]
 mod remote {
     use super::*;
-    use hostile::{REMOTE, connect_from, only_127_0_0_1};
+    use crate::hostile::{REMOTE, connect_from, only_127_0_0_1};
 
     fn from_remote(server: &TestServer, req: &[u8]) -> (u16, Value) {
         exchange(connect_from(REMOTE, server.addr), req)

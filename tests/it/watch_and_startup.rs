@@ -1,12 +1,10 @@
 //! `Handle::watch_file` (pushes from the timer wheel) and the startup
 //! session named by `GET /session/startup`.
 
-mod common;
-
-use common::{TestServer, http, schema, text};
+use crate::common::{TestServer, http, schema, text, wait_until};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A file in the temp folder, removed on drop.
 struct TempFile(PathBuf);
@@ -38,14 +36,6 @@ fn sequence(server: &TestServer, session: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
     let server = TestServer::start();
@@ -58,7 +48,7 @@ fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
 
     // A different size too: file times can be as coarse as the kernel tick.
     file.write(&schema(json!([text("a", "second")])).to_string());
-    wait_for("the change to be pushed", || {
+    wait_until(Duration::from_secs(10), "the change to be pushed", || {
         sequence(&server, &session) == 2
     });
     let current = server.handle.get_session(&session).unwrap();
@@ -71,9 +61,11 @@ fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(sequence(&server, &session), 2);
     file.write(&schema(json!([text("a", "three")])).to_string());
-    wait_for("the fixed file to be pushed", || {
-        sequence(&server, &session) == 3
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the fixed file to be pushed",
+        || sequence(&server, &session) == 3,
+    );
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! The whole device flow against a real server: connect, full and
 //! incremental updates applied with the library, checksums, acks, health.
 
-mod common;
-
-use common::{Device, TestServer, schema, text};
+use crate::common::{Device, TestServer, schema, text};
 use lumora_hr_mini::protocol::{Schema, SchemaDelta, apply_schema_delta, calculate_checksum};
 use serde_json::{Value, json};
 

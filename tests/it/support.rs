@@ -1,4 +1,4 @@
-//! Helpers for the server integration tests, on top of `tests/common`:
+//! Helpers for the server integration tests, on top of `common`:
 //! condition waits, a keep-alive HTTP client, a hand-made WebSocket client
 //! (for devices that must *not* answer pings), and small device extras.
 #![allow(dead_code)]
@@ -14,25 +14,7 @@ use tungstenite::Message;
 /// small and shared, so this is about liveness, never performance.
 pub const SOON: Duration = Duration::from_secs(10);
 
-/// Polls `f` every 10 ms until it returns `Some`, or panics after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Polls `f` until it is true, or panics after `timeout`.
-pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    wait_for(timeout, what, || f().then_some(()))
-}
+pub use crate::common::{wait_for, wait_until};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -371,7 +353,7 @@ fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
     ))
 }
 
-/// Extras for the tungstenite device of `tests/common`.
+/// Extras for the tungstenite device of `tests/it/common.rs`.
 pub trait DeviceExt {
     /// The next frame of any kind within `timeout`, or `None` if nothing
     /// arrived. Pings are answered by tungstenite as a side effect.

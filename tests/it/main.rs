@@ -1,0 +1,29 @@
+//! The integration tests, as one test crate (one binary to build and link).
+//! Each module is one area; `common`, `support` and `hostile` are the
+//! shared helpers: a real server on port 0, HTTP and WebSocket clients,
+//! condition waits and hostile peers.
+//!
+//! `security_fd_limit` and `security_logs` stay separate binaries: they
+//! change process-wide state (the open-file limit, the global logger).
+
+mod common;
+mod hostile;
+mod support;
+
+mod backpressure;
+mod checksum_vectors;
+mod cli;
+mod delta_props;
+mod device_flow;
+mod heartbeat_and_expiry;
+mod http_api;
+mod load;
+mod protocol_checklist;
+mod regressions;
+mod security_guard;
+mod security_limits;
+mod security_load;
+mod security_slow;
+mod updates;
+mod watch_and_startup;
+mod ws_protocol;
