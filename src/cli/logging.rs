@@ -1,16 +1,13 @@
-//! The server's log on stderr: `log` + `simplelog`, with device `log`
-//! messages (target `"device"`) printed whole in their level's colour so
-//! they stand out from the server's own lines.
+//! The server's log on stderr: a small `log` backend printing
+//! `HH:MM:SS [LEVEL] message` (local time), with the level coloured, and
+//! device `log` messages (target `"device"`) printed whole in their level's
+//! colour so they stand out from the server's own lines.
 //!
 //! Colours only when stderr is a terminal and `NO_COLOR` is unset or empty
 //! (<https://no-color.org>).
 
 use super::args::Verbosity;
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use simplelog::{
-    ColorChoice, CombinedLogger, Config, ConfigBuilder, LevelPadding, SharedLogger, TermLogger,
-    TerminalMode,
-};
 use std::io::{IsTerminal, Write};
 
 /// The target the hub logs device `log` messages under.
@@ -47,47 +44,42 @@ pub fn level_filter(v: Verbosity) -> LevelFilter {
     }
 }
 
-/// Installs the logger. Call it before starting threads: the local time
-/// offset can only be read soundly while the process has one thread.
+/// Installs the logger (once; later calls do nothing).
 pub fn init(verbosity: Verbosity) {
     let level = level_filter(verbosity);
-    let color = stderr_color();
-    // simplelog's default time format is HH:MM:SS.
-    let mut builder = ConfigBuilder::new();
-    builder
-        .set_level_padding(LevelPadding::Right)
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off)
-        .add_filter_ignore_str(DEVICE_TARGET);
-    let _ = builder.set_time_offset_to_local();
-    let choice = if color {
-        ColorChoice::Always
-    } else {
-        ColorChoice::Never
-    };
-    let server = TermLogger::new(level, builder.build(), TerminalMode::Stderr, choice);
-    let devices = Box::new(DeviceLogger { level, color });
-    let _ = CombinedLogger::init(vec![server, devices]);
+    // Leaked once: the logger lives as long as the process.
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger {
+        level,
+        color: stderr_color(),
+    }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
+    }
 }
 
-/// Prints device `log` messages as `HH:MM:SS [LEVEL] [name] message`,
-/// coloured by level as a whole line.
-struct DeviceLogger {
+/// The process's logger: server lines and device lines, on stderr.
+struct StderrLogger {
     level: LevelFilter,
     color: bool,
 }
 
-impl Log for DeviceLogger {
+impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == DEVICE_TARGET && metadata.level() <= self.level
+        metadata.level() <= self.level
     }
 
     fn log(&self, record: &Record<'_>) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_device_line(local_time(), record.level(), record.args(), self.color);
+        let now = local_time();
+        let line = if record.target() == DEVICE_TARGET {
+            format_device_line(now, record.level(), record.args(), self.color)
+        } else {
+            format_server_line(now, record.level(), record.args(), self.color)
+        };
+        // One write per line, so lines from a panic hook or another thread
+        // never interleave mid-line.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -96,17 +88,28 @@ impl Log for DeviceLogger {
     }
 }
 
-impl SharedLogger for DeviceLogger {
-    fn level(&self) -> LevelFilter {
-        self.level
-    }
+/// One server line, with its newline: only the level is coloured.
+pub fn format_server_line(
+    (h, m, s): (u32, u32, u32),
+    level: Level,
+    message: &std::fmt::Arguments<'_>,
+    color: bool,
+) -> String {
+    let (start, end) = if color {
+        (level_colour(level), "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    format!("{h:02}:{m:02}:{s:02} [{start}{level:<5}{end}] {message}\n")
+}
 
-    fn config(&self) -> Option<&Config> {
-        None
-    }
-
-    fn as_log(self: Box<Self>) -> Box<dyn Log> {
-        self
+/// The colour of a level.
+fn level_colour(level: Level) -> &'static str {
+    match level {
+        Level::Error => "\x1b[31m",
+        Level::Warn => "\x1b[33m",
+        Level::Info => "\x1b[36m",
+        Level::Debug | Level::Trace => "\x1b[2m",
     }
 }
 
@@ -117,12 +120,10 @@ pub fn format_device_line(
     message: &std::fmt::Arguments<'_>,
     color: bool,
 ) -> String {
-    let (start, end) = match (color, level) {
-        (false, _) => ("", ""),
-        (true, Level::Error) => ("\x1b[31m", "\x1b[0m"),
-        (true, Level::Warn) => ("\x1b[33m", "\x1b[0m"),
-        (true, Level::Info) => ("\x1b[36m", "\x1b[0m"),
-        (true, Level::Debug | Level::Trace) => ("\x1b[2m", "\x1b[0m"),
+    let (start, end) = if color {
+        (level_colour(level), "\x1b[0m")
+    } else {
+        ("", "")
     };
     format!("{h:02}:{m:02}:{s:02} {start}[{level:<5}] {message}{end}\n")
 }
@@ -181,6 +182,25 @@ mod tests {
         );
         assert!(line(Level::Warn, true).contains("\x1b[33m"));
         assert!(line(Level::Debug, true).contains("\x1b[2m"));
+    }
+
+    #[test]
+    fn server_lines_colour_only_the_level() {
+        let line = |level, color| {
+            format_server_line((23, 0, 59), level, &format_args!("update #1 full"), color)
+        };
+        assert_eq!(
+            line(Level::Info, false),
+            "23:00:59 [INFO ] update #1 full\n"
+        );
+        assert_eq!(
+            line(Level::Warn, true),
+            "23:00:59 [\x1b[33mWARN \x1b[0m] update #1 full\n"
+        );
+        assert_eq!(
+            line(Level::Error, false),
+            "23:00:59 [ERROR] update #1 full\n"
+        );
     }
 
     #[test]
