@@ -8,6 +8,9 @@
 //! - [`net`]: finding the LAN address devices should use.
 
 #![warn(missing_docs)]
+// Every unsafe block says why it is sound, and unsafe functions do not
+// silently make their whole body unsafe.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
 pub mod client;

@@ -1260,17 +1260,6 @@ impl Hub {
             Some((c, d, d.info()?))
         })
     }
-
-    /// Every live WebSocket connection the hub knows (for shutdown).
-    pub fn all_connections(&self) -> Vec<ConnId> {
-        self.devices
-            .iter()
-            .map(|(&key, d)| ConnId {
-                key,
-                generation: d.generation,
-            })
-            .collect()
-    }
 }
 
 fn unchanged(session: &Session, schema: &Schema) -> PushOutcome {

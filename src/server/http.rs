@@ -103,7 +103,12 @@ pub enum HttpError {
     /// Unparseable request (400).
     BadRequest(String),
     /// Head over the byte limit or too many headers (431).
-    HeadTooLarge,
+    HeadTooLarge {
+        /// The head's byte limit.
+        max_head: usize,
+        /// The header count limit.
+        max_headers: usize,
+    },
     /// `Content-Length` over the body limit (413).
     BodyTooLarge {
         /// The announced length.
@@ -123,10 +128,15 @@ impl HttpError {
     pub fn response(&self) -> Response {
         match self {
             HttpError::BadRequest(m) => Response::error(400, "BAD_REQUEST", m),
-            HttpError::HeadTooLarge => Response::error(
+            HttpError::HeadTooLarge {
+                max_head,
+                max_headers,
+            } => Response::error(
                 431,
                 "REQUEST_HEADER_FIELDS_TOO_LARGE",
-                "request head too large (limit 16 KiB and 64 headers)",
+                &format!(
+                    "request head too large (limit {max_head} bytes and {max_headers} headers)"
+                ),
             ),
             HttpError::BodyTooLarge { length, limit } => Response::error(
                 413,
@@ -163,22 +173,26 @@ pub enum Parsed {
 
 /// Parses one request from the front of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
+    let too_large = || HttpError::HeadTooLarge {
+        max_head: limits.max_head,
+        max_headers: limits.max_headers,
+    };
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut storage);
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_head {
-                return Err(HttpError::HeadTooLarge);
+                return Err(too_large());
             }
             return Ok(Parsed::Partial);
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
         Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
         Err(e) => return Err(HttpError::BadRequest(format!("malformed request: {e}"))),
     };
     if head_len > limits.max_head {
-        return Err(HttpError::HeadTooLarge);
+        return Err(too_large());
     }
     let method = req.method.unwrap_or_default().to_string();
     let target = req.path.unwrap_or_default();
@@ -374,12 +388,27 @@ mod tests {
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
         assert_eq!(
             parse_request(long.as_bytes(), &LIMITS),
-            Err(HttpError::HeadTooLarge)
+            Err(HttpError::HeadTooLarge {
+                max_head: 256,
+                max_headers: 4
+            })
         );
         let many = "GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
+        // The message names the limits in force, not the defaults.
+        let body = HttpError::HeadTooLarge {
+            max_head: 256,
+            max_headers: 4,
+        }
+        .response()
+        .body;
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("256 bytes and 4 headers"), "{text}");
         assert_eq!(
             parse_request(many.as_bytes(), &LIMITS),
-            Err(HttpError::HeadTooLarge)
+            Err(HttpError::HeadTooLarge {
+                max_head: 256,
+                max_headers: 4
+            })
         );
         assert!(matches!(
             parse_request(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &LIMITS),
