@@ -77,6 +77,103 @@ pub fn lan_address() -> Option<IpAddr> {
     pick_lan_address(&interface_addresses()).map(IpAddr::V4)
 }
 
+/// The scheme of a [`ServerUrl`]: HTTP for the control API, WebSocket for
+/// devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `http://`
+    Http,
+    /// `ws://`
+    Ws,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Ws => "ws",
+        }
+    }
+}
+
+/// A parsed `scheme://host[:port][/path][?query]` URL of a server, as the
+/// push client (`http://`) and the device client (`ws://`) take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    /// `http` or `ws`.
+    pub scheme: Scheme,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port (80 when absent).
+    pub port: u16,
+    /// For `http`, a path prefix without a trailing `/` (usually empty);
+    /// for `ws`, the path and query, e.g. `/ws?session=ID`.
+    pub path: String,
+}
+
+impl ServerUrl {
+    /// Parses `text` as a URL of `scheme`. An `http` URL may leave out
+    /// `http://` (`host:port` alone); a `ws` URL may also be written with
+    /// `http://` (the same server and port).
+    pub fn parse(text: &str, scheme: Scheme) -> Result<ServerUrl, String> {
+        let example = match scheme {
+            Scheme::Http => "an http:// URL (e.g. http://127.0.0.1:3000)",
+            Scheme::Ws => "a device URL like ws://HOST:PORT/ws?session=ID",
+        };
+        let bad = || format!("{text:?} is not {example}");
+        let rest = match (text.split_once("://"), scheme) {
+            (Some(("http", rest)), _) | (Some(("ws", rest)), Scheme::Ws) => rest,
+            (Some((other, _)), _) => {
+                return Err(format!(
+                    "{text:?}: only {}:// is supported, not {other}://",
+                    scheme.name()
+                ));
+            }
+            (None, Scheme::Http) => text,
+            (None, Scheme::Ws) => return Err(bad()),
+        };
+        let (authority, path) = match (scheme, rest.find(['/', '?'])) {
+            (Scheme::Http, _) => match rest.find('/') {
+                Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
+                None => (rest, String::new()),
+            },
+            (Scheme::Ws, Some(i)) if rest[i..].starts_with('?') => {
+                (&rest[..i], format!("/{}", &rest[i..]))
+            }
+            (Scheme::Ws, Some(i)) => (&rest[..i], rest[i..].to_string()),
+            (Scheme::Ws, None) => (rest, "/".to_string()),
+        };
+        let (host, port) = parse_authority(authority, 80).ok_or_else(bad)?;
+        Ok(ServerUrl {
+            scheme,
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
+
+    /// The `Host` header value: `host:port`, IPv6 in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme.name(),
+            self.authority(),
+            self.path
+        )
+    }
+}
+
 /// Splits a URL authority (`host`, `host:port`, `[v6]:port`) into host and
 /// port, with `default_port` when none is given; `None` when malformed.
 pub fn parse_authority(authority: &str, default_port: u16) -> Option<(&str, u16)> {

@@ -21,7 +21,7 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let mut fleet = match Fleet::new(cfg) {
         Ok(f) => f,
         Err(e) => {
-            complain!("error: cannot reach {}: {e}", url.authority());
+            complain!("error: cannot reach {}: {e}", url.url.authority());
             return ExitCode::from(2);
         }
     };

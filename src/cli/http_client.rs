@@ -1,6 +1,7 @@
 //! A tiny blocking HTTP/1.1 client over `std::net::TcpStream`: one request
 //! per connection (`Connection: close`), JSON bodies, enough for `push`.
 
+use crate::net::{Scheme, ServerUrl};
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,56 +10,13 @@ use std::time::Duration;
 /// Largest response read (a session or error document is small).
 const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
 
-/// A parsed `http://host:port/base` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    /// Host name or address (IPv6 without brackets).
-    pub host: String,
-    /// Port (80 when absent).
-    pub port: u16,
-    /// Path prefix without a trailing `/` (usually empty).
-    pub base: String,
-}
+/// A parsed `http://host:port/base` URL ([`ServerUrl`] of scheme `http`;
+/// `path` is the base the API's paths are appended to).
+pub type HttpUrl = ServerUrl;
 
-impl HttpUrl {
-    /// Parses `http://host[:port][/base]`; `host:port` alone means http.
-    pub fn parse(text: &str) -> Result<HttpUrl, String> {
-        let bad = || format!("{text:?} is not an http:// URL (e.g. http://127.0.0.1:3000)");
-        let rest = match text.split_once("://") {
-            Some(("http", rest)) => rest,
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "{text:?}: only http:// is supported, not {scheme}://"
-                ));
-            }
-            None => text,
-        };
-        let (authority, base) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        let (host, port) = crate::net::parse_authority(authority, 80).ok_or_else(bad)?;
-        Ok(HttpUrl {
-            host: host.to_string(),
-            port,
-            base: base.to_string(),
-        })
-    }
-
-    /// The `Host` header value.
-    pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.base)
-    }
+/// Parses the push client's `--server` URL.
+pub fn parse_url(text: &str) -> Result<HttpUrl, String> {
+    ServerUrl::parse(text, Scheme::Http)
 }
 
 /// A response.
@@ -72,22 +30,22 @@ pub struct HttpResponse {
 
 /// Why no response was had.
 #[derive(Debug)]
-pub enum HttpError {
+pub enum RequestError {
     /// Could not connect (no server, refused, unreachable, bad host).
     Connect(String),
     /// Connected, but the exchange failed (timeout, reset, garbage).
     Exchange(String),
 }
 
-impl fmt::Display for HttpError {
+impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpError::Connect(m) | HttpError::Exchange(m) => f.write_str(m),
+            RequestError::Connect(m) | RequestError::Exchange(m) => f.write_str(m),
         }
     }
 }
 
-impl std::error::Error for HttpError {}
+impl std::error::Error for RequestError {}
 
 /// Sends one request and reads the whole response. `body` is sent as
 /// `application/json`; `token` as a bearer token.
@@ -98,10 +56,10 @@ pub fn request(
     body: Option<&[u8]>,
     token: Option<&str>,
     timeout: Duration,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, RequestError> {
     let addrs = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| HttpError::Connect(format!("cannot resolve {}: {e}", url.host)))?;
+        .map_err(|e| RequestError::Connect(format!("cannot resolve {}: {e}", url.host)))?;
     let mut last = None;
     let mut stream = None;
     for addr in addrs {
@@ -114,17 +72,17 @@ pub fn request(
         }
     }
     let mut stream = stream.ok_or_else(|| {
-        HttpError::Connect(match last {
+        RequestError::Connect(match last {
             Some(e) => format!("cannot connect to {url}: {e}"),
             None => format!("cannot connect to {url}: no address"),
         })
     })?;
-    let exchange = |e: std::io::Error| HttpError::Exchange(format!("{url}: {e}"));
+    let exchange = |e: std::io::Error| RequestError::Exchange(format!("{url}: {e}"));
     stream.set_read_timeout(Some(timeout)).map_err(exchange)?;
     stream.set_write_timeout(Some(timeout)).map_err(exchange)?;
     let mut head = format!(
         "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\nUser-Agent: lumora-hr-mini/{}\r\n",
-        url.base,
+        url.path,
         url.authority(),
         env!("CARGO_PKG_VERSION")
     );
@@ -147,8 +105,9 @@ pub fn request(
         .take(MAX_RESPONSE)
         .read_to_end(&mut raw)
         .map_err(exchange)?;
-    parse_response(&raw)
-        .ok_or_else(|| HttpError::Exchange(format!("{url} did not answer with an HTTP response")))
+    parse_response(&raw).ok_or_else(|| {
+        RequestError::Exchange(format!("{url} did not answer with an HTTP response"))
+    })
 }
 
 /// Status and body of a complete `Connection: close` response.
@@ -201,28 +160,24 @@ mod tests {
 
     #[test]
     fn urls() {
-        let u = HttpUrl::parse("http://127.0.0.1:3000").unwrap();
+        let u = parse_url("http://127.0.0.1:3000").unwrap();
         assert_eq!(
-            (u.host.as_str(), u.port, u.base.as_str()),
+            (u.host.as_str(), u.port, u.path.as_str()),
             ("127.0.0.1", 3000, "")
         );
-        let u = HttpUrl::parse("localhost:4000/api/").unwrap();
+        let u = parse_url("localhost:4000/api/").unwrap();
         assert_eq!(
-            (u.host.as_str(), u.port, u.base.as_str()),
+            (u.host.as_str(), u.port, u.path.as_str()),
             ("localhost", 4000, "/api")
         );
-        let u = HttpUrl::parse("http://[::1]:5/").unwrap();
+        let u = parse_url("http://[::1]:5/").unwrap();
         assert_eq!(u.host, "::1");
         assert_eq!(u.authority(), "[::1]:5");
         assert_eq!(u.to_string(), "http://[::1]:5");
-        assert_eq!(HttpUrl::parse("http://h").unwrap().port, 80);
-        assert!(
-            HttpUrl::parse("https://h")
-                .unwrap_err()
-                .contains("only http://")
-        );
-        assert!(HttpUrl::parse("http://h:x").is_err());
-        assert!(HttpUrl::parse("http://:1").is_err());
+        assert_eq!(parse_url("http://h").unwrap().port, 80);
+        assert!(parse_url("https://h").unwrap_err().contains("only http://"));
+        assert!(parse_url("http://h:x").is_err());
+        assert!(parse_url("http://:1").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! found with `GET /session/startup`.
 
 use super::args::PushOptions;
-use super::http_client::{self, HttpError, HttpResponse, HttpUrl};
+use super::http_client::{self, HttpResponse, HttpUrl, RequestError};
 use serde_json::Value;
 use std::io::Read;
 use std::process::ExitCode;
@@ -51,7 +51,7 @@ pub fn run(opts: &PushOptions) -> ExitCode {
 /// Pushes and returns the line describing the outcome.
 pub fn push(opts: &PushOptions) -> Result<String, PushError> {
     let body = read_schema(&opts.file)?;
-    let url = HttpUrl::parse(&opts.server).map_err(PushError::Local)?;
+    let url = http_client::parse_url(&opts.server).map_err(PushError::Local)?;
     let token = opts.token.as_deref();
     let session = match &opts.session {
         Some(s) => s.clone(),
@@ -108,12 +108,12 @@ fn startup_session(url: &HttpUrl, token: Option<&str>) -> Result<String, PushErr
         .ok_or_else(|| PushError::Refused("the server did not name its startup session".into()))
 }
 
-fn connection_error(url: &HttpUrl, e: HttpError) -> PushError {
+fn connection_error(url: &HttpUrl, e: RequestError) -> PushError {
     match e {
-        HttpError::Connect(m) => PushError::Local(format!(
+        RequestError::Connect(m) => PushError::Local(format!(
             "{m}\n(is lumora-hr-mini running there? start it, or pass --server URL; tried {url})"
         )),
-        HttpError::Exchange(m) => PushError::Local(m),
+        RequestError::Exchange(m) => PushError::Local(m),
     }
 }
 

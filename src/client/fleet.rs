@@ -214,7 +214,7 @@ enum Outcome {
 impl Fleet {
     /// Resolves the server address and prepares `cfg.count` devices.
     pub fn new(cfg: FleetConfig) -> io::Result<Fleet> {
-        let addr = (cfg.url.host.as_str(), cfg.url.port)
+        let addr = (cfg.url.url.host.as_str(), cfg.url.url.port)
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for the host"))?;
@@ -406,8 +406,8 @@ impl Fleet {
         let key = tungstenite::handshake::client::generate_key();
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: lumora-hr-mini/{}\r\n\r\n",
-            self.cfg.url.resource,
-            self.cfg.url.authority(),
+            self.cfg.url.url.path,
+            self.cfg.url.url.authority(),
             env!("CARGO_PKG_VERSION"),
         )
         .into_bytes();
