@@ -7,20 +7,21 @@
 //! protocol can be driven from unit tests.
 
 pub mod device;
+pub mod encoded;
 pub mod outbox;
 pub mod rate_limit;
 pub mod session;
 
 pub use device::{Device, DeviceInfo, DeviceState};
-pub use outbox::{ConnId, Effect, HubTimer, SharedFrame, encode_message, encode_text_frame};
+pub use outbox::{ConnId, Effect, Frame, HubTimer, SharedFrame, encode_message, encode_text_frame};
 pub use session::{HeldPush, Session};
 
 use crate::protocol::message::deserialize_message_full;
 use crate::protocol::validate::parse_version;
 use crate::protocol::{
     ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity, UpdateBody, UpdatePlan,
-    choose_update, create_connected_message, create_error_message, create_full_update,
-    create_pong_message, create_update_message, deserialize_message_ref,
+    choose_update, create_error_message, create_pong_message, create_update_message,
+    deserialize_message_ref,
 };
 use rate_limit::{RateLimiter, Verdict};
 use serde_json::{Value, json};
@@ -166,8 +167,15 @@ pub struct Counters {
     pub broadcasts: u64,
     /// Update frames queued to devices (broadcasts × devices, plus resyncs).
     pub updates_queued: u64,
-    /// Single-device full resyncs (reload, slow device).
+    /// Single-device full resyncs asked for (reload, slow device, a push to
+    /// one device).
     pub resyncs: u64,
+    /// Of those, the ones not queued because the device already had a
+    /// frame carrying the whole schema queued.
+    pub resyncs_skipped: u64,
+    /// Times a schema was serialized for the wire: at most once per session
+    /// state, however many broadcasts, `connected` and resyncs carry it.
+    pub schema_encodings: u64,
     /// Text messages received from devices.
     pub messages_received: u64,
     /// Acks received.
@@ -309,6 +317,7 @@ impl Hub {
                 held: None,
                 last_broadcast: None,
                 devices: Vec::new(),
+                encoded: Default::default(),
             },
         );
         log::info!("session created ({} active)", self.sessions.len());
@@ -486,15 +495,27 @@ impl Hub {
         };
         let kind = plan_kind(&body);
         session.sequence += 1;
-        let message = create_update_message(
-            &session.id,
-            body,
-            preserve_state,
-            session.sequence,
-            schema.checksum(),
-        )
-        .at(now.wall_ms);
-        let frame = encode_message(&message);
+        session.encoded.invalidate(session.sequence);
+        let frame = match body {
+            UpdateBody::Full(_) => session.encoded.full_update(
+                &session.id,
+                &schema,
+                session.sequence,
+                preserve_state,
+                now.wall_ms,
+                &mut self.counters.schema_encodings,
+            ),
+            UpdateBody::Incremental(_) => Frame::Whole(encode_message(
+                &create_update_message(
+                    &session.id,
+                    body,
+                    preserve_state,
+                    session.sequence,
+                    schema.checksum(),
+                )
+                .at(now.wall_ms),
+            )),
+        };
         let bytes = frame.len();
         let devices = session.devices.len();
         session.schema = Some(schema.clone());
@@ -548,19 +569,33 @@ impl Hub {
     /// A full update of the last broadcast schema, at the current sequence
     /// number, to one registered device.
     fn send_full(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) -> Result<(), HubError> {
-        let device = self.device(conn).ok_or(HubError::DeviceNotFound)?;
+        let device = self.devices.get(&conn.key);
+        let device = device
+            .filter(|d| d.generation == conn.generation)
+            .ok_or(HubError::DeviceNotFound)?;
         let session = self
             .sessions
-            .get(&*device.session)
+            .get_mut(&*device.session)
             .ok_or(HubError::SessionNotFound)?;
         let schema = session.schema.clone().ok_or(HubError::NoSchema)?;
-        let frame = encode_message(
-            &create_full_update(&session.id, schema, session.sequence, true).at(now.wall_ms),
+        let frame = session.encoded.resync(
+            &session.id,
+            &schema,
+            session.sequence,
+            now.wall_ms,
+            &mut self.counters.schema_encodings,
         );
-        fx.push(Effect::SendUpdate { conn, frame });
+        fx.push(Effect::Resync { conn, frame });
         self.counters.resyncs += 1;
         self.counters.updates_queued += 1;
         Ok(())
+    }
+
+    /// The loop did not queue a resync: the device already had a frame
+    /// carrying the whole schema queued.
+    pub fn resync_skipped(&mut self) {
+        self.counters.resyncs_skipped += 1;
+        self.counters.updates_queued = self.counters.updates_queued.saturating_sub(1);
     }
 
     /// A slow device's queue drained after its updates were dropped: send
@@ -981,16 +1016,15 @@ impl Hub {
             last_apply_time: None,
             last_ping_ms: None,
         };
-        let frame = encode_message(
-            &create_connected_message(
-                &session.id,
-                &info.connection_id,
-                session.schema.clone(),
-                session.sequence,
-            )
-            .at(now.wall_ms),
+        let frame = session.encoded.connected(
+            &session.id,
+            &info.connection_id,
+            session.schema.as_ref(),
+            session.sequence,
+            now.wall_ms,
+            &mut self.counters.schema_encodings,
         );
-        fx.push(Effect::Send { conn, frame });
+        fx.push(Effect::SendConnected { conn, frame });
         log::info!(
             "device connected: {} ({}, {}); {} device(s) in session",
             printable(info.label(), LABEL_CHARS),

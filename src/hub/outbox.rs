@@ -9,6 +9,66 @@ use std::time::Instant;
 /// queued on (one encoding per broadcast).
 pub type SharedFrame = Arc<[u8]>;
 
+/// An encoded WebSocket frame, ready to queue: one shared buffer, or a
+/// message carrying the session's whole schema, assembled from a small head
+/// and tail around the schema's JSON, which is encoded once per session
+/// state and shared by every frame that carries it (broadcast, `connected`,
+/// resyncs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// The whole frame in one buffer.
+    Whole(SharedFrame),
+    /// Frame header and JSON up to the schema, the schema, the JSON after it.
+    WithSchema {
+        /// Frame header and the message up to the schema.
+        head: SharedFrame,
+        /// The schema's JSON, shared.
+        schema: SharedFrame,
+        /// The message after the schema.
+        tail: SharedFrame,
+    },
+}
+
+impl Frame {
+    /// Its length on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Whole(b) => b.len(),
+            Frame::WithSchema { head, schema, tail } => head.len() + schema.len() + tail.len(),
+        }
+    }
+
+    /// True for an empty frame (never made by the hub).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when it carries the whole schema.
+    pub fn carries_schema(&self) -> bool {
+        matches!(self, Frame::WithSchema { .. })
+    }
+
+    /// Its parts, in wire order (shared references, no copy).
+    pub fn parts(&self) -> impl Iterator<Item = SharedFrame> + '_ {
+        let (a, b, c) = match self {
+            Frame::Whole(b) => (b, None, None),
+            Frame::WithSchema { head, schema, tail } => (head, Some(schema), Some(tail)),
+        };
+        std::iter::once(a).chain(b).chain(c).cloned()
+    }
+
+    /// The frame's bytes in one buffer (a copy; for tests and tools).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts().flat_map(|p| p.to_vec()).collect()
+    }
+}
+
+impl From<SharedFrame> for Frame {
+    fn from(b: SharedFrame) -> Frame {
+        Frame::Whole(b)
+    }
+}
+
 /// A connection as the hub knows it: the loop's slab key plus a generation,
 /// so that nothing meant for a closed connection reaches a new one that
 /// reuses the key.
@@ -43,19 +103,29 @@ pub enum Effect {
         /// The frame.
         frame: SharedFrame,
     },
-    /// Queue an update for one device (droppable if it falls behind).
-    SendUpdate {
+    /// Queue the `connected` message: never dropped, and not an unread
+    /// reply (a connection gets one; its schema part is shared).
+    SendConnected {
         /// To whom.
         conn: ConnId,
         /// The frame.
-        frame: SharedFrame,
+        frame: Frame,
+    },
+    /// Queue a full update of the current schema for one device (droppable
+    /// if it falls behind), unless a frame carrying the whole schema is
+    /// already queued for it: then it adds nothing.
+    Resync {
+        /// To whom.
+        conn: ConnId,
+        /// The frame, shared by every resync of this session state.
+        frame: Frame,
     },
     /// Queue the same update frame for every listed device.
     Broadcast {
         /// To whom.
         conns: Vec<ConnId>,
         /// The frame, encoded once.
-        frame: SharedFrame,
+        frame: Frame,
     },
     /// Send a close frame and close the connection.
     Close {
@@ -79,19 +149,24 @@ pub enum Effect {
 /// §5.2). Server frames carry no mask, so one encoding serves every device.
 pub fn encode_text_frame(payload: &[u8]) -> SharedFrame {
     let mut frame = Vec::with_capacity(payload.len() + 10);
-    frame.push(0x81);
-    let len = payload.len();
-    if len < 126 {
-        frame.push(len as u8);
-    } else if len <= u16::MAX as usize {
-        frame.push(126);
-        frame.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        frame.push(127);
-        frame.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    push_text_frame_header(&mut frame, payload.len());
     frame.extend_from_slice(payload);
     frame.into()
+}
+
+/// Appends the header of an unmasked, final text frame whose payload is
+/// `len` bytes long (2, 4 or 10 bytes).
+pub fn push_text_frame_header(out: &mut Vec<u8>, len: usize) {
+    out.push(0x81);
+    if len < 126 {
+        out.push(len as u8);
+    } else if len <= u16::MAX as usize {
+        out.push(126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
 }
 
 /// Serializes a message and frames it.

@@ -1,6 +1,7 @@
 //! A session: a named channel with the current schema, its sequence number,
 //! an expiry time and its connected devices.
 
+use super::encoded::EncodedState;
 use super::outbox::ConnId;
 use crate::protocol::Schema;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct Session {
     pub last_broadcast: Option<Instant>,
     /// Registered devices (those that sent `connect`), in no set order.
     pub devices: Vec<ConnId>,
+    /// The current state (`schema` at `sequence`) encoded for the wire,
+    /// shared by every frame that carries it.
+    pub encoded: EncodedState,
 }
 
 impl Session {

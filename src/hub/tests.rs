@@ -15,9 +15,10 @@ fn schema(text: &str) -> Schema {
     .unwrap()
 }
 
-fn decode(frame: &SharedFrame) -> Message {
+fn decode(frame: &Frame) -> Message {
     // Server frames here are short text frames: 2-byte header, or 4 with a
     // 16-bit length.
+    let frame = frame.to_vec();
     let offset = if frame[1] == 126 {
         4
     } else if frame[1] == 127 {
@@ -93,7 +94,7 @@ fn connect_is_answered_and_broadcasts_reach_every_device_with_one_frame() {
     let fx = f.take();
     let connected = fx
         .iter()
-        .filter(|e| matches!(e, Effect::Send { .. }))
+        .filter(|e| matches!(e, Effect::SendConnected { .. }))
         .count();
     assert_eq!(connected, 2);
     let out = f

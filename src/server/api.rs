@@ -310,6 +310,8 @@ pub fn stats_json(hub: &Hub, s: &LoopStats) -> Value {
                 "broadcasts": c.broadcasts,
                 "updatesQueued": c.updates_queued,
                 "resyncs": c.resyncs,
+                "resyncsSkipped": c.resyncs_skipped,
+                "schemaEncodings": c.schema_encodings,
                 "slowDeviceResyncs": s.slow_device_resyncs,
                 "messagesReceived": c.messages_received,
                 "acks": c.acks,

@@ -582,10 +582,18 @@ impl EventLoop {
                             self.flush(conn.key, now);
                         }
                     }
-                    Effect::SendUpdate { conn, frame } => self.deliver(conn, frame, now),
+                    Effect::SendConnected { conn, frame } => {
+                        if let Some(c) = self.live_ws(conn) {
+                            // One per connection, its schema part shared with
+                            // the session: not an unread reply, whatever its size.
+                            c.out.push_welcome(frame.parts(), frame.carries_schema());
+                            self.flush(conn.key, now);
+                        }
+                    }
+                    Effect::Resync { conn, frame } => self.deliver(conn, &frame, true, now),
                     Effect::Broadcast { conns, frame } => {
                         for conn in conns {
-                            self.deliver(conn, frame.clone(), now);
+                            self.deliver(conn, &frame, false, now);
                         }
                     }
                     Effect::Close { conn, code, reason } => self.close_ws(conn, code, reason, now),
@@ -596,8 +604,10 @@ impl EventLoop {
     }
 
     /// Queues an update frame and writes at once; a device too far behind
-    /// has its pending updates dropped and is resynced when it drains.
-    fn deliver(&mut self, conn: ConnId, frame: crate::hub::SharedFrame, now: Now) {
+    /// has its pending updates dropped and is resynced when it drains. A
+    /// `resync` is not queued when the device will get the whole schema
+    /// anyway (one is queued, or it is marked for one).
+    fn deliver(&mut self, conn: ConnId, frame: &crate::hub::Frame, resync: bool, now: Now) {
         let max = self.config.max_queued_updates;
         let Some(c) = self.live_ws(conn) else {
             return;
@@ -605,12 +615,19 @@ impl EventLoop {
         let Phase::WebSocket(ws) = &mut c.phase else {
             return;
         };
-        if ws.needs_resync {
+        if ws.needs_resync || (resync && c.out.has_pending_full()) {
             // Its earlier updates were dropped, so a delta would not apply to
             // what it holds; it gets the current schema in full once drained.
+            // Or a frame with the whole schema is on its way already.
+            if resync {
+                self.hub.resync_skipped();
+            }
             return;
         }
-        if c.out.push_update(frame, max) == Pushed::Overflowed {
+        if c.out
+            .push_update(frame.parts(), frame.carries_schema(), max)
+            == Pushed::Overflowed
+        {
             log::warn!(
                 "{} is not reading; dropping its pending updates until it catches up",
                 c.peer

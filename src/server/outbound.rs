@@ -2,9 +2,20 @@
 //! referenced by every device) and owned bytes (HTTP responses, tungstenite's
 //! control replies), written in order with vectored writes.
 //!
-//! The queue is bounded by the number of pending update frames. Passing the
-//! bound drops the pending updates (never a frame already half written) and
-//! flags the connection for a resync once it drains.
+//! A frame may be queued as several parts (a small head and tail around a
+//! schema encoded once for the whole session); the parts of one frame always
+//! stay together, so frames never interleave.
+//!
+//! What a peer can make the queue hold is bounded three ways, by kind:
+//! - updates: by the number of pending update frames. Passing the bound drops
+//!   the pending updates (never a frame already half written) and flags the
+//!   connection for a resync once it drains. At most one pending update
+//!   carries the whole schema: a second full resync is not queued.
+//! - replies (responses, pongs, errors): by bytes; the owner stops a peer that
+//!   keeps asking without reading.
+//! - the connection's `connected` message: one per connection, and its schema
+//!   part is the session's shared encoding, so it is neither a reply nor
+//!   droppable.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -18,8 +29,11 @@ pub type SharedFrame = Arc<[u8]>;
 pub enum ChunkKind {
     /// A schema update; dropped on overflow and replaced by a resync.
     Update,
-    /// Anything else (responses, pongs, errors, closes); never dropped.
+    /// Replies (responses, pongs, errors, closes); never dropped.
     Control,
+    /// The `connected` message that opens the session for the device; never
+    /// dropped, and not counted as a reply.
+    Welcome,
 }
 
 #[derive(Debug)]
@@ -35,6 +49,16 @@ impl Bytes {
             Bytes::Owned(b) => b,
         }
     }
+}
+
+#[derive(Debug)]
+struct Chunk {
+    kind: ChunkKind,
+    bytes: Bytes,
+    /// The first part of its frame (the others follow it directly).
+    starts_frame: bool,
+    /// Part of a frame that carries the whole schema.
+    full: bool,
 }
 
 /// Result of pushing an update frame.
@@ -59,14 +83,18 @@ pub enum Flushed {
 /// The queue.
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    chunks: VecDeque<(ChunkKind, Bytes)>,
+    chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     offset: usize,
+    /// Pending update frames.
     updates: usize,
+    /// Pending frames (of any kind) that carry the whole schema.
+    fulls: usize,
     /// Bytes of all queued chunks (including the written part of the front).
     bytes: usize,
-    /// Bytes of queued update chunks.
-    update_bytes: usize,
+    /// Bytes of queued control chunks (including the written part of the
+    /// front, when it is one).
+    control_bytes: usize,
 }
 
 /// At most this many chunks go into one `writev`.
@@ -88,15 +116,61 @@ impl OutQueue {
         self.updates
     }
 
+    /// True when a frame carrying the whole schema (a full update or
+    /// `connected` with it) has not been completely written yet: whatever
+    /// the device holds, it will hold the schema once that frame and the
+    /// updates queued after it arrive, so another full resync adds nothing.
+    pub fn has_pending_full(&self) -> bool {
+        self.fulls > 0
+    }
+
     /// Bytes of pending control data (responses, pongs, errors). Control
     /// data is never dropped, so a peer that keeps asking without reading
-    /// must be stopped by its owner once this grows too large.
+    /// must be stopped by its owner once this grows too large. Update frames
+    /// and the `connected` message do not count.
     pub fn control_backlog(&self) -> usize {
         let written = match self.chunks.front() {
-            Some((ChunkKind::Control, _)) => self.offset,
+            Some(c) if c.kind == ChunkKind::Control => self.offset,
             _ => 0,
         };
-        self.bytes.saturating_sub(self.update_bytes + written)
+        self.control_bytes - written
+    }
+
+    fn push_chunk(&mut self, kind: ChunkKind, bytes: Bytes, starts_frame: bool, full: bool) {
+        let len = bytes.as_slice().len();
+        self.bytes += len;
+        if kind == ChunkKind::Control {
+            self.control_bytes += len;
+        }
+        self.chunks.push_back(Chunk {
+            kind,
+            bytes,
+            starts_frame,
+            full,
+        });
+    }
+
+    /// Queues one frame made of `parts`, written back to back.
+    fn push_frame(
+        &mut self,
+        kind: ChunkKind,
+        parts: impl IntoIterator<Item = SharedFrame>,
+        full: bool,
+    ) {
+        let mut first = true;
+        for part in parts {
+            if part.is_empty() {
+                continue;
+            }
+            self.push_chunk(kind, Bytes::Shared(part), first, full);
+            first = false;
+        }
+        if !first {
+            self.fulls += usize::from(full);
+            if kind == ChunkKind::Update {
+                self.updates += 1;
+            }
+        }
     }
 
     /// Queues owned control bytes (never dropped).
@@ -104,52 +178,65 @@ impl OutQueue {
         if bytes.is_empty() {
             return;
         }
-        self.bytes += bytes.len();
-        self.chunks
-            .push_back((ChunkKind::Control, Bytes::Owned(bytes)));
+        self.push_chunk(ChunkKind::Control, Bytes::Owned(bytes), true, false);
     }
 
     /// Queues a shared control frame (never dropped).
     pub fn push_shared_control(&mut self, frame: SharedFrame) {
-        self.bytes += frame.len();
-        self.chunks
-            .push_back((ChunkKind::Control, Bytes::Shared(frame)));
+        self.push_frame(ChunkKind::Control, [frame], false);
     }
 
-    /// Queues a shared update frame, unless `max_updates` are already
-    /// pending: then every pending update not yet started is dropped.
-    pub fn push_update(&mut self, frame: SharedFrame, max_updates: usize) -> Pushed {
+    /// Queues the connection's `connected` message, made of `parts`; `full`
+    /// when it carries the schema. Never dropped, not counted as a reply.
+    pub fn push_welcome(&mut self, parts: impl IntoIterator<Item = SharedFrame>, full: bool) {
+        self.push_frame(ChunkKind::Welcome, parts, full);
+    }
+
+    /// Queues an update frame made of `parts` (`full` when it carries the
+    /// whole schema), unless `max_updates` are already pending: then every
+    /// pending update not yet started is dropped.
+    pub fn push_update(
+        &mut self,
+        parts: impl IntoIterator<Item = SharedFrame>,
+        full: bool,
+        max_updates: usize,
+    ) -> Pushed {
         if self.updates >= max_updates {
             self.drop_updates();
             return Pushed::Overflowed;
         }
-        self.bytes += frame.len();
-        self.update_bytes += frame.len();
-        self.updates += 1;
-        self.chunks
-            .push_back((ChunkKind::Update, Bytes::Shared(frame)));
+        self.push_frame(ChunkKind::Update, parts, full);
         Pushed::Queued
     }
 
     /// Drops every update frame that has not started going out.
     pub fn drop_updates(&mut self) {
-        let started = self.offset > 0;
-        let mut i = 0;
-        let (mut bytes, mut updates, mut update_bytes) =
-            (self.bytes, self.updates, self.update_bytes);
-        self.chunks.retain(|(kind, b)| {
-            let keep = *kind == ChunkKind::Control || (i == 0 && started);
-            if !keep {
-                bytes -= b.as_slice().len();
-                update_bytes -= b.as_slice().len();
-                updates -= 1;
+        // The front frame has started when some of it was written: bytes of
+        // its first chunk, or whole chunks already gone from the front.
+        let mut started = self
+            .chunks
+            .front()
+            .is_some_and(|c| self.offset > 0 || !c.starts_frame);
+        let (mut bytes, mut updates, mut fulls) = (self.bytes, self.updates, self.fulls);
+        let mut first = true;
+        self.chunks.retain(|c| {
+            if c.starts_frame && !first {
+                started = false;
             }
-            i += 1;
+            first = false;
+            let keep = c.kind != ChunkKind::Update || started;
+            if !keep {
+                bytes -= c.bytes.as_slice().len();
+                if c.starts_frame {
+                    updates -= 1;
+                    fulls -= usize::from(c.full);
+                }
+            }
             keep
         });
         self.bytes = bytes;
         self.updates = updates;
-        self.update_bytes = update_bytes;
+        self.fulls = fulls;
     }
 
     /// Writes as much as the socket takes.
@@ -157,8 +244,8 @@ impl OutQueue {
         while !self.chunks.is_empty() {
             let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
-            for (i, (_, b)) in self.chunks.iter().take(MAX_IOV).enumerate() {
-                let s = b.as_slice();
+            for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
+                let s = c.bytes.as_slice();
                 iov[i] = IoSlice::new(if i == 0 { &s[self.offset..] } else { s });
                 n += 1;
             }
@@ -171,30 +258,46 @@ impl OutQueue {
             };
             self.consume(written);
         }
+        if self.chunks.capacity() > SHRINK_ABOVE {
+            // A burst left a large ring behind: give it back.
+            self.chunks = VecDeque::new();
+        }
         Ok(Flushed::Drained)
     }
 
     fn consume(&mut self, mut n: usize) {
         while n > 0 {
-            let Some((kind, front)) = self.chunks.front() else {
+            let Some(front) = self.chunks.front() else {
                 return;
             };
-            let left = front.as_slice().len() - self.offset;
+            let len = front.bytes.as_slice().len();
+            let left = len - self.offset;
             if n < left {
                 self.offset += n;
                 return;
             }
             n -= left;
-            self.bytes -= front.as_slice().len();
-            if *kind == ChunkKind::Update {
-                self.updates -= 1;
-                self.update_bytes -= front.as_slice().len();
+            self.bytes -= len;
+            if front.kind == ChunkKind::Control {
+                self.control_bytes -= len;
             }
+            let (kind, full) = (front.kind, front.full);
             self.offset = 0;
             self.chunks.pop_front();
+            let frame_done = self.chunks.front().is_none_or(|c| c.starts_frame);
+            if frame_done {
+                self.fulls -= usize::from(full);
+                if kind == ChunkKind::Update {
+                    self.updates -= 1;
+                }
+            }
         }
     }
 }
+
+/// Chunks a drained queue may keep room for; a larger ring (left by a burst
+/// of replies or updates) is freed once everything is written.
+const SHRINK_ABOVE: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -230,7 +333,7 @@ mod tests {
     fn writes_in_order_across_partial_writes() {
         let mut q = OutQueue::default();
         q.push_owned(b"hello ".to_vec());
-        assert_eq!(q.push_update(frame("big "), 4), Pushed::Queued);
+        assert_eq!(q.push_update([frame("big ")], false, 4), Pushed::Queued);
         q.push_shared_control(frame("world"));
         let mut w = Trickle {
             out: Vec::new(),
@@ -250,22 +353,73 @@ mod tests {
     #[test]
     fn overflow_drops_unstarted_updates_but_keeps_control_and_started() {
         let mut q = OutQueue::default();
-        q.push_update(frame("u1"), 3);
+        q.push_update([frame("u1")], false, 3);
         q.push_owned(b"c1".to_vec());
-        q.push_update(frame("u2"), 3);
-        q.push_update(frame("u3"), 3);
+        q.push_update([frame("u2")], false, 3);
+        q.push_update([frame("u3")], false, 3);
         let mut w = Trickle {
             out: Vec::new(),
             cap: 1,
             calls_left: 1,
         };
         q.write_to(&mut w).unwrap(); // "u" of u1 is out: u1 must stay whole
-        assert_eq!(q.push_update(frame("u4"), 3), Pushed::Overflowed);
+        assert_eq!(q.push_update([frame("u4")], false, 3), Pushed::Overflowed);
         assert_eq!(q.pending_updates(), 1);
         assert_eq!(q.control_backlog(), 2, "c1 only");
         w.calls_left = 100;
         w.cap = 100;
         q.write_to(&mut w).unwrap();
         assert_eq!(w.out, b"u1c1");
+    }
+
+    #[test]
+    fn a_frame_in_parts_is_written_whole_and_dropped_whole() {
+        let mut q = OutQueue::default();
+        let schema = frame("SCHEMA");
+        q.push_update([frame("h1["), schema.clone(), frame("]")], true, 8);
+        q.push_update([frame("h2["), schema.clone(), frame("]")], true, 8);
+        assert_eq!(q.pending_updates(), 2);
+        assert!(q.has_pending_full());
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 1,
+            calls_left: 4,
+        };
+        // "h1[" and one byte of the schema are out: the first frame has
+        // started, with its head gone from the queue.
+        q.write_to(&mut w).unwrap();
+        assert_eq!(w.out, b"h1[S");
+        q.drop_updates();
+        assert_eq!(q.pending_updates(), 1, "the started frame stays, whole");
+        assert!(q.has_pending_full());
+        w.calls_left = 100;
+        w.cap = 100;
+        assert_eq!(q.write_to(&mut w).unwrap(), Flushed::Drained);
+        assert_eq!(w.out, b"h1[SCHEMA]");
+        assert!(!q.has_pending_full());
+        assert_eq!((q.pending_updates(), q.pending_bytes()), (0, 0));
+        // The schema bytes were shared, never copied into the queue.
+        assert_eq!(Arc::strong_count(&schema), 1);
+    }
+
+    #[test]
+    fn the_welcome_frame_is_neither_a_reply_nor_droppable() {
+        let mut q = OutQueue::default();
+        let big: SharedFrame = vec![b'x'; 3 << 20].into();
+        q.push_welcome([frame("{"), big, frame("}")], true);
+        q.push_owned(b"pong".to_vec());
+        assert_eq!(q.control_backlog(), 4);
+        assert!(q.has_pending_full());
+        q.drop_updates();
+        assert_eq!(q.pending_bytes(), 2 + (3 << 20) + 4);
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: usize::MAX,
+            calls_left: 100,
+        };
+        q.write_to(&mut w).unwrap();
+        assert_eq!(w.out.len(), 2 + (3 << 20) + 4);
+        assert!(!q.has_pending_full());
+        assert_eq!(q.control_backlog(), 0);
     }
 }

@@ -10,7 +10,9 @@ mod common;
 mod hostile;
 mod support;
 
+mod amplification;
 mod backpressure;
+mod big_schemas;
 mod checksum_vectors;
 mod cli;
 mod delta_props;
