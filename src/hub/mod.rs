@@ -944,9 +944,9 @@ impl Hub {
             return true;
         }
         let ours = parse_version(PROTOCOL_VERSION);
-        match (parse_version(version), ours) {
-            (Some(theirs), Some(ours)) if theirs.0 == ours.0 => {
-                if theirs.1 != ours.1
+        match parse_version(version) {
+            theirs if theirs.major == ours.major => {
+                if theirs.minor != ours.minor
                     && !*warned
                     && self.device(conn).and_then(Device::info).is_none()
                 {

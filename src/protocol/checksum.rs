@@ -131,18 +131,16 @@ fn write_object<S: Sink>(map: &Map<String, Value>, out: &mut S, level: Level) {
             _ => write_value(v, out),
         }
     };
-    // The map iterates in UTF-8 byte order, which equals UTF-16 order unless
-    // keys mix U+E000..U+FFFF with supplementary characters; only then sort.
-    if map.keys().all(|k| k.is_ascii()) {
-        for (k, v) in map {
-            member(k, v, out);
-        }
+    // Maps keep the order keys arrived in (devices see the pushed order), so
+    // members are sorted here; for ASCII keys byte order is UTF-16 order.
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    if members.iter().all(|(k, _)| k.is_ascii()) {
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
     } else {
-        let mut members: Vec<(&String, &Value)> = map.iter().collect();
-        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-        for (k, v) in members {
-            member(k, v, out);
-        }
+        members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    for (k, v) in members {
+        member(k, v, out);
     }
     out.put(b"}");
 }

@@ -281,7 +281,7 @@ pub fn apply_schema_delta(schema: &Schema, delta: &SchemaDelta) -> Result<Schema
     if let Some(changes) = &delta.metadata_changes {
         for (key, v) in changes {
             if v.is_null() {
-                obj.remove(key);
+                obj.shift_remove(key);
             } else {
                 obj.insert(key.clone(), v.clone());
             }

@@ -92,30 +92,37 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut session_id: Option<&'de str> = None;
         let mut timestamp: Option<u64> = None;
         let mut version: Option<&'de str> = None;
-        let mut payload: Option<PayloadFields<'de>> = None;
+        // Outer `Some`: the key was seen; inner `None`: it was `null`.
+        let mut payload: Option<Option<PayloadFields<'de>>> = None;
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
                 "type" => once(&mut kind, map.next_value::<&'de str>()?)?,
                 "sessionId" => once(&mut session_id, non_empty(map.next_value()?)?)?,
                 "timestamp" => once(&mut timestamp, map.next_value::<u64>()?)?,
                 "version" => once(&mut version, non_empty(map.next_value()?)?)?,
-                "payload" => once(&mut payload, map.next_value::<PayloadFields<'de>>()?)?,
+                "payload" => once(
+                    &mut payload,
+                    map.next_value::<Option<PayloadFields<'de>>>()?,
+                )?,
                 _ => {
                     map.next_value::<Skip>()?;
                 }
             }
         }
         let missing = || de::Error::custom("missing field");
-        let p = payload.ok_or_else(missing)?;
         let payload = match kind.ok_or_else(missing)? {
-            "ack" => Payload::Ack(AckPayload {
-                sequence_number: p.sequence_number.ok_or_else(missing)?,
-                success: p.success.ok_or_else(missing)?,
-                error: p.error.map(str::to_string),
-                apply_time: p.apply_time,
-            }),
+            "ack" => {
+                let p = payload.flatten().ok_or_else(missing)?;
+                Payload::Ack(AckPayload {
+                    sequence_number: p.sequence_number.ok_or_else(missing)?,
+                    success: p.success.ok_or_else(missing)?,
+                    error: p.error.map(str::to_string),
+                    apply_time: p.apply_time,
+                })
+            }
+            // Nothing in a ping is required: no payload, or `null`, is `{}`.
             "ping" => Payload::Ping(PingPayload {
-                status: match p.status {
+                status: match payload.flatten().unwrap_or_default().status {
                     None => None,
                     Some("idle") => Some(PingStatus::Idle),
                     Some("rendering") => Some(PingStatus::Rendering),
@@ -266,6 +273,11 @@ mod tests {
             format!(
                 r#"{{"type":"ping","sessionId":"{SID}","timestamp":5,"version":"1.0.0","payload":{{"status":"rendering","sequenceNumber":3}}}}"#
             ),
+            // As the reference library builds a ping without a status.
+            format!(r#"{{"type":"ping","sessionId":"{SID}","timestamp":1,"version":"1.0.0"}}"#),
+            format!(
+                r#"{{"type":"ping","sessionId":"{SID}","timestamp":1,"version":"1.0.0","payload":null}}"#
+            ),
         ] {
             assert!(agrees(&text), "{text}");
         }
@@ -296,6 +308,7 @@ mod tests {
             ack(r#"{"sequenceNumber":1,"success":true,"error":"a\nb"}"#, ""),
             ack(r#"{"sequence\u004eumber":1,"success":true}"#, ""),
             ack(r#"[1,true]"#, ""),
+            ack("null", ""),
             ack(
                 r#"{"sequenceNumber":1,"success":true}"#,
                 r#","type":"ping""#,
@@ -313,7 +326,6 @@ mod tests {
             format!(
                 r#"{{"type":"log","sessionId":"{SID}","timestamp":1,"version":"1.0.0","payload":{{"message":"m","level":"info"}}}}"#
             ),
-            format!(r#"{{"type":"ping","sessionId":"{SID}","timestamp":1,"version":"1.0.0"}}"#),
             // Deeper than serde_json's 128 levels, within the full path's 512.
             format!(
                 r#"{{"type":"ping","sessionId":"{SID}","timestamp":1,"version":"1.0.0","payload":{{}},"x":{}{}}}"#,
@@ -346,6 +358,7 @@ mod tests {
             Just(r#""extra":1e400"#.to_string()),
             Just(r#""ty\u0070e":"ack""#.to_string()),
             payload().prop_map(|p| format!(r#""payload":{p}"#)),
+            Just(r#""payload":null"#.to_string()),
         ]
     }
 

@@ -322,9 +322,14 @@ pub struct PingPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PongPayload {
-    /// Server clock, ms since the epoch.
-    #[serde(deserialize_with = "lenient_u64")]
-    pub server_time: u64,
+    /// Server clock, ms since the epoch (this server always sends it; the
+    /// reference makes it optional).
+    #[serde(
+        default,
+        deserialize_with = "lenient_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub server_time: Option<u64>,
 }
 
 /// Level of a device's `log` line.
@@ -455,9 +460,13 @@ impl Serialize for Message {
     }
 }
 
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let v = Value::deserialize(d)?;
-    number_to_u64(&v).ok_or_else(|| D::Error::custom("expected a number"))
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v => number_to_u64(&v)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom("expected a number")),
+    }
 }
 
 /// Reads a JSON number as whole milliseconds: fractions are dropped and
@@ -542,9 +551,10 @@ pub fn message_from_value(value: Value) -> Result<Message, ProtocolError> {
         .get("timestamp")
         .and_then(number_to_u64)
         .ok_or_else(|| invalid("timestamp: expected a number".into()))?;
+    // A missing or `null` payload reads as `{}` (valid for `ping`/`pong`).
     let payload = match obj.remove("payload") {
+        Some(Value::Null) | None => Value::Object(Map::new()),
         Some(p) => p,
-        None => Value::Object(Map::new()),
     };
     let payload = decode_payload(kind, payload).map_err(|e| invalid(format!("payload: {e}")))?;
     Ok(Message {
@@ -725,7 +735,12 @@ pub fn create_ping_message(session_id: &str, status: Option<PingStatus>) -> Mess
 
 /// `pong` from the server.
 pub fn create_pong_message(session_id: &str, server_time: u64) -> Message {
-    Message::new(session_id, Payload::Pong(PongPayload { server_time }))
+    Message::new(
+        session_id,
+        Payload::Pong(PongPayload {
+            server_time: Some(server_time),
+        }),
+    )
 }
 
 /// `log` from a device.

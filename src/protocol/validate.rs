@@ -43,6 +43,9 @@ pub fn validate_message(value: &Value) -> Result<(), Vec<String>> {
                 validate_payload(kind, payload, &mut errors);
             }
         }
+        // Like the reference: a type with no required payload field (`ping`,
+        // `pong`) may leave the payload out or send `null`.
+        None | Some(Value::Null) if kind.is_some_and(payload_optional) => {}
         other => errors.push(problem("payload", other, "an object")),
     }
     if errors.is_empty() {
@@ -162,7 +165,7 @@ fn fields(kind: MessageType) -> &'static [(&'static str, Rule, bool)] {
             OneOf(&["idle", "rendering", "updating"]),
             OPTIONAL,
         )],
-        MessageType::Pong => &[("serverTime", Number, REQUIRED)],
+        MessageType::Pong => &[("serverTime", Number, OPTIONAL)],
         MessageType::Log => &[
             ("message", Str, REQUIRED),
             (
@@ -174,11 +177,19 @@ fn fields(kind: MessageType) -> &'static [(&'static str, Rule, bool)] {
     }
 }
 
+/// True when no field of the type's payload is required, so the payload
+/// itself may be missing or `null`.
+pub(crate) fn payload_optional(kind: MessageType) -> bool {
+    fields(kind).iter().all(|&(_, _, required)| !required)
+}
+
 fn validate_payload(kind: MessageType, payload: &Map<String, Value>, errors: &mut Vec<String>) {
     for &(name, rule, required) in fields(kind) {
         match payload.get(name) {
             None if required => errors.push(format!("payload.{name}: missing required field")),
+            // An optional field may be absent or `null`.
             None => {}
+            Some(Value::Null) if !required => {}
             Some(v) => {
                 if let Some(expected) = rule.check(v) {
                     errors.push(format!(
@@ -205,25 +216,51 @@ fn validate_payload(kind: MessageType, payload: &Map<String, Value>, errors: &mu
 }
 
 /// Compares protocol versions like the reference: a problem when the major
-/// or the minor differs (a different patch is fine) or either is not
-/// `MAJOR.MINOR.PATCH`.
+/// or the minor differs (a different patch is fine). Versions are read by
+/// [`parse_version`], so `"1"`, `"1.0"` and `"1.0.0-beta"` all match
+/// `"1.0.0"`.
 pub fn validate_protocol_version(client: &str, server: &str) -> Result<(), String> {
-    let c = parse_version(client).ok_or_else(|| format!("invalid protocol version {client:?}"))?;
-    let s = parse_version(server).ok_or_else(|| format!("invalid protocol version {server:?}"))?;
-    if c.0 != s.0 || c.1 != s.1 {
+    let c = parse_version(client);
+    let s = parse_version(server);
+    if c.major != s.major {
         return Err(format!(
-            "protocol version mismatch: client {client}, server {server}"
+            "protocol version mismatch: client {client} has major version {}, server {server} has {}",
+            c.major, s.major
+        ));
+    }
+    if c.minor != s.minor {
+        return Err(format!(
+            "protocol version mismatch: client {client} has minor version {}, server {server} has {}",
+            c.minor, s.minor
         ));
     }
     Ok(())
 }
 
-/// `MAJOR.MINOR.PATCH` as numbers; `None` when malformed.
-pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
-    let mut parts = v.split('.');
-    let mut next = || parts.next().and_then(|p| p.parse::<u64>().ok());
-    let version = (next()?, next()?, next()?);
-    parts.next().is_none().then_some(version)
+/// A protocol version as the reference reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolVersion {
+    /// Must match for the server to talk at all.
+    pub major: u64,
+    /// Another minor is accepted by the server with a warning.
+    pub minor: u64,
+    /// Never matters.
+    pub patch: u64,
+}
+
+/// Reads a version the way the reference does: split on `.`, each of the
+/// first three parts read as a number, a missing or non-numeric part
+/// counting as 0 (`"1"` is 1.0.0, `"1.0.0-beta"` is 1.0.0, `"v1"` is
+/// 0.0.0); parts after the third are ignored. Never fails, so the server and
+/// [`validate_protocol_version`] always agree.
+pub fn parse_version(v: &str) -> ProtocolVersion {
+    let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    ProtocolVersion {
+        major: next(),
+        minor: next(),
+        patch: next(),
+    }
 }
 
 #[cfg(test)]
@@ -320,13 +357,139 @@ mod tests {
     }
 
     #[test]
+    fn version_parsing_table() {
+        let table: &[(&str, (u64, u64, u64))] = &[
+            ("1.0.0", (1, 0, 0)),
+            ("1", (1, 0, 0)),
+            ("1.0", (1, 0, 0)),
+            ("1.0.0-beta", (1, 0, 0)),
+            ("1.0.7", (1, 0, 7)),
+            ("1.2", (1, 2, 0)),
+            ("2.0.0", (2, 0, 0)),
+            ("1.2.3.4", (1, 2, 3)),
+            ("1..3", (1, 0, 3)),
+            ("1.x.3", (1, 0, 3)),
+            ("1.2-rc1.3", (1, 0, 3)),
+            ("v1.0.0", (0, 0, 0)),
+            ("a.b.c", (0, 0, 0)),
+            ("", (0, 0, 0)),
+            (".", (0, 0, 0)),
+            ("10.20.30", (10, 20, 30)),
+            ("-1.0.0", (0, 0, 0)),
+        ];
+        for &(text, (major, minor, patch)) in table {
+            assert_eq!(
+                parse_version(text),
+                ProtocolVersion {
+                    major,
+                    minor,
+                    patch
+                },
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn version_rules() {
-        assert!(validate_protocol_version("1.0.0", "1.0.0").is_ok());
-        assert!(validate_protocol_version("1.0.1", "1.0.0").is_ok());
-        assert!(validate_protocol_version("1.1.0", "1.0.0").is_err());
-        assert!(validate_protocol_version("2.0.0", "1.0.0").is_err());
-        assert!(validate_protocol_version("1.0", "1.0.0").is_err());
-        assert!(validate_protocol_version("1.0.0.0", "1.0.0").is_err());
-        assert!(validate_protocol_version("a.b.c", "1.0.0").is_err());
+        let ok = [
+            "1.0.0",
+            "1.0.1",
+            "1",
+            "1.0",
+            "1.0.0-beta",
+            "1.0.7",
+            "1.0.0.9",
+        ];
+        for v in ok {
+            assert_eq!(validate_protocol_version(v, "1.0.0"), Ok(()), "{v}");
+        }
+        let minor = validate_protocol_version("1.2", "1.0.0").unwrap_err();
+        assert!(minor.contains("minor version 2"), "{minor}");
+        let major = validate_protocol_version("2.0.0", "1.0.0").unwrap_err();
+        assert!(major.contains("major version 2"), "{major}");
+        for v in ["1.1.0", "0.9.0", "a.b.c", "", "v1.0.0"] {
+            assert!(validate_protocol_version(v, "1.0.0").is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn payload_may_be_left_out_only_when_nothing_in_it_is_required() {
+        let bare = |kind: &str, payload: Option<Value>| {
+            let mut v = json!({"type": kind, "sessionId": "s", "timestamp": 1, "version": "1.0.0"});
+            if let Some(p) = payload {
+                v["payload"] = p;
+            }
+            v
+        };
+        for kind in ["ping", "pong"] {
+            assert_eq!(validate_message(&bare(kind, None)), Ok(()), "{kind}");
+            assert_eq!(
+                validate_message(&bare(kind, Some(Value::Null))),
+                Ok(()),
+                "{kind}"
+            );
+        }
+        for kind in [
+            "connect",
+            "connected",
+            "update",
+            "ack",
+            "reload",
+            "error",
+            "log",
+        ] {
+            assert_eq!(
+                errors(bare(kind, None)),
+                vec!["payload: missing required field"],
+                "{kind}"
+            );
+            assert_eq!(
+                errors(bare(kind, Some(Value::Null))),
+                vec!["payload: expected an object, got null"],
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            errors(bare("ping", Some(json!([])))),
+            vec!["payload: expected an object, got array"]
+        );
+    }
+
+    #[test]
+    fn optional_fields_may_be_null_required_ones_may_not() {
+        let ok = [
+            env("ping", json!({"status": null})),
+            env("pong", json!({})),
+            env("pong", json!({"serverTime": null})),
+            env(
+                "connect",
+                json!({"deviceId": "d", "platform": "web", "deviceName": null, "clientVersion": "1.0.0"}),
+            ),
+            env(
+                "connected",
+                json!({"connectionId": "c", "initialSchema": null, "capabilities": {}, "sequenceNumber": 0, "checksum": null}),
+            ),
+            env(
+                "ack",
+                json!({"sequenceNumber": 1, "success": true, "error": null, "applyTime": null}),
+            ),
+            env("reload", json!({"reason": "manual", "error": null})),
+            env(
+                "error",
+                json!({"code": "INTERNAL_ERROR", "message": "m", "severity": "error", "recoverable": false, "details": null}),
+            ),
+        ];
+        for m in ok {
+            assert_eq!(validate_message(&m), Ok(()), "{m}");
+        }
+        assert_eq!(
+            errors(env("ack", json!({"sequenceNumber": null, "success": true}))),
+            vec!["payload.sequenceNumber: expected a non-negative integer, got null"]
+        );
+        assert_eq!(
+            errors(env("ping", json!({"status": 3}))),
+            vec!["payload.status: expected one of idle/rendering/updating, got number"]
+        );
     }
 }

@@ -481,7 +481,7 @@ mod tests {
         let text = String::from_utf8(r.encode(true)).unwrap();
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(text.contains("\r\nAllow: POST\r\n"));
-        assert!(text.ends_with("\r\n\r\n{\"code\":\"METHOD_NOT_ALLOWED\",\"error\":\"no\"}"));
+        assert!(text.ends_with("\r\n\r\n{\"error\":\"no\",\"code\":\"METHOD_NOT_ALLOWED\"}"));
     }
 
     #[test]
