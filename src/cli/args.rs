@@ -48,8 +48,8 @@ pub struct ServeOptions {
     pub config: Config,
     /// Skip the QR code in the banner.
     pub no_qr: bool,
-    /// Push this file to the startup session whenever it changes.
-    pub watch: Option<PathBuf>,
+    /// Push these files to the startup session whenever they change.
+    pub watch: Vec<PathBuf>,
     /// Log level.
     pub verbosity: Verbosity,
 }
@@ -233,7 +233,7 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
         ..Config::default()
     };
     let mut no_qr = false;
-    let mut watch = None;
+    let mut watch: Vec<PathBuf> = Vec::new();
     let mut verbosity = Verbosity::Normal;
     let mut a = Args::new(args, SERVE_USAGE);
     while let Some(arg) = a.next() {
@@ -266,7 +266,17 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
                 a.no_value(flag, inline)?;
                 no_qr = true;
             }
-            "--watch" | "-w" => watch = Some(PathBuf::from(a.value(flag, inline)?)),
+            "--watch" | "-w" => {
+                let path = PathBuf::from(a.value(flag, inline)?);
+                if watch.contains(&path) {
+                    return Err(a.error(format!("--watch {}: given twice", path.display())));
+                }
+                watch.push(path);
+            }
+            "--watch-poll" => {
+                a.no_value(flag, inline)?;
+                config.watch_poll = true;
+            }
             "--session-timeout" => hub.session_ttl = a.positive_duration(flag, inline)?,
             "--ping-interval" => hub.ping_interval = a.positive_duration(flag, inline)?,
             "--idle-timeout" => hub.idle_timeout = a.positive_duration(flag, inline)?,
@@ -520,7 +530,9 @@ SERVE FLAGS:                               DEFAULT
     --public-host HOST         host put in device URLs               LAN address
     --no-qr                    do not print the QR code              off
     -w, --watch FILE           push FILE to the startup session now  none
-                               and whenever it changes
+                               and whenever it changes (repeatable)
+    --watch-poll               watch by polling every 100 ms, not    off
+                               inotify (network file systems)
     --session-timeout DUR      session lifetime (extend adds it)     8h
     --ping-interval DUR        WebSocket ping to each device         30s
     --idle-timeout DUR         close devices silent this long        60s
@@ -633,6 +645,20 @@ mod tests {
     }
 
     #[test]
+    fn watch_is_repeatable_but_not_twice_the_same_file() {
+        let o = serve("-w a.json --watch=b/c.json --watch-poll");
+        assert_eq!(
+            o.watch,
+            [PathBuf::from("a.json"), PathBuf::from("b/c.json")]
+        );
+        assert!(o.config.watch_poll);
+        assert!(serve("").watch.is_empty());
+        let e = err("--watch a.json -w a.json");
+        assert_eq!(e.message, "--watch a.json: given twice");
+        assert!(err("--watch-poll=yes").message.contains("--watch-poll"));
+    }
+
+    #[test]
     fn every_serve_flag_maps_onto_the_config() {
         let o = serve(
             "serve --host 127.0.0.1 --port=4000 --strict-port --public-host dev.local --no-qr \
@@ -647,7 +673,8 @@ mod tests {
         assert_eq!(c.port, 4000);
         assert!(c.strict_port && o.no_qr);
         assert_eq!(c.public_host.as_deref(), Some("dev.local"));
-        assert_eq!(o.watch, Some(PathBuf::from("app.json")));
+        assert_eq!(o.watch, vec![PathBuf::from("app.json")]);
+        assert!(!c.watch_poll);
         assert_eq!(c.hub.session_ttl, Duration::from_secs(3600));
         assert_eq!(c.hub.ping_interval, Duration::from_secs(5));
         assert_eq!(c.hub.idle_timeout, Duration::from_secs(10));

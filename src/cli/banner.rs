@@ -7,7 +7,7 @@ use super::logging::local_hms;
 use super::qr::{Ecc, QrCode};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the banner shows.
@@ -27,8 +27,8 @@ pub struct Banner<'a> {
     pub now_ms: u64,
     /// How the program was invoked, for the push command.
     pub program: &'a str,
-    /// The file watched, if any.
-    pub watch: Option<&'a Path>,
+    /// The files watched (`--watch`, repeatable).
+    pub watch: &'a [PathBuf],
     /// Draw the QR code.
     pub qr: bool,
     /// Use ANSI colours.
@@ -113,10 +113,11 @@ impl Banner<'_> {
             "  {dim}       or  curl -X POST -H 'Content-Type: application/json' --data @schema.json {control}/send/{}{reset}",
             self.session_id
         );
-        if let Some(path) = self.watch {
+        for (i, path) in self.watch.iter().enumerate() {
+            let label = if i == 0 { "Watching" } else { "" };
             let _ = writeln!(
                 out,
-                "  Watching   {}  {dim}(pushed whenever it changes){reset}",
+                "  {label:<8}   {}  {dim}(pushed whenever it changes){reset}",
                 path.display()
             );
         }
@@ -152,7 +153,7 @@ mod tests {
             expires_at_ms: 1_700_000_000_000 + 8 * 3_600_000,
             now_ms: 1_700_000_000_000,
             program: "lumora-hr-mini",
-            watch: None,
+            watch: &[],
             qr: false,
             color: false,
             startup: Duration::from_millis(3),
@@ -176,16 +177,21 @@ mod tests {
 
     #[test]
     fn another_port_is_explained_and_pushed_to() {
+        let watched = [
+            PathBuf::from("examples/app.json"),
+            PathBuf::from("examples/other.json"),
+        ];
         let b = Banner {
             listening: "127.0.0.1:3001".parse().unwrap(),
             port_taken: Some(3000),
-            watch: Some(Path::new("examples/app.json")),
+            watch: &watched,
             ..banner()
         };
         let text = b.render();
         assert!(text.contains("(port 3000 was taken; using 3001)"));
         assert!(text.contains("push --server http://127.0.0.1:3001 schema.json"));
-        assert!(text.contains("Watching   examples/app.json"));
+        assert!(text.contains("\n  Watching   examples/app.json  (pushed"));
+        assert!(text.contains("\n             examples/other.json  (pushed"));
     }
 
     #[test]

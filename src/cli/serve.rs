@@ -6,7 +6,7 @@ use super::args::ServeOptions;
 use super::banner::Banner;
 use super::logging;
 use crate::protocol::now_ms;
-use crate::server::Server;
+use crate::server::{Server, WatchError};
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -15,6 +15,13 @@ use std::time::Instant;
 pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     let started = Instant::now();
     logging::init(opts.verbosity);
+    // A directory cannot be watched; say so now, not in the log later.
+    for path in &opts.watch {
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            complain!("error: --watch {}", WatchError::IsADirectory(path.clone()));
+            return ExitCode::from(2);
+        }
+    }
     let config = opts.config;
     let (host, port, strict) = (config.host, config.port, config.strict_port);
     let attempts = config.port_attempts;
@@ -69,7 +76,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         expires_at_ms: session.expires_at_ms,
         now_ms: now_ms(),
         program,
-        watch: opts.watch.as_deref(),
+        watch: &opts.watch,
         qr: !opts.no_qr,
         color: logging::stdout_color(),
         startup: started.elapsed(),
@@ -78,7 +85,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     let _ = stdout.write_all(banner.render().as_bytes());
     let _ = stdout.flush();
     drop(stdout);
-    if let Some(path) = &opts.watch {
+    for path in &opts.watch {
         if let Err(e) = handle.watch_file(&session.session_id, path) {
             log::error!("cannot watch {}: {e}", path.display());
         }

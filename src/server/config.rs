@@ -71,6 +71,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Resolution of the timer wheel (10 ms).
     pub timer_tick: Duration,
+    /// Watch files by polling every 100 ms even where inotify works
+    /// (off): for file systems whose changes raise no events here.
+    pub watch_poll: bool,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             timer_tick: Duration::from_millis(10),
+            watch_poll: false,
         }
     }
 }

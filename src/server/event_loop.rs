@@ -9,7 +9,7 @@ use super::handle::Command;
 use super::http::{self, Limits, Parsed, Response};
 use super::outbound::{Flushed, Pushed};
 use super::timer::TimerWheel;
-use super::watch::{self, Watch};
+use super::watch::Watches;
 use super::websocket::{self, WsIo};
 use crate::hub::{ConnId, Effect, Hub, HubTimer, Now};
 use mio::net::{TcpListener, TcpStream};
@@ -26,6 +26,7 @@ use tungstenite::protocol::{Message as WsMessage, Role, WebSocketContext};
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
+const WATCH: Token = Token(usize::MAX - 4);
 
 /// Messages handled per connection per readiness event before others get a
 /// turn; the rest is picked up on the next loop iteration.
@@ -49,7 +50,7 @@ enum Timer {
     Close(usize, u64),
     /// Try accepting again after a resource error (e.g. out of descriptors).
     Accept,
-    /// Check a watched file (index into `watches`).
+    /// A watched file's settle or poll timer (index into `watches`).
     Watch(usize),
 }
 
@@ -73,7 +74,7 @@ pub(crate) struct EventLoop {
     shutdown_deadline: Option<Instant>,
     last_capacity_warning: Option<Instant>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
-    watches: Vec<Watch>,
+    watches: Watches,
 }
 
 impl EventLoop {
@@ -103,7 +104,7 @@ impl EventLoop {
             shutdown_deadline: None,
             last_capacity_warning: None,
             signals: None,
-            watches: Vec::new(),
+            watches: Watches::new(config.watch_poll),
             config,
         }
     }
@@ -151,6 +152,7 @@ impl EventLoop {
                     LISTENER => self.accept(now),
                     WAKER => self.commands(now),
                     SIGNALS => self.signal(now),
+                    WATCH => self.watch_events(now),
                     Token(key) => {
                         if event.is_writable() || event.is_error() {
                             self.flush(key, now);
@@ -833,13 +835,14 @@ impl EventLoop {
                     path,
                     reply,
                 } => {
-                    if self.hub.session(&session).is_none() {
-                        let _ = reply.send(Err(crate::hub::HubError::SessionNotFound));
-                    } else {
-                        let _ = reply.send(Ok(()));
-                        self.watches.push(Watch::new(session, path));
-                        self.watch(self.watches.len() - 1, now);
+                    let registry = self.poll.registry();
+                    let added =
+                        self.watches
+                            .add(registry, WATCH, session, path, &mut self.hub, now, fx);
+                    if let Ok(wake) = added {
+                        self.arm_watch(wake);
                     }
+                    let _ = reply.send(added.map(|_| ()));
                 }
                 Command::Shutdown => self.begin_shutdown(now),
             }
@@ -847,16 +850,26 @@ impl EventLoop {
         }
     }
 
-    /// Checks a watched file; pushes it when it changed and has settled.
+    /// A watched file's timer: pushes it when it changed and has settled.
     fn watch(&mut self, i: usize, now: Now) {
-        let Some(w) = self.watches.get_mut(i) else {
-            return;
-        };
-        if w.poll(&mut self.hub, now, &mut self.fx) {
-            self.wheel
-                .insert(now.mono + watch::INTERVAL, Timer::Watch(i));
-        }
+        let wake = self.watches.on_timer(i, &mut self.hub, now, &mut self.fx);
+        self.arm_watch(wake);
         self.apply_effects(now);
+    }
+
+    /// The inotify descriptor is readable.
+    fn watch_events(&mut self, now: Now) {
+        let mut wakes = Vec::new();
+        self.watches.on_ready(now, &mut wakes);
+        for wake in wakes {
+            self.arm_watch(Some(wake));
+        }
+    }
+
+    fn arm_watch(&mut self, wake: Option<(usize, Instant)>) {
+        if let Some((i, at)) = wake {
+            self.wheel.insert(at, Timer::Watch(i));
+        }
     }
 
     fn signal(&mut self, now: Now) {

@@ -1,6 +1,7 @@
 //! The thread-safe handle: other threads send commands over a channel and
 //! wake the loop, which is the only owner of state, and wait for its answer.
 
+use super::watch::WatchError;
 use crate::hub::{HubError, PushOutcome, SessionCreated};
 use crate::protocol::Schema;
 use mio::Waker;
@@ -18,6 +19,8 @@ pub enum HandleError {
     Stopped,
     /// The hub refused.
     Hub(HubError),
+    /// The file cannot be watched (`watch_file`).
+    Watch(WatchError),
 }
 
 impl fmt::Display for HandleError {
@@ -25,6 +28,7 @@ impl fmt::Display for HandleError {
         match self {
             HandleError::Stopped => f.write_str("the server is not running"),
             HandleError::Hub(e) => write!(f, "{e}"),
+            HandleError::Watch(e) => write!(f, "{e}"),
         }
     }
 }
@@ -63,7 +67,7 @@ pub(crate) enum Command {
     Watch {
         session: String,
         path: PathBuf,
-        reply: Reply<()>,
+        reply: SyncSender<Result<(), HandleError>>,
     },
     Shutdown,
 }
@@ -103,17 +107,23 @@ impl Handle {
     }
 
     /// Pushes the schema in the file at `path` to a session now and whenever
-    /// the file changes (checked every 100 ms from the timer wheel; pushed
-    /// once it has been stable for 100 ms). A file that is not a valid
-    /// schema is logged with its path and the error, and not pushed.
-    /// Watching stops when the session is gone.
+    /// the file changes: on Linux when a writer closes it or a file is
+    /// renamed onto it (inotify, a few milliseconds later), elsewhere or
+    /// with [`Config::watch_poll`](super::Config::watch_poll) once a change
+    /// has held for 100 ms (polled every 100 ms). A file that is not a valid
+    /// schema is logged with its path and the error, and not pushed; a
+    /// missing one is pushed when it appears. Watching stops when the
+    /// session is gone. Fails with [`HandleError::Watch`] for a directory.
     pub fn watch_file(&self, id: &str, path: impl Into<PathBuf>) -> Result<(), HandleError> {
-        let path = path.into();
-        self.call(|reply| Command::Watch {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let cmd = Command::Watch {
             session: id.into(),
-            path,
-            reply,
-        })
+            path: path.into(),
+            reply: tx,
+        };
+        self.tx.send(cmd).map_err(|_| HandleError::Stopped)?;
+        self.waker.wake().map_err(|_| HandleError::Stopped)?;
+        rx.recv().map_err(|_| HandleError::Stopped)?
     }
 
     /// The session as `GET /session/:id` shows it.

@@ -9,7 +9,7 @@
 //! - [`outbound`]: bounded out-queues of shared frames
 //! - [`timer`]: the timer wheel
 //! - [`handle`]: the thread-safe handle
-//! - `watch`: `--watch FILE`, polled from the timer wheel
+//! - `watch`: `--watch FILE`, by inotify in the loop or polled from the timer wheel
 
 pub mod api;
 pub mod config;
@@ -24,6 +24,7 @@ pub mod websocket;
 
 pub use config::Config;
 pub use handle::{Handle, HandleError};
+pub use watch::WatchError;
 
 use event_loop::{EventLoop, LISTENER, WAKER};
 use mio::net::TcpListener;

@@ -483,6 +483,43 @@ fn watch_pushes_changes_and_refuses_a_broken_file() {
 }
 
 #[test]
+fn watch_a_directory_is_refused_at_start() {
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().expect("utf-8 temp dir");
+    let (code, out, err) = run(
+        &["--host", "127.0.0.1", "--port", "0", "--watch", dir],
+        None,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(&format!("{dir} is a directory")), "{err}");
+    assert!(!out.contains("Listening"), "refused before starting: {out}");
+}
+
+#[test]
+fn several_watched_files_and_the_watcher_in_use_are_said_at_start() {
+    let a = TempFile::with(&v(1).to_string());
+    let b = TempFile::with(&v(2).to_string());
+    let mut s = Served::start(&["--no-qr", "--watch", a.path(), "-w", b.path()]);
+    s.proc.stdout_line(&format!("Watching   {}", a.path()));
+    s.proc.stdout_line(&format!("           {}", b.path()));
+    s.proc
+        .stderr_line(&format!("watching {} (inotify)", a.path()));
+    s.proc
+        .stderr_line(&format!("watching {} (inotify)", b.path()));
+    let deadline = Instant::now() + TIMEOUT;
+    while s.sequence() != 2 {
+        assert!(Instant::now() < deadline, "both files not pushed at start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut s = Served::start(&["--no-qr", "--watch", a.path(), "--watch-poll"]);
+    s.proc.stderr_line(&format!(
+        "watching {} (polling every 100 ms: as configured)",
+        a.path()
+    ));
+}
+
+#[test]
 fn a_taken_port_is_reported_or_refused_with_strict_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();

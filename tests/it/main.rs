@@ -29,4 +29,5 @@ mod security_load;
 mod security_slow;
 mod updates;
 mod watch_and_startup;
+mod watch_files;
 mod ws_protocol;

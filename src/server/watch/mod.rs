@@ -1,0 +1,504 @@
+//! `--watch FILE`: schema files pushed to a session now and whenever they
+//! change, without another thread.
+//!
+//! Each file is watched one of two ways, chosen when it is added and said
+//! in the log (`watching FILE (inotify)` / `(polling every 100 ms: why)`):
+//!
+//! - **inotify** (Linux): one descriptor in the poll loop watches the
+//!   file's directory. A version is complete when a writer closes the file
+//!   (`IN_CLOSE_WRITE`) or a file is renamed onto its name (`IN_MOVED_TO`);
+//!   it is read [`QUIET`] later, so the events of one save make one read.
+//!   A write not yet closed (`IN_MODIFY`) is never read.
+//! - **polling** ([`poll`]): every 100 ms from the timer wheel, where
+//!   inotify is unavailable (other systems, no descriptors or watches left,
+//!   network file systems, a symbolic link) or [`Config::watch_poll`] asks.
+//!
+//! Both end in [`Watch::check`]: read the file, skip a content identical to
+//! the last one seen, validate, push. A broken file is logged and not
+//! pushed; a missing one is reported once and picked up when it appears.
+//!
+//! [`Config::watch_poll`]: super::Config::watch_poll
+
+#[cfg(target_os = "linux")]
+mod inotify;
+mod poll;
+
+use super::HandleError;
+use crate::hub::{Effect, Hub, HubError, Now};
+use crate::protocol::{MAX_SCHEMA_BYTES, Schema};
+use mio::{Registry, Token};
+use poll::{Look, Poller};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long after a completed write (or rename) the file is read: the
+/// events of one save (an editor's temp file, rename and backup) arrive
+/// within microseconds, so a few milliseconds make them one push.
+const QUIET: Duration = Duration::from_millis(5);
+/// How long after a removal the file is looked at: an editor that moves
+/// the old file away and writes a new one is not reported as a removal.
+const GONE_QUIET: Duration = Duration::from_millis(50);
+
+/// A timer the loop should arm: call [`Watches::on_timer`] with this index
+/// at this time.
+pub(crate) type Wake = (usize, Instant);
+
+/// Why a file cannot be watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchError {
+    /// The path names a directory; a schema file is needed.
+    IsADirectory(PathBuf),
+}
+
+impl fmt::Display for WatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchError::IsADirectory(p) => write!(
+                f,
+                "{} is a directory; give the schema file to watch (e.g. {})",
+                p.display(),
+                p.join("app.json").display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WatchError {}
+
+/// Every watched file, and the inotify descriptor they share.
+#[derive(Debug)]
+pub(crate) struct Watches {
+    list: Vec<Watch>,
+    force_poll: bool,
+    #[cfg(target_os = "linux")]
+    inotify: Option<inotify::Inotify>,
+    #[cfg(target_os = "linux")]
+    events: Vec<inotify::Event>,
+}
+
+#[derive(Debug)]
+enum How {
+    #[cfg(target_os = "linux")]
+    Inotify {
+        wd: inotify::Wd,
+        name: OsString,
+        /// A write was seen and not yet closed.
+        writing: bool,
+    },
+    Poll(Poller),
+    Stopped,
+}
+
+/// What the last read of a file found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not read yet.
+    Nothing,
+    Missing,
+    NotAFile,
+    TooLarge,
+    Unreadable(io::ErrorKind),
+    /// Content with this hash (pushed, or reported broken).
+    Content(u64),
+}
+
+/// One watched file.
+#[derive(Debug)]
+struct Watch {
+    session: String,
+    path: PathBuf,
+    how: How,
+    /// When the pending timer should act (`None`: no timer pending). The
+    /// wheel cannot cancel, so an earlier wish adds a timer and a timer
+    /// firing before `due` is stale.
+    due: Option<Instant>,
+    seen: Seen,
+}
+
+impl Watches {
+    pub(crate) fn new(force_poll: bool) -> Watches {
+        Watches {
+            list: Vec::new(),
+            force_poll,
+            #[cfg(target_os = "linux")]
+            inotify: None,
+            #[cfg(target_os = "linux")]
+            events: Vec::new(),
+        }
+    }
+
+    /// Starts watching `path` for `session` and pushes it now. `token` is the loop's token for the inotify descriptor,
+    /// registered here when first needed. Returns a timer to arm.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        session: String,
+        path: PathBuf,
+        hub: &mut Hub,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Option<Wake>, HandleError> {
+        if hub.session(&session).is_none() {
+            return Err(HubError::SessionNotFound.into());
+        }
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) || path.file_name().is_none() {
+            return Err(HandleError::Watch(WatchError::IsADirectory(path)));
+        }
+        let i = self.list.len();
+        let how = self.choose(registry, token, &path, now.mono);
+        let mut w = Watch {
+            session,
+            path,
+            how,
+            due: None,
+            seen: Seen::Nothing,
+        };
+        if !w.check(hub, now, fx) {
+            w.how = How::Stopped;
+        }
+        let wake = match w.how {
+            How::Poll(_) => w.want(i, now.mono + poll::INTERVAL),
+            _ => None,
+        };
+        self.list.push(w);
+        Ok(wake)
+    }
+
+    /// Picks inotify when it can see this file's changes, else polling
+    /// (logging why).
+    fn choose(&mut self, registry: &Registry, token: Token, path: &Path, now: Instant) -> How {
+        let reason = match self.try_inotify(registry, token, path) {
+            Ok(how) => {
+                log::info!("watching {} (inotify)", path.display());
+                return how;
+            }
+            Err(reason) => reason,
+        };
+        match reason {
+            Some(r) => log::info!(
+                "watching {} (polling every {} ms: {r})",
+                path.display(),
+                poll::INTERVAL.as_millis()
+            ),
+            None => log::info!(
+                "watching {} (polling every {} ms)",
+                path.display(),
+                poll::INTERVAL.as_millis()
+            ),
+        }
+        How::Poll(Poller::new(look(path), now))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn try_inotify(&mut self, _: &Registry, _: Token, _: &Path) -> Result<How, Option<String>> {
+        Err(self.force_poll.then(|| "as configured".to_string()))
+    }
+
+    /// inotify for `path`, or why not.
+    #[cfg(target_os = "linux")]
+    fn try_inotify(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        path: &Path,
+    ) -> Result<How, Option<String>> {
+        if self.force_poll {
+            return Err(Some("as configured".into()));
+        }
+        let (Some(name), dir) = (path.file_name(), parent_dir(path)) else {
+            return Err(None);
+        };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Some(
+                "it is a symbolic link, whose target's changes raise no event in its folder".into(),
+            ));
+        }
+        if let Some(fs) = inotify::remote_file_system(dir) {
+            return Err(Some(format!(
+                "on a {fs} file system, changes made elsewhere raise no events"
+            )));
+        }
+        if self.inotify.is_none() {
+            let ino = inotify::Inotify::new()
+                .map_err(|e| Some(format!("inotify is unavailable: {e}")))?;
+            let fd = ino.raw_fd();
+            registry
+                .register(
+                    &mut mio::unix::SourceFd(&fd),
+                    token,
+                    mio::Interest::READABLE,
+                )
+                .map_err(|e| Some(format!("inotify is unavailable: {e}")))?;
+            self.inotify = Some(ino);
+        }
+        let Some(ino) = &self.inotify else {
+            return Err(None);
+        };
+        let wd = ino.watch_dir(dir).map_err(|e| {
+            Some(match e.raw_os_error() {
+                Some(libc::ENOSPC) => {
+                    "no inotify watches left (raise the sysctl fs.inotify.max_user_watches)".into()
+                }
+                Some(libc::ENOENT) => format!("its folder {} does not exist", dir.display()),
+                _ => format!("cannot watch its folder {}: {e}", dir.display()),
+            })
+        })?;
+        Ok(How::Inotify {
+            wd,
+            name: name.to_os_string(),
+            writing: false,
+        })
+    }
+
+    /// The inotify descriptor is readable: reads its events and returns the
+    /// timers to arm.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn on_ready(&mut self, now: Now, wakes: &mut Vec<Wake>) {
+        use inotify::Kind;
+        let Some(ino) = &self.inotify else {
+            return;
+        };
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        if let Err(e) = ino.read(&mut events) {
+            log::error!("inotify failed: {e}; watching by polling from now on");
+            self.inotify = None;
+            for (i, w) in self.list.iter_mut().enumerate() {
+                if matches!(w.how, How::Inotify { .. }) {
+                    w.how = How::Poll(Poller::new(Look::Absent, now.mono));
+                    wakes.extend(w.want(i, now.mono));
+                }
+            }
+            return;
+        }
+        for ev in &events {
+            for (i, w) in self.list.iter_mut().enumerate() {
+                let How::Inotify { wd, name, writing } = &mut w.how else {
+                    continue;
+                };
+                let at = match ev.kind {
+                    Kind::Overflow => {
+                        *writing = false;
+                        Some(QUIET)
+                    }
+                    Kind::DirGone if ev.wd == *wd && ev.name.is_empty() => {
+                        log::warn!(
+                            "{}: its folder was moved or removed; watching by polling every {} ms",
+                            w.path.display(),
+                            poll::INTERVAL.as_millis()
+                        );
+                        ino.unwatch(*wd);
+                        w.how = How::Poll(Poller::new(Look::Absent, now.mono));
+                        Some(Duration::ZERO)
+                    }
+                    _ if ev.wd != *wd || !ev.name_is(name) => None,
+                    Kind::Complete => {
+                        *writing = false;
+                        Some(QUIET)
+                    }
+                    Kind::Gone => {
+                        *writing = false;
+                        Some(GONE_QUIET)
+                    }
+                    Kind::Writing => {
+                        *writing = true;
+                        None
+                    }
+                    // Made readable again: worth another look.
+                    Kind::Attrib => matches!(w.seen, Seen::Unreadable(_)).then_some(QUIET),
+                    Kind::Created | Kind::DirGone | Kind::Other => None,
+                };
+                if let Some(after) = at {
+                    wakes.extend(w.want(i, now.mono + after));
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    /// Without inotify there is no descriptor to be readable.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn on_ready(&mut self, _: Now, _: &mut Vec<Wake>) {}
+
+    /// A timer of watch `i` fired: reads the file if it is due; returns the
+    /// next timer to arm.
+    pub(crate) fn on_timer(
+        &mut self,
+        i: usize,
+        hub: &mut Hub,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) -> Option<Wake> {
+        let w = self.list.get_mut(i)?;
+        match w.due {
+            Some(d) if now.mono >= d => w.due = None,
+            _ => return None,
+        }
+        let keep = match &mut w.how {
+            How::Stopped => return None,
+            #[cfg(target_os = "linux")]
+            How::Inotify { writing: true, .. } => true,
+            #[cfg(target_os = "linux")]
+            How::Inotify { .. } => w.check(hub, now, fx),
+            How::Poll(p) => {
+                if p.tick(look(&w.path), now.mono) {
+                    w.check(hub, now, fx)
+                } else {
+                    w.session_alive(hub)
+                }
+            }
+        };
+        if !keep {
+            w.how = How::Stopped;
+            return None;
+        }
+        match w.how {
+            How::Poll(_) => w.want(i, now.mono + poll::INTERVAL),
+            _ => None,
+        }
+    }
+}
+
+/// The folder holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn look(path: &Path) -> Look {
+    Look::take(path, SystemTime::now(), MAX_SCHEMA_BYTES)
+}
+
+/// Why a file could not be read.
+enum Unread {
+    Missing,
+    NotAFile,
+    TooLarge(u64),
+    Io(io::Error),
+}
+
+/// Reads a schema file, at most [`MAX_SCHEMA_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, Unread> {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Unread::Missing,
+        _ => Unread::Io(e),
+    })?;
+    let meta = file.metadata().map_err(Unread::Io)?;
+    if !meta.is_file() {
+        return Err(Unread::NotAFile);
+    }
+    let limit = MAX_SCHEMA_BYTES as u64;
+    if meta.len() > limit {
+        return Err(Unread::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unread::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Unread::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+impl Watch {
+    /// Asks for a timer at `at` unless one is due sooner.
+    fn want(&mut self, i: usize, at: Instant) -> Option<Wake> {
+        if self.due.is_some_and(|d| d <= at) {
+            return None;
+        }
+        self.due = Some(at);
+        Some((i, at))
+    }
+
+    fn session_alive(&self, hub: &Hub) -> bool {
+        if hub.session(&self.session).is_some() {
+            return true;
+        }
+        log::warn!(
+            "{}: no longer watched: the session is gone",
+            self.path.display()
+        );
+        false
+    }
+
+    /// Reads the file and pushes it when its content is new and valid.
+    /// Returns false when the session is gone and watching stops.
+    fn check(&mut self, hub: &mut Hub, now: Now, fx: &mut Vec<Effect>) -> bool {
+        if !self.session_alive(hub) {
+            return false;
+        }
+        let before = self.seen;
+        let path = self.path.display();
+        let bytes = match read_file(&self.path) {
+            Ok(b) => b,
+            Err(why) => {
+                let seen = match &why {
+                    Unread::Missing => Seen::Missing,
+                    Unread::NotAFile => Seen::NotAFile,
+                    Unread::TooLarge(_) => Seen::TooLarge,
+                    Unread::Io(e) => Seen::Unreadable(e.kind()),
+                };
+                self.seen = seen;
+                if seen == before {
+                    return true;
+                }
+                match why {
+                    Unread::Missing if before == Seen::Nothing => {
+                        log::warn!("{path} does not exist yet; it is pushed when it appears")
+                    }
+                    Unread::Missing => {
+                        log::warn!("{path} was removed; it is pushed again when it comes back")
+                    }
+                    Unread::NotAFile => {
+                        log::warn!("{path} is no longer a regular file; waiting for a file")
+                    }
+                    Unread::TooLarge(len) => log::error!(
+                        "{path}: not pushed: {len} bytes, over the {MAX_SCHEMA_BYTES}-byte limit"
+                    ),
+                    Unread::Io(e) => {
+                        log::warn!(
+                            "{path}: cannot read the file: {e}; trying again when it changes"
+                        )
+                    }
+                }
+                return true;
+            }
+        };
+        let hash = poll::content_hash(&bytes);
+        if before == Seen::Content(hash) {
+            log::debug!("{path}: saved without changes");
+            return true;
+        }
+        self.seen = Seen::Content(hash);
+        let schema = match Schema::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{path}: not pushed: {e}");
+                return true;
+            }
+        };
+        match before {
+            Seen::Nothing => {}
+            Seen::Missing => log::info!("{path} appeared"),
+            _ => log::info!("{path} changed"),
+        }
+        match hub.push(&self.session, schema, true, now, fx) {
+            Ok(o) if o.update_type == "none" => log::info!("{path}: no change to push"),
+            Ok(_) => {}
+            Err(e @ (HubError::SessionNotFound | HubError::SessionExpired)) => {
+                log::warn!("{path}: no longer watched: {e}");
+                return false;
+            }
+            Err(e) => log::error!("{path}: not pushed: {e}"),
+        }
+        true
+    }
+}

@@ -1,0 +1,337 @@
+//! Watched files (`Handle::watch_file`), with inotify and with the polling
+//! watcher (`Config::watch_poll`): every way an editor saves reaches the
+//! device whole and once; a half-written or broken file never does.
+//!
+//! Each case asserts what a connected device receives: the next update
+//! has the next sequence number and the checksum of the complete file. A
+//! half-written version pushed by mistake would arrive first and fail.
+
+use crate::common::{Device, TestServer, schema, text};
+use lumora_hr_mini::protocol::calculate_checksum;
+use lumora_hr_mini::server::{HandleError, WatchError};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A pause in the middle of a save, as a slow writer makes: longer than
+/// the polling watcher's settle time, so only a watcher that waits for the
+/// writer to close (inotify) is sure to skip the half-written file.
+const WRITER_PAUSE: Duration = Duration::from_millis(300);
+
+/// A temporary folder, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "lumora-watch-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Dir(path)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Watcher {
+    Inotify,
+    Poll,
+}
+
+/// A server, a session and one connected device.
+struct Rig {
+    server: TestServer,
+    session: String,
+    device: Device,
+    seq: u64,
+}
+
+impl Rig {
+    fn start(watcher: Watcher) -> Rig {
+        let server = TestServer::with(|c| c.watch_poll = watcher == Watcher::Poll);
+        let session = server.session();
+        let (device, _) = Device::connected(server.addr, &session, "watcher");
+        Rig {
+            server,
+            session,
+            device,
+            seq: 0,
+        }
+    }
+
+    fn watch(&self, path: &Path) {
+        self.server
+            .handle
+            .watch_file(&self.session, path)
+            .expect("watch");
+    }
+
+    /// The next update the device receives is the next sequence number and
+    /// holds `expected`; acks it.
+    fn expect(&mut self, expected: &Value, what: &str) {
+        let update = self.device.recv_type("update");
+        self.seq += 1;
+        let p = &update["payload"];
+        assert_eq!(p["sequenceNumber"], self.seq, "{what}: {update}");
+        assert_eq!(
+            p["checksum"],
+            calculate_checksum(expected),
+            "{what}: the device got another version than the saved one: {update}"
+        );
+        self.device.send(&Device::msg(
+            &self.session,
+            "ack",
+            json!({"sequenceNumber": self.seq, "success": true, "applyTime": 1}),
+        ));
+    }
+}
+
+/// Two text nodes with the same label: a save that rewrites the file in
+/// place is valid JSON half-way (first node new, second old).
+fn v(label: &str) -> Value {
+    schema(json!([text("a", label), text("b", label)]))
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("json")
+}
+
+/// Where the second node starts: a split there leaves a valid schema.
+fn second_node(b: &[u8]) -> usize {
+    let needle = br#"{"id":"b""#;
+    b.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("second node")
+}
+
+/// Overwrites the file in place (no truncation, no new inode) in two
+/// writes, pausing between them when `pause`.
+fn write_in_place(path: &Path, new: &[u8], pause: bool) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    let mid = second_node(new);
+    f.write_all(&new[..mid]).expect("write");
+    if pause {
+        std::thread::sleep(WRITER_PAUSE);
+    }
+    f.write_all(&new[mid..]).expect("write");
+    f.set_len(new.len() as u64).expect("set_len");
+}
+
+/// Truncates the file, then writes it in two writes.
+fn truncate_then_write(path: &Path, new: &[u8], pause: bool) {
+    let mut f = std::fs::File::create(path).expect("create");
+    let mid = second_node(new);
+    f.write_all(&new[..mid]).expect("write");
+    if pause {
+        std::thread::sleep(WRITER_PAUSE);
+    }
+    f.write_all(&new[mid..]).expect("write");
+}
+
+fn in_place(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    // Same size ("one" -> "two"): the half-written state is a valid schema.
+    write_in_place(&path, &bytes(&v("two")), watcher == Watcher::Inotify);
+    rig.expect(&v("two"), "written in place");
+    write_in_place(&path, &bytes(&v("three")), false);
+    rig.expect(&v("three"), "written in place, longer");
+}
+
+fn truncated(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    truncate_then_write(&path, &bytes(&v("two")), watcher == Watcher::Inotify);
+    rig.expect(&v("two"), "truncated then written");
+    std::fs::write(&path, bytes(&v("ok"))).unwrap();
+    rig.expect(&v("ok"), "std::fs::write");
+}
+
+fn renamed(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    for (i, label) in ["two", "three", "four"].iter().enumerate() {
+        // As editors save: a temp file in the same folder, renamed over.
+        let tmp = dir.file(&format!(".app.json.{i}.tmp"));
+        let new = bytes(&v(label));
+        let mid = second_node(&new);
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(&new[..mid]).unwrap();
+        f.write_all(&new[mid..]).unwrap();
+        drop(f);
+        std::fs::rename(&tmp, &path).unwrap();
+        rig.expect(&v(label), "written to a temp file and renamed over");
+    }
+}
+
+fn deleted_and_recreated(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    std::fs::remove_file(&path).unwrap();
+    // The file stays away a while (long enough for either watcher to see).
+    std::thread::sleep(WRITER_PAUSE);
+    std::fs::write(&path, bytes(&v("back"))).unwrap();
+    rig.expect(&v("back"), "recreated");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes(&v("again"))).unwrap();
+    rig.expect(&v("again"), "deleted and recreated at once");
+}
+
+fn broken_then_good(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    // Valid JSON, not a valid schema (a node without a type); then not JSON.
+    std::fs::write(&path, r#"{"version":"1.0","nodes":[{"id":"a"}]}"#).unwrap();
+    std::thread::sleep(WRITER_PAUSE);
+    std::fs::write(&path, r#"{"version":"1.0","nodes":["#).unwrap();
+    std::thread::sleep(WRITER_PAUSE);
+    std::fs::write(&path, bytes(&v("fixed"))).unwrap();
+    // Nothing was sent for the broken saves: the next update is the fix,
+    // with the very next sequence number.
+    rig.expect(&v("fixed"), "the good save after broken ones");
+}
+
+fn two_files(watcher: Watcher) {
+    let dir = Dir::new();
+    let other = Dir::new();
+    let a = dir.file("a.json");
+    let b = other.file("b.json");
+    std::fs::write(&a, bytes(&v("a1"))).unwrap();
+    std::fs::write(&b, bytes(&v("b1"))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&a);
+    rig.expect(&v("a1"), "first file at start");
+    rig.watch(&b);
+    rig.expect(&v("b1"), "second file at start");
+    std::fs::write(&a, bytes(&v("a2"))).unwrap();
+    rig.expect(&v("a2"), "first file changed");
+    std::fs::write(&b, bytes(&v("b2"))).unwrap();
+    rig.expect(&v("b2"), "second file changed");
+    // A third in the same folder as the first.
+    let c = dir.file("c.json");
+    rig.watch(&c);
+    std::fs::write(&c, bytes(&v("c1"))).unwrap();
+    rig.expect(&v("c1"), "a file in the same folder, appearing later");
+}
+
+fn same_size_same_mtime(watcher: Watcher) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    // Same size, and the modification time put back, as on a file system
+    // with coarse times.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    (&f).write_all(&bytes(&v("two"))).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    rig.expect(&v("two"), "a same-size rewrite with the same mtime");
+}
+
+macro_rules! both {
+    ($($case:ident => $inotify:ident, $poll:ident;)*) => {$(
+        #[test]
+        fn $inotify() {
+            $case(Watcher::Inotify)
+        }
+        #[test]
+        fn $poll() {
+            $case(Watcher::Poll)
+        }
+    )*};
+}
+
+both! {
+    in_place => written_in_place_in_several_writes_inotify, written_in_place_polling;
+    truncated => truncated_then_written_inotify, truncated_then_written_polling;
+    renamed => written_to_a_temp_file_and_renamed_inotify, written_to_a_temp_file_and_renamed_polling;
+    deleted_and_recreated => deleted_then_recreated_inotify, deleted_then_recreated_polling;
+    broken_then_good => a_broken_save_then_a_good_one_inotify, a_broken_save_then_a_good_one_polling;
+    two_files => several_files_inotify, several_files_polling;
+    same_size_same_mtime => same_size_rewrite_same_mtime_inotify, same_size_rewrite_same_mtime_polling;
+}
+
+#[test]
+fn a_file_missing_at_start_is_pushed_when_it_appears() {
+    for watcher in [Watcher::Inotify, Watcher::Poll] {
+        let dir = Dir::new();
+        let path = dir.file("later.json");
+        let mut rig = Rig::start(watcher);
+        rig.watch(&path);
+        std::fs::write(&path, bytes(&v("here"))).unwrap();
+        rig.expect(&v("here"), "appeared");
+    }
+}
+
+#[test]
+fn a_removed_folder_is_watched_by_polling_until_it_comes_back() {
+    let dir = Dir::new();
+    let sub = dir.file("src");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(Watcher::Inotify);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    std::fs::remove_dir_all(&sub).unwrap();
+    std::thread::sleep(WRITER_PAUSE);
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(&path, bytes(&v("two"))).unwrap();
+    rig.expect(&v("two"), "in the folder made again");
+    std::fs::write(&path, bytes(&v("three"))).unwrap();
+    rig.expect(&v("three"), "changed after that");
+}
+
+#[test]
+fn a_directory_is_refused() {
+    for watcher in [Watcher::Inotify, Watcher::Poll] {
+        let dir = Dir::new();
+        let rig = Rig::start(watcher);
+        let e = rig.server.handle.watch_file(&rig.session, &dir.0);
+        assert_eq!(
+            e,
+            Err(HandleError::Watch(WatchError::IsADirectory(dir.0.clone())))
+        );
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("is a directory"), "{msg}");
+    }
+}
