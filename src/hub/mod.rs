@@ -8,11 +8,13 @@
 
 pub mod device;
 pub mod encoded;
+pub mod ids;
 pub mod outbox;
 pub mod rate_limit;
 pub mod session;
 
 pub use device::{Device, DeviceInfo, DeviceState};
+pub use ids::{IdSource, RandomIds, SequentialIds};
 pub use outbox::{ConnId, Effect, Frame, HubTimer, SharedFrame, encode_message, encode_text_frame};
 pub use session::{HeldPush, Session};
 
@@ -229,11 +231,18 @@ pub struct Hub {
     /// The session created by the command line at start, named by
     /// `GET /session/startup`.
     startup: Option<Arc<str>>,
+    /// Session and connection ids.
+    ids: Box<dyn IdSource>,
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub with random ids.
     pub fn new(cfg: HubConfig) -> Hub {
+        Hub::with_ids(cfg, Box::new(RandomIds))
+    }
+
+    /// An empty hub whose session and connection ids come from `ids`.
+    pub fn with_ids(cfg: HubConfig, ids: Box<dyn IdSource>) -> Hub {
         Hub {
             cfg,
             sessions: HashMap::new(),
@@ -241,6 +250,7 @@ impl Hub {
             expired: VecDeque::new(),
             counters: Counters::default(),
             startup: None,
+            ids,
         }
     }
 
@@ -303,7 +313,7 @@ impl Hub {
         if self.sessions.len() >= self.cfg.max_sessions {
             return Err(HubError::TooManySessions(self.cfg.max_sessions));
         }
-        let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let id: Arc<str> = self.ids.next_id().into();
         let expires = now.plus(self.cfg.session_ttl);
         self.sessions.insert(
             id.clone(),
@@ -1004,7 +1014,7 @@ impl Hub {
         };
         let index = session.add_device(conn);
         let info = DeviceInfo {
-            connection_id: uuid::Uuid::new_v4().to_string(),
+            connection_id: self.ids.next_id(),
             device_id: p.device_id,
             platform: p.platform,
             device_name: p.device_name,

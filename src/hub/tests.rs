@@ -39,7 +39,7 @@ struct Fixture {
 impl Fixture {
     fn new(cfg: HubConfig) -> Fixture {
         let now = Now::current();
-        let mut hub = Hub::new(cfg);
+        let mut hub = Hub::with_ids(cfg, Box::new(SequentialIds::default()));
         let fx = Vec::new();
         let session = hub.create_session(now).unwrap().session_id;
         Fixture {
@@ -114,6 +114,25 @@ fn connect_is_answered_and_broadcasts_reach_every_device_with_one_frame() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn ids_come_from_the_injected_source() {
+    let mut f = Fixture::new(no_coalesce());
+    assert_eq!(f.session, "00000000-0000-4000-8000-000000000001");
+    f.connect(1);
+    let Some(Effect::SendConnected { frame, .. }) = f
+        .take()
+        .into_iter()
+        .find(|e| matches!(e, Effect::SendConnected { .. }))
+    else {
+        panic!("no connected message");
+    };
+    let connected = serde_json::to_value(decode(&frame)).unwrap();
+    assert_eq!(
+        connected["payload"]["connectionId"],
+        "00000000-0000-4000-8000-000000000002"
+    );
 }
 
 #[test]
