@@ -105,11 +105,13 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
         Ok(FleetEnd::SessionEnded { code, reason }) => {
             let message = match code {
                 1000 => "the session was closed on the server".to_string(),
-                4404 => {
-                    "the session does not exist: copy the URL the server printed at its last start"
-                        .to_string()
+                4404 => "session not found: the server has no session with this id; \
+                         copy the device URL from the server's banner"
+                    .to_string(),
+                4410 => {
+                    "session expired: start the server again or create a new session".to_string()
                 }
-                4410 => "the session expired".to_string(),
+                4426 => format!("the server speaks another protocol version: {reason}"),
                 _ => format!("the server ended the connection: {reason} ({code})"),
             };
             say!("{message}");

@@ -481,13 +481,16 @@ impl Fleet {
                 Err(e) => return Outcome::Lost(format!("cannot connect to {}: {e}", self.addr)),
             }
         }
+        // The server may send the 101, a close frame (4404, 4410, 4426...)
+        // and its FIN all at once: read everything there is, and only then
+        // look at it, so that the close frame is never lost to the EOF.
         let mut buf = [0u8; 4096];
+        let mut ended: Option<String> = None;
         loop {
             match sock.read(&mut buf) {
                 Ok(0) => {
-                    return Outcome::Lost(
-                        "the server closed the connection during the handshake".into(),
-                    );
+                    ended = Some("the server closed the connection during the handshake".into());
+                    break;
                 }
                 Ok(n) => {
                     inbuf.extend_from_slice(&buf[..n]);
@@ -497,14 +500,25 @@ impl Fleet {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Outcome::Lost(format!("handshake failed: {e}")),
+                Err(e) if inbuf.is_empty() => {
+                    return Outcome::Lost(format!("handshake failed: {e}"));
+                }
+                Err(e) => {
+                    ended = Some(format!("handshake failed: {e}"));
+                    break;
+                }
             }
         }
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);
         let head_len = match response.parse(inbuf) {
             Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if inbuf.len() <= MAX_HANDSHAKE => return Outcome::Fine,
+            Ok(httparse::Status::Partial) if inbuf.len() <= MAX_HANDSHAKE => {
+                return match ended {
+                    Some(reason) => Outcome::Lost(reason),
+                    None => Outcome::Fine,
+                };
+            }
             _ => return Outcome::Lost("the server's handshake answer is not HTTP".into()),
         };
         let status = response.code.unwrap_or(0);
@@ -545,6 +559,14 @@ impl Fleet {
             wants_write: true,
             closed_with: None,
         };
+        if let Some(reason) = ended {
+            // The connection is gone: what came with the 101 (typically a
+            // close frame saying why) is all there will be.
+            return match self.read(i, on_event) {
+                Outcome::Fine => Outcome::Lost(reason),
+                other => other,
+            };
+        }
         let connect = slot.state.connect_message();
         match self.send(i, vec![connect]) {
             Outcome::Fine => self.read(i, on_event),
@@ -635,12 +657,16 @@ impl Fleet {
                     }
                 }
                 Message::Close(frame) => {
-                    *closed_with = Some(match frame {
+                    let (code, reason) = match frame {
                         Some(f) => (u16::from(f.code), f.reason.to_string()),
                         None => (1005, String::new()),
-                    });
-                    // Keep reading: tungstenite answers the close and then
-                    // reports ConnectionClosed.
+                    };
+                    *closed_with = Some((code, reason.clone()));
+                    // tungstenite has queued the answering close frame: send
+                    // it, and be done without waiting for the server to
+                    // drop the TCP connection (it may not, or not soon).
+                    let _ = self.send(i, Vec::new());
+                    return Outcome::Closed(code, reason);
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Binary(_) | Message::Frame(_) => {}
             }

@@ -17,6 +17,7 @@ mod checksum_vectors;
 mod cli;
 mod delta_props;
 mod device_flow;
+mod device_handshake;
 mod dialect;
 mod heartbeat_and_expiry;
 mod http_api;
