@@ -304,6 +304,11 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
                 config.max_body_bytes =
                     parse_size(v).map_err(|e| a.error(format!("{flag}: {e}")))?;
             }
+            "--max-body-buffer" => {
+                let v = a.value(flag, inline)?;
+                config.max_buffered_body_bytes =
+                    parse_size(v).map_err(|e| a.error(format!("{flag}: {e}")))?;
+            }
             "--max-queued-updates" => {
                 config.max_queued_updates = a.parsed(flag, inline, "a whole number")?
             }
@@ -338,6 +343,12 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     ];
     if let Some((flag, _)) = positive.iter().find(|(_, n)| *n == 0) {
         return Err(a.error(format!("{flag} must be at least 1")));
+    }
+    if config.max_buffered_body_bytes < config.max_body_bytes {
+        return Err(a.error(format!(
+            "--max-body-buffer ({} bytes) must be at least --max-body-bytes ({} bytes), or the largest bodies are never accepted",
+            config.max_buffered_body_bytes, config.max_body_bytes
+        )));
     }
     if config.token.as_deref() == Some("") {
         return Err(a.error("--token must not be empty".into()));
@@ -545,6 +556,8 @@ SERVE FLAGS:                               DEFAULT
     --max-sessions N           sessions at once                      1000
     --max-message-bytes SIZE   largest message from a device         64KiB
     --max-body-bytes SIZE      largest HTTP request body             10MiB
+    --max-body-buffer SIZE     request bodies buffered at once, all  40MiB
+                               connections (beyond: 503, retry)
     --max-queued-updates N     updates queued per slow device        32
     --rate-limit N             messages per second per device        100
     --token TOKEN              open the control API to other hosts   $LUMORA_TOKEN or none
@@ -665,7 +678,7 @@ mod tests {
              --watch app.json --session-timeout 1h --ping-interval 5s --idle-timeout 10s \
              --connect-timeout 2s --request-timeout 3s --keep-alive-timeout 4s --coalesce-ms 0 \
              --max-connections 50 --max-sessions 7 --max-message-bytes 32KiB \
-             --max-body-bytes 1MiB --max-queued-updates 8 --rate-limit 20 --token t \
+             --max-body-bytes 1MiB --max-body-buffer 3MiB --max-queued-updates 8 --rate-limit 20 --token t \
              --allowed-host a.test --allowed-host b.test --allowed-origin http://x.test -q",
         );
         let c = &o.config;
@@ -686,6 +699,7 @@ mod tests {
         assert_eq!(c.hub.max_sessions, 7);
         assert_eq!(c.max_message_bytes, 32 * 1024);
         assert_eq!(c.max_body_bytes, 1 << 20);
+        assert_eq!(c.max_buffered_body_bytes, 3 << 20);
         assert_eq!(c.max_queued_updates, 8);
         assert_eq!(c.hub.rate_limit, 20);
         assert_eq!(c.token.as_deref(), Some("t"));
@@ -723,6 +737,11 @@ mod tests {
         assert!(err("--ping-interval 0s").message.contains("more than zero"));
         assert!(err("--session-timeout soon").message.contains("duration"));
         assert!(err("--max-connections 0").message.contains("at least 1"));
+        assert!(
+            err("--max-body-buffer 1MiB")
+                .message
+                .contains("at least --max-body-bytes")
+        );
         assert!(err("--no-qr=yes").message.contains("takes no value"));
         assert!(err("stray").message.contains("unexpected"));
         assert!(err("push").message.contains("file"));
@@ -818,6 +837,7 @@ mod tests {
             ("--max-sessions", h.max_sessions.to_string()),
             ("--max-message-bytes", format_size(c.max_message_bytes)),
             ("--max-body-bytes", format_size(c.max_body_bytes)),
+            ("--max-body-buffer", format_size(c.max_buffered_body_bytes)),
             ("--max-queued-updates", c.max_queued_updates.to_string()),
             ("--rate-limit", h.rate_limit.to_string()),
             ("--token", format!("${TOKEN_ENV} or none")),

@@ -96,6 +96,9 @@ fn read_schema(file: &str) -> Result<Vec<u8>, PushError> {
 fn startup_session(url: &HttpUrl, token: Option<&str>) -> Result<String, PushError> {
     let reply = http_client::request(url, "GET", "/session/startup", None, token, TIMEOUT)
         .map_err(|e| connection_error(url, e))?;
+    if reply.status == 401 {
+        return Err(refusal(&reply));
+    }
     if reply.status != 200 {
         return Err(PushError::Refused(format!(
             "{}\n(the server has no startup session to push to; pass --session ID)",
@@ -122,7 +125,13 @@ fn json(reply: &HttpResponse) -> Value {
 }
 
 fn refusal(reply: &HttpResponse) -> PushError {
-    PushError::Refused(refusal_message(reply))
+    let mut message = refusal_message(reply);
+    if reply.status == 401 {
+        message.push_str(
+            "\n(the server refused the token: pass the one it was started with, --token or $LUMORA_TOKEN, or none if it has none)",
+        );
+    }
+    PushError::Refused(message)
 }
 
 /// The server's error message and code, e.g. `nodes[0].id: ...

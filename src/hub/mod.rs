@@ -279,6 +279,12 @@ impl Hub {
         self.sessions.get(id)
     }
 
+    /// Whether a session of this id is live: `SessionNotFound` or
+    /// `SessionExpired` otherwise.
+    pub fn check_session(&self, id: &str, now: Now) -> Result<(), HubError> {
+        self.lookup(id, now).map(|_| ())
+    }
+
     /// The hub's record of a connection, if it is a live WebSocket.
     pub fn device(&self, conn: ConnId) -> Option<&Device> {
         self.devices

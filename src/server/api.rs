@@ -29,6 +29,8 @@ pub struct LoopStats {
     pub slow_device_resyncs: u64,
     /// Timers pending in the timer wheel.
     pub timers_pending: usize,
+    /// Request-body bytes reserved now (see `Config::max_buffered_body_bytes`).
+    pub buffered_body_bytes: usize,
 }
 
 /// What the connection should do with a request.
@@ -113,44 +115,22 @@ impl Route {
     }
 }
 
+/// Decides from a request's head alone (the request with its body not yet
+/// read, and the body's announced length) whether it can succeed: the one
+/// place for that policy. A refusal is the final answer, sent before the
+/// body is read (a client waiting on `Expect: 100-continue` never sends
+/// it); only requests admitted here have their bodies buffered.
+/// [`handle`] applies the same checks again once the body is there.
+pub fn admit(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<(), Response> {
+    check(req, body_len, ctx).map(|_| ())
+}
+
 /// Routes one request.
 pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
-    let Some(route) = Route::parse(&req.path) else {
-        return Routed::Respond(Response::error(
-            404,
-            "NOT_FOUND",
-            &format!("no such endpoint: {} {}", req.method, req.path),
-        ));
+    let route = match check(req, req.body.len(), ctx) {
+        Ok(route) => route,
+        Err(resp) => return Routed::Respond(resp),
     };
-    if let Err(resp) = guard(req, &route, ctx) {
-        return Routed::Respond(resp);
-    }
-    let allowed = route.allow().split(", ").any(|m| m == req.method);
-    if !allowed {
-        return Routed::Respond(
-            Response::error(
-                405,
-                "METHOD_NOT_ALLOWED",
-                &format!(
-                    "{} is not served on {}; use {}",
-                    req.method,
-                    req.path,
-                    route.allow()
-                ),
-            )
-            .with_header("Allow", route.allow()),
-        );
-    }
-    // A body must be declared JSON; so must an empty one that declares a
-    // type at all (a bodiless `<form enctype="text/plain">` post).
-    let declared = req.header("content-type").is_some();
-    if req.method == "POST" && (declared || !req.body.is_empty()) && !is_json(req) {
-        return Routed::Respond(Response::error(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "request bodies must be sent as Content-Type: application/json",
-        ));
-    }
     Routed::Respond(match route {
         Route::Ws => return upgrade(req),
         Route::Health => Response::json(
@@ -192,6 +172,66 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             }
         }
     })
+}
+
+/// [`admit`]'s checks, in order: route (404), Host/Origin/peer/token (403,
+/// 401), method (405), a body where none is taken (413), Content-Type
+/// (415), the session named in the path (404/410), the session cap (429).
+fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Response> {
+    let Some(route) = Route::parse(&req.path) else {
+        return Err(Response::error(
+            404,
+            "NOT_FOUND",
+            &format!("no such endpoint: {} {}", req.method, req.path),
+        ));
+    };
+    guard(req, &route, ctx)?;
+    let allowed = route.allow().split(", ").any(|m| m == req.method);
+    if !allowed {
+        return Err(Response::error(
+            405,
+            "METHOD_NOT_ALLOWED",
+            &format!(
+                "{} is not served on {}; use {}",
+                req.method,
+                req.path,
+                route.allow()
+            ),
+        )
+        .with_header("Allow", route.allow()));
+    }
+    if req.method != "POST" && body_len > 0 {
+        return Err(Response::error(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            &format!(
+                "{} {} takes no body; send it without one",
+                req.method, req.path
+            ),
+        ));
+    }
+    // A body must be declared JSON; so must an empty one that declares a
+    // type at all (a bodiless `<form enctype="text/plain">` post).
+    let declared = req.header("content-type").is_some();
+    if req.method == "POST" && (declared || body_len > 0) && !is_json(req) {
+        return Err(Response::error(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "request bodies must be sent as Content-Type: application/json",
+        ));
+    }
+    match &route {
+        Route::Send(id) | Route::Session(id) | Route::SessionHealth(id) | Route::Extend(id) => {
+            ctx.hub.check_session(id, ctx.now).map_err(hub_error)?;
+        }
+        Route::NewSession if ctx.hub.session_count() >= ctx.hub.config().max_sessions => {
+            return Err(hub_error(HubError::TooManySessions(
+                ctx.hub.config().max_sessions,
+            )));
+        }
+        _ => {}
+    }
+    Ok(route)
 }
 
 fn upgrade(req: &Request) -> Routed {
@@ -302,6 +342,7 @@ pub fn stats_json(hub: &Hub, s: &LoopStats) -> Value {
                 "accepted": s.connections_accepted,
                 "refused": s.connections_refused,
                 "websocketUpgrades": s.websocket_upgrades,
+                "bufferedBodyBytes": s.buffered_body_bytes,
             },
             "timersPending": s.timers_pending,
             "counters": {
@@ -362,11 +403,11 @@ pub fn schema_error(e: &SchemaError) -> Response {
     }
 }
 
-/// SPEC §9: Host must name this machine; the control API answers loopback
-/// peers (or bearers of the token) and refuses browser origins.
+/// Host must name this machine; the control API answers loopback peers
+/// (or bearers of the token) and refuses browser origins. A presented
+/// bearer token that is wrong is refused from every peer.
 fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response> {
-    if let Some(host) = req.header("host") {
-        let name = host_name(host);
+    if let Some(name) = req.authority.as_deref() {
         let allowed = ctx
             .config
             .allowed_hosts
@@ -395,39 +436,48 @@ fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response
             ));
         }
     }
-    if (ctx.config.is_local_peer)(ctx.peer.ip()) {
+    let token = ctx.config.token.as_deref();
+    let local = (ctx.config.is_local_peer)(ctx.peer.ip());
+    if let Some(given) = req.header("authorization").and_then(bearer) {
+        match token {
+            Some(t) if constant_time_eq(given.as_bytes(), t.as_bytes()) => return Ok(()),
+            Some(_) => {
+                return Err(wrong_token(
+                    "wrong token: it does not match the server's --token (or $LUMORA_TOKEN)",
+                ));
+            }
+            // Another machine learns first that it needs --token at all.
+            None if local => {
+                return Err(wrong_token(
+                    "this server was started without --token, so no token is right; send none",
+                ));
+            }
+            None => {}
+        }
+    }
+    if local {
         return Ok(());
     }
-    let Some(token) = ctx.config.token.as_deref() else {
-        return Err(Response::error(
-            403,
-            "FORBIDDEN",
-            "the control API only answers this machine; start the server with --token to allow others",
-        ));
-    };
-    match req
-        .header("authorization")
-        .and_then(|a| a.strip_prefix("Bearer "))
-    {
-        None => Err(Response::error(
-            403,
-            "FORBIDDEN",
-            "the control API needs `Authorization: Bearer <token>` from other machines",
-        )),
-        Some(given) if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(Response::error(401, "AUTHENTICATION_FAILED", "wrong token")),
-    }
+    Err(Response::error(
+        403,
+        "FORBIDDEN",
+        if token.is_some() {
+            "the control API needs `Authorization: Bearer <token>` from other machines"
+        } else {
+            "the control API only answers this machine; start the server with --token to allow others"
+        },
+    ))
 }
 
-/// The host part of a Host header (`[::1]:3000` → `::1`, `a:1` → `a`).
-pub fn host_name(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
-        _ => host,
-    }
+/// The credentials of `Authorization: Bearer <token>` (scheme name in any
+/// case, RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+fn wrong_token(message: &str) -> Response {
+    Response::error(401, "AUTHENTICATION_FAILED", message).with_header("WWW-Authenticate", "Bearer")
 }
 
 fn is_loopback_name(name: &str) -> bool {
@@ -472,13 +522,32 @@ mod tests {
 
     #[test]
     fn host_names() {
-        assert_eq!(host_name("localhost:3000"), "localhost");
-        assert_eq!(host_name("[::1]:3000"), "::1");
-        assert_eq!(host_name("::1"), "::1");
-        assert_eq!(host_name("10.0.0.2"), "10.0.0.2");
+        use crate::server::http::parse_authority;
+        assert_eq!(parse_authority("localhost:3000"), Some("localhost"));
+        assert_eq!(parse_authority("[::1]:3000"), Some("::1"));
+        assert_eq!(parse_authority("10.0.0.2"), Some("10.0.0.2"));
+        for bad in [
+            "::1",
+            "[::1]evil",
+            "[::1]@evil",
+            "a@b",
+            "a:b",
+            "a:123456",
+            "[x]",
+        ] {
+            assert_eq!(parse_authority(bad), None, "{bad}");
+        }
         assert!(is_loopback_name("LOCALHOST"));
         assert!(is_loopback_name("127.0.0.2"));
         assert!(!is_loopback_name("evil.com"));
+    }
+
+    #[test]
+    fn bearer_credentials() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
     }
 
     #[test]

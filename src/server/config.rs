@@ -42,6 +42,12 @@ pub struct Config {
     pub max_headers: usize,
     /// Largest request body (10 MiB, the schema limit).
     pub max_body_bytes: usize,
+    /// Request-body bytes buffered at once across all connections (40 MiB:
+    /// four bodies of the largest size). Room is reserved from a request's
+    /// `Content-Length` once its head is admitted; a body that does not fit
+    /// is refused at once with 503 and `Retry-After: 1`. Keep it at least
+    /// `max_body_bytes`, or the largest bodies are never accepted.
+    pub max_buffered_body_bytes: usize,
     /// Update frames a device may have queued before it is dropped to a
     /// resync (32): bounds memory per slow device.
     pub max_queued_updates: usize,
@@ -93,6 +99,7 @@ impl Default for Config {
             max_head_bytes: 16 * 1024,
             max_headers: 64,
             max_body_bytes: crate::protocol::MAX_SCHEMA_BYTES,
+            max_buffered_body_bytes: 4 * crate::protocol::MAX_SCHEMA_BYTES,
             max_queued_updates: 32,
             max_pending_replies: 1024 * 1024,
             close_timeout: Duration::from_secs(1),

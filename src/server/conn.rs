@@ -2,6 +2,8 @@
 //! closing. The loop owns the socket registration; this file owns what a
 //! connection holds in each state and the byte-moving it does.
 
+use super::body_budget::Reservation;
+use super::http::Head;
 use super::outbound::{Flushed, OutQueue};
 use super::websocket::WsIo;
 use mio::net::TcpStream;
@@ -39,6 +41,19 @@ pub struct HttpPhase {
     /// be cancelled, so a deadline moving later keeps the pending timer
     /// (which re-arms when it fires) instead of adding one per request.
     pub timer_at: Option<Instant>,
+    /// The admitted head of the request at the front of `inbuf`, waiting
+    /// for its body, with the room reserved for that body.
+    pub pending: Option<Box<Pending>>,
+}
+
+/// A request whose head was admitted and whose body is still arriving.
+#[derive(Debug)]
+pub struct Pending {
+    /// The head.
+    pub head: Head,
+    /// Room for the body in the server's body budget (none for an empty
+    /// body); given back when this is dropped.
+    pub room: Option<Reservation>,
 }
 
 /// What a fired deadline timer means for an HTTP connection.
@@ -61,6 +76,29 @@ impl HttpPhase {
             served: 0,
             paused: false,
             timer_at: Some(deadline),
+            pending: None,
+        }
+    }
+
+    /// How many bytes `inbuf` may hold before the next read stops: the
+    /// request at its front is read no further than its head (up to the
+    /// head limit, one byte more to tell a head that is too large) until
+    /// the head is admitted; then to the end of its body, plus at most one
+    /// head of a pipelined request.
+    pub fn read_cap(&self, max_head: usize) -> usize {
+        match &self.pending {
+            Some(p) => p.head.total() + max_head,
+            None => max_head + 1,
+        }
+    }
+
+    /// Drops the first `n` bytes of `inbuf` (requests handled); a buffer
+    /// left much larger than what it holds (after a big body) is shrunk.
+    pub fn consume(&mut self, n: usize) {
+        self.inbuf.drain(..n.min(self.inbuf.len()));
+        const KEEP: usize = 64 * 1024;
+        if self.inbuf.capacity() > KEEP.max(2 * self.inbuf.len()) {
+            self.inbuf.shrink_to(KEEP.max(self.inbuf.len()));
         }
     }
 

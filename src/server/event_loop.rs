@@ -3,10 +3,11 @@
 //! the API router. Nothing here decides protocol behaviour.
 
 use super::api::{self, Ctx, LoopStats, Routed};
+use super::body_budget::BodyBudget;
 use super::config::Config;
 use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsPhase};
 use super::handle::Command;
-use super::http::{self, Limits, Parsed, Response};
+use super::http::{self, Limits, Response};
 use super::outbound::{Flushed, Pushed};
 use super::timer::TimerWheel;
 use super::watch::Watches;
@@ -31,6 +32,9 @@ const WATCH: Token = Token(usize::MAX - 4);
 /// Messages handled per connection per readiness event before others get a
 /// turn; the rest is picked up on the next loop iteration.
 const READ_BUDGET: usize = 64;
+
+/// The interim answer to `Expect: 100-continue` for an admitted head.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Connections accepted per readiness event, so a connection flood cannot
 /// starve the connections already open.
@@ -75,6 +79,7 @@ pub(crate) struct EventLoop {
     last_capacity_warning: Option<Instant>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     watches: Watches,
+    body_budget: BodyBudget,
 }
 
 impl EventLoop {
@@ -105,6 +110,7 @@ impl EventLoop {
             last_capacity_warning: None,
             signals: None,
             watches: Watches::new(config.watch_poll),
+            body_budget: BodyBudget::new(config.max_buffered_body_bytes),
             config,
         }
     }
@@ -289,7 +295,6 @@ impl EventLoop {
             max_headers: self.config.max_headers,
             max_body: self.config.max_body_bytes,
         };
-        let cap = limits.max_head + limits.max_body;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -298,6 +303,8 @@ impl EventLoop {
             return;
         };
         let was_empty = h.inbuf.is_empty();
+        // A body is read only once its head was admitted.
+        let cap = h.read_cap(limits.max_head);
         let status = match conn::read_available(&mut conn.sock, &mut h.inbuf, cap) {
             Ok(s) => s,
             Err(_) => return self.remove(key),
@@ -308,9 +315,6 @@ impl EventLoop {
                 self.wheel.insert(h.deadline, Timer::Http(key, generation));
             }
         }
-        if status == ReadStatus::Capped {
-            self.again.push((key, generation));
-        }
         // Bytes of `inbuf` taken by the requests handled below, removed once
         // at the end: draining after each of many pipelined requests would
         // move the rest of a large buffer every time.
@@ -318,6 +322,8 @@ impl EventLoop {
         loop {
             self.stats.connections_open = self.conns.len();
             self.stats.timers_pending = self.wheel.len();
+            self.stats.buffered_body_bytes = self.body_budget.in_use();
+            self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
@@ -330,26 +336,6 @@ impl EventLoop {
                 h.paused = true;
                 break;
             }
-            let parsed = http::parse_request(&h.inbuf[start..], &limits);
-            let (request, consumed) = match parsed {
-                Ok(Parsed::Partial) => {
-                    if status == ReadStatus::Eof {
-                        self.begin_close(key, now);
-                    }
-                    break;
-                }
-                Ok(Parsed::Complete { request, consumed }) => (request, consumed),
-                Err(e) => {
-                    log::debug!("bad request from {}: {e:?}", conn.peer);
-                    conn.out.push_owned(e.response().encode(false));
-                    self.begin_close(key, now);
-                    break;
-                }
-            };
-            start += consumed;
-            h.served += 1;
-            self.stats.http_requests += 1;
-            self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;
             let peer = conn.peer;
             let local_hosts = &mut self.local_hosts;
             let mut is_local = |name: &str| is_local_address(local_hosts, name);
@@ -363,7 +349,86 @@ impl EventLoop {
                 is_local_host: &mut is_local,
                 stats: &self.stats,
             };
-            let routed = api::handle(&request, &mut ctx);
+            let arrived = h.inbuf.len() - start;
+            // The head of the request at the front: admitted earlier, or
+            // parsed and judged now, before any of its body is buffered.
+            let pending =
+                match h.pending.take() {
+                    Some(p) => Ok(p),
+                    None => match http::parse_head(&h.inbuf[start..], &limits) {
+                        Ok(None) => {
+                            if status == ReadStatus::Eof {
+                                self.begin_close(key, now);
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            log::debug!("bad request from {}: {e:?}", conn.peer);
+                            conn.out.push_owned(e.response().encode(false));
+                            self.begin_close(key, now);
+                            break;
+                        }
+                        Ok(Some(head)) => {
+                            let verdict = api::admit(&head.request, head.body_len, &mut ctx)
+                                .and_then(|()| match head.body_len {
+                                    0 => Ok(None),
+                                    n => self.body_budget.reserve(n).map(Some),
+                                });
+                            match verdict {
+                                Ok(room) => {
+                                    if head.request.expects_continue && arrived < head.total() {
+                                        conn.out.push_owned(CONTINUE.to_vec());
+                                    }
+                                    h.inbuf.reserve_exact(
+                                        (start + head.total()).saturating_sub(h.inbuf.len()),
+                                    );
+                                    Ok(Box::new(conn::Pending { head, room }))
+                                }
+                                Err(resp) => Err((head, resp)),
+                            }
+                        }
+                    },
+                };
+            let (request, routed) = match pending {
+                Ok(p) if arrived < p.head.total() => {
+                    h.pending = Some(p);
+                    if status == ReadStatus::Eof {
+                        self.begin_close(key, now);
+                    }
+                    break;
+                }
+                Ok(p) => {
+                    let total = p.head.total();
+                    let request = p.head.into_request(&h.inbuf[start..]);
+                    start += total;
+                    let routed = api::handle(&request, &mut ctx);
+                    drop(p.room);
+                    (request, routed)
+                }
+                // Refused from its head, with the whole request here: it is
+                // answered like any other.
+                Err((head, resp)) if arrived >= head.total() => {
+                    start += head.total();
+                    (head.request, Routed::Respond(resp))
+                }
+                // Refused with its body still to come: answered at once and
+                // closed; what arrives meanwhile is read and thrown away.
+                Err((head, resp)) => {
+                    log::debug!(
+                        "{} {} {} from {peer}, refused from its head",
+                        head.request.method,
+                        head.request.path,
+                        resp.status
+                    );
+                    h.served += 1;
+                    self.stats.http_requests += 1;
+                    conn.out.push_owned(resp.encode(false));
+                    self.begin_close(key, now);
+                    break;
+                }
+            };
+            h.served += 1;
+            self.stats.http_requests += 1;
             log::debug!(
                 "{} {} {} from {peer}",
                 request.method,
@@ -421,7 +486,12 @@ impl EventLoop {
             }
         }
         if let Some(Phase::Http(h)) = self.conns.get_mut(key).map(|c| &mut c.phase) {
-            h.inbuf.drain(..start.min(h.inbuf.len()));
+            h.consume(start);
+            if status == ReadStatus::Capped && !h.paused {
+                // Stopped at the cap: more may be waiting, with no new
+                // readiness event to say so.
+                self.again.push((key, generation));
+            }
         }
         self.apply_effects(now);
         self.flush(key, now);
@@ -828,6 +898,7 @@ impl EventLoop {
                     self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;
                     self.stats.connections_open = self.conns.len();
                     self.stats.timers_pending = self.wheel.len();
+                    self.stats.buffered_body_bytes = self.body_budget.in_use();
                     let _ = r.send(Ok(api::stats_json(&self.hub, &self.stats)));
                 }
                 Command::Watch {

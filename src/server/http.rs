@@ -34,6 +34,14 @@ pub struct Request {
     pub body: Vec<u8>,
     /// HTTP/1.x minor version.
     pub minor_version: u8,
+    /// The host the request names, without port or IPv6 brackets: from an
+    /// absolute-form target (`GET http://host:port/path`), else from the
+    /// `Host` header; `None` for an HTTP/1.0 request without either.
+    /// Always well-formed (a malformed one is refused while parsing).
+    pub authority: Option<String>,
+    /// The client sent `Expect: 100-continue` (HTTP/1.1) and waits for
+    /// `100 Continue` before sending the body.
+    pub expects_continue: bool,
 }
 
 impl Request {
@@ -118,8 +126,11 @@ pub enum HttpError {
     },
     /// Chunked or otherwise unsized body (411).
     LengthRequired,
-    /// Not HTTP/1.x (505).
+    /// A well-formed version other than HTTP/1.0 and HTTP/1.1 (505); a
+    /// malformed one is a `BadRequest`.
     VersionNotSupported,
+    /// An `Expect` other than `100-continue` (417).
+    ExpectationFailed(String),
 }
 
 impl HttpError {
@@ -153,6 +164,11 @@ impl HttpError {
                 "HTTP_VERSION_NOT_SUPPORTED",
                 "only HTTP/1.0 and HTTP/1.1 are served",
             ),
+            HttpError::ExpectationFailed(e) => Response::error(
+                417,
+                "EXPECTATION_FAILED",
+                &format!("unsupported expectation {e:?}; only Expect: 100-continue is understood"),
+            ),
         }
     }
 }
@@ -171,8 +187,49 @@ pub enum Parsed {
     },
 }
 
+/// A request head, parsed and checked; its body (`body_len` bytes after
+/// the head) may not have arrived yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    /// The request, with an empty body.
+    pub request: Request,
+    /// Bytes of the request line and headers.
+    pub head_len: usize,
+    /// The body's `Content-Length` (within the limit).
+    pub body_len: usize,
+}
+
+impl Head {
+    /// Bytes of the whole request.
+    pub fn total(&self) -> usize {
+        self.head_len + self.body_len
+    }
+
+    /// The request with its body, from `buf` starting at the request's
+    /// first byte and holding at least [`Head::total`] bytes.
+    pub fn into_request(self, buf: &[u8]) -> Request {
+        let end = self.total();
+        let mut request = self.request;
+        request.body = buf[self.head_len..end].to_vec();
+        request
+    }
+}
+
 /// Parses one request from the front of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
+    match parse_head(buf, limits)? {
+        Some(head) if buf.len() >= head.total() => Ok(Parsed::Complete {
+            consumed: head.total(),
+            request: head.into_request(buf),
+        }),
+        _ => Ok(Parsed::Partial),
+    }
+}
+
+/// Parses and checks the head of the request at the front of `buf`
+/// (`None`: more bytes are needed). Everything the head alone can refuse
+/// is refused here: size limits, framing, version, Host, target, Expect.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
     let too_large = || HttpError::HeadTooLarge {
         max_head: limits.max_head,
         max_headers: limits.max_headers,
@@ -185,19 +242,19 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
             if buf.len() > limits.max_head {
                 return Err(too_large());
             }
-            return Ok(Parsed::Partial);
+            return Ok(None);
         }
         Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
-        Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
+        Err(httparse::Error::Version) => return version_error(buf, limits),
         Err(e) => return Err(HttpError::BadRequest(format!("malformed request: {e}"))),
     };
     if head_len > limits.max_head {
         return Err(too_large());
     }
     let method = req.method.unwrap_or_default().to_string();
-    let target = req.path.unwrap_or_default();
     let minor_version = req.version.unwrap_or(1);
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (target_authority, target) = request_target(req.path.unwrap_or_default())?;
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -216,6 +273,23 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
     if all("host").count() > 1 {
         return Err(HttpError::BadRequest("more than one Host header".into()));
     }
+    // RFC 9112 §3.2: an HTTP/1.1 request must carry Host, and a Host that
+    // is not `host[:port]` is refused (it must never pass for loopback).
+    let host = match header("host") {
+        Some(v) => Some(
+            parse_authority(v)
+                .ok_or_else(|| HttpError::BadRequest(format!("malformed Host header {v:?}")))?,
+        ),
+        None if minor_version >= 1 => {
+            return Err(HttpError::BadRequest(
+                "an HTTP/1.1 request needs a Host header".into(),
+            ));
+        }
+        None => None,
+    };
+    // RFC 9112 §3.2.2: for an absolute-form target, its authority is the
+    // host and the Host header is ignored.
+    let authority = target_authority.or(host).map(str::to_string);
     // RFC 9112 §6.3: digits only, and repeated values must agree; anything
     // else could be read differently by a proxy in front of us.
     let mut length = None;
@@ -236,20 +310,121 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, HttpError> {
             limit: limits.max_body,
         });
     }
-    if buf.len() < head_len + length {
-        return Ok(Parsed::Partial);
+    // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0
+    // client's is ignored.
+    let mut expects_continue = false;
+    for (_, v) in all("expect") {
+        if !v.eq_ignore_ascii_case("100-continue") {
+            return Err(HttpError::ExpectationFailed(v.clone()));
+        }
+        expects_continue = minor_version >= 1;
     }
-    Ok(Parsed::Complete {
+    Ok(Some(Head {
         request: Request {
             method,
             path: path.to_string(),
             query: query.to_string(),
             headers,
-            body: buf[head_len..head_len + length].to_vec(),
+            body: Vec::new(),
             minor_version,
+            authority,
+            expects_continue,
         },
-        consumed: head_len + length,
-    })
+        head_len,
+        body_len: length,
+    }))
+}
+
+/// httparse refuses any version but HTTP/1.0 and 1.1: a well-formed
+/// `HTTP/d.d` is 505, anything else a malformed request (400). Needs the
+/// whole request line.
+fn version_error(buf: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
+    let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > limits.max_head {
+            return Err(HttpError::HeadTooLarge {
+                max_head: limits.max_head,
+                max_headers: limits.max_headers,
+            });
+        }
+        return Ok(None);
+    };
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(HttpError::VersionNotSupported)
+        }
+        _ => Err(HttpError::BadRequest(format!(
+            "malformed HTTP version {:?}",
+            String::from_utf8_lossy(version)
+        ))),
+    }
+}
+
+/// Splits a request target into the authority of an absolute-form target
+/// (`http://host:port/path?q`, RFC 9112 §3.2.2) and the origin-form rest
+/// (`/path?q`). Other forms (`*`, `host:port`, a bare word) are refused.
+fn request_target(target: &str) -> Result<(Option<&str>, String), HttpError> {
+    if target.starts_with('/') {
+        return Ok((None, target.to_string()));
+    }
+    let bad = || {
+        HttpError::BadRequest(format!(
+            "request target {target:?} is neither a path (/...) nor an http:// URL"
+        ))
+    };
+    let scheme_end = target.find("://").ok_or_else(bad)?;
+    let scheme = &target[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad());
+    }
+    let rest = &target[scheme_end + 3..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = parse_authority(&rest[..end])
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            HttpError::BadRequest(format!("malformed authority in request target {target:?}"))
+        })?;
+    let path = &rest[end..];
+    let origin_form = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Ok((Some(host), origin_form))
+}
+
+/// The host of `host[:port]` (a Host header, or the authority of a URL
+/// without user info), IPv6 brackets removed; `None` when malformed:
+/// an IPv6 literal must be one and be followed by nothing or a port, a
+/// name may hold only the characters RFC 3986 allows in one, and a port
+/// is at most five digits.
+pub fn parse_authority(value: &str) -> Option<&str> {
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        inside.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            a => Some(a.strip_prefix(':')?),
+        };
+        (inside, port)
+    } else {
+        let (host, port) = match value.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (value, None),
+        };
+        let name_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+        if !host.bytes().all(name_byte) {
+            return None;
+        }
+        (host, port)
+    };
+    match port {
+        Some(p) if p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ => Some(host),
+    }
 }
 
 /// A `Content-Length` value: digits only (no sign, no spaces inside); a
@@ -317,6 +492,7 @@ impl Response {
 /// The reason phrase of the statuses this server sends.
 pub fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
@@ -331,6 +507,7 @@ pub fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
@@ -360,7 +537,7 @@ mod tests {
 
     #[test]
     fn parses_pipelined_requests_with_bodies() {
-        let buf = b"POST /send/a%20b?preserveState=false HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\n\r\n";
+        let buf = b"POST /send/a%20b?preserveState=false HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
         let (r, n) = complete(buf);
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/send/a%20b");
@@ -374,18 +551,21 @@ mod tests {
     #[test]
     fn partial_until_body_complete() {
         assert_eq!(
-            parse_request(b"GET / HTTP/1.1\r\n", &LIMITS),
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n", &LIMITS),
             Ok(Parsed::Partial)
         );
         assert_eq!(
-            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", &LIMITS),
+            parse_request(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab",
+                &LIMITS
+            ),
             Ok(Parsed::Partial)
         );
     }
 
     #[test]
     fn limits() {
-        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
+        let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n", "a".repeat(300));
         assert_eq!(
             parse_request(long.as_bytes(), &LIMITS),
             Err(HttpError::HeadTooLarge {
@@ -393,7 +573,7 @@ mod tests {
                 max_headers: 4
             })
         );
-        let many = "GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
+        let many = "GET / HTTP/1.1\r\nHost: x\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
         // The message names the limits in force, not the defaults.
         let body = HttpError::HeadTooLarge {
             max_head: 256,
@@ -411,7 +591,10 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &LIMITS),
+            parse_request(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n",
+                &LIMITS
+            ),
             Err(HttpError::BodyTooLarge {
                 length: 11,
                 limit: 10
@@ -419,17 +602,20 @@ mod tests {
         ));
         assert_eq!(
             parse_request(
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
                 &LIMITS
             ),
             Err(HttpError::LengthRequired)
         );
         assert!(matches!(
-            parse_request(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &LIMITS),
+            parse_request(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
+                &LIMITS
+            ),
             Err(HttpError::BadRequest(_))
         ));
         for bad in ["+5", "-1", "1 2", "0x10", "", "5, 5"] {
-            let req = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            let req = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
             assert!(
                 matches!(
                     parse_request(req.as_bytes(), &LIMITS),
@@ -440,20 +626,21 @@ mod tests {
         }
         assert!(matches!(
             parse_request(
-                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
                 &LIMITS
             ),
             Err(HttpError::BodyTooLarge { .. })
         ));
         assert!(matches!(
             parse_request(
-                b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
                 &LIMITS
             ),
             Err(HttpError::BadRequest(_))
         ));
-        let (r, _) =
-            complete(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab");
+        let (r, _) = complete(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+        );
         assert_eq!(r.body, b"ab");
         assert!(matches!(
             parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &LIMITS),
@@ -471,7 +658,7 @@ mod tests {
         assert!(!r.keep_alive());
         let (r, _) = complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         assert!(r.keep_alive());
-        let (r, _) = complete(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let (r, _) = complete(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assert!(!r.keep_alive());
     }
 

@@ -12,6 +12,7 @@
 //! - `watch`: `--watch FILE`, by inotify in the loop or polled from the timer wheel
 
 pub mod api;
+mod body_budget;
 pub mod config;
 mod conn;
 mod event_loop;

@@ -21,6 +21,8 @@ mod device_handshake;
 mod dialect;
 mod heartbeat_and_expiry;
 mod http_api;
+mod http_conformance;
+mod http_intake;
 mod load;
 mod protocol_checklist;
 mod regressions;
