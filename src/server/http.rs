@@ -653,6 +653,55 @@ mod tests {
     }
 
     #[test]
+    fn heads_are_judged_before_their_bodies() {
+        // The head is known while the body is still missing.
+        let head = parse_head(
+            b"POST /send/s HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 9\r\n\r\n{",
+            &LIMITS,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((head.body_len, head.request.path.as_str()), (9, "/send/s"));
+        assert!(head.request.expects_continue);
+        assert_eq!(head.request.authority.as_deref(), Some("x"));
+        // HTTP/1.0 expectations are ignored; others are refused.
+        let (r, _) = complete(b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n");
+        assert!(!r.expects_continue);
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: x\r\n\r\n", &LIMITS),
+            Err(HttpError::ExpectationFailed(_))
+        ));
+    }
+
+    #[test]
+    fn targets_hosts_and_versions() {
+        let (r, _) = complete(b"GET http://[::1]:3000?a=1 HTTP/1.1\r\nHost: y\r\n\r\n");
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/", "a=1"));
+        assert_eq!(r.authority.as_deref(), Some("::1"));
+        let (r, _) = complete(b"GET /a HTTP/1.0\r\n\r\n");
+        assert_eq!(r.authority, None);
+        for bad in [
+            &b"GET /a HTTP/1.1\r\n\r\n"[..],
+            b"GET /a HTTP/1.1\r\nHost: [::1]x\r\n\r\n",
+            b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET http://a@b/ HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/9.Z\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_request(bad, &LIMITS), Err(HttpError::BadRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            parse_request(b"GET / HTTP/2.0\r\n\r\n", &LIMITS),
+            Err(HttpError::VersionNotSupported)
+        );
+        // The version is judged once its line is whole.
+        assert_eq!(parse_request(b"GET / HTTP/2", &LIMITS), Ok(Parsed::Partial));
+    }
+
+    #[test]
     fn keep_alive_rules() {
         let (r, _) = complete(b"GET / HTTP/1.0\r\n\r\n");
         assert!(!r.keep_alive());
