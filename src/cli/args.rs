@@ -2,6 +2,7 @@
 //! stdin, `--` to end flags. Every default shown by `--help` is read from
 //! [`Config::default`], so help and behaviour cannot drift apart.
 
+pub use super::banner::QrTarget;
 use crate::server::Config;
 use std::fmt;
 use std::net::IpAddr;
@@ -48,6 +49,8 @@ pub struct ServeOptions {
     pub config: Config,
     /// Skip the QR code in the banner.
     pub no_qr: bool,
+    /// What the QR code holds (`--qr page|ws`).
+    pub qr: QrTarget,
     /// Push these files to the startup session whenever they change.
     pub watch: Vec<PathBuf>,
     /// Log level.
@@ -233,6 +236,7 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
         ..Config::default()
     };
     let mut no_qr = false;
+    let mut qr = QrTarget::Page;
     let mut watch: Vec<PathBuf> = Vec::new();
     let mut verbosity = Verbosity::Normal;
     let mut a = Args::new(args, SERVE_USAGE);
@@ -265,6 +269,17 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             "--no-qr" => {
                 a.no_value(flag, inline)?;
                 no_qr = true;
+            }
+            "--qr" => {
+                qr = match a.value(flag, inline)? {
+                    "page" => QrTarget::Page,
+                    "ws" => QrTarget::WebSocket,
+                    v => {
+                        return Err(a.error(format!(
+                            "--qr: {v:?} is not page (the web device) or ws (the WebSocket URL)"
+                        )));
+                    }
+                }
             }
             "--watch" | "-w" => {
                 let path = PathBuf::from(a.value(flag, inline)?);
@@ -356,6 +371,7 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     Ok(Command::Serve(Box::new(ServeOptions {
         config,
         no_qr,
+        qr,
         watch,
         verbosity,
     })))
@@ -540,6 +556,8 @@ SERVE FLAGS:                               DEFAULT
     --strict-port              fail instead when the port is taken   off
     --public-host HOST         host put in device URLs               LAN address
     --no-qr                    do not print the QR code              off
+    --qr page|ws               what the QR code opens: the web       page
+                               device page, or the ws:// URL
     -w, --watch FILE           push FILE to the startup session now  none
                                and whenever it changes (repeatable)
     --watch-poll               watch by polling every 100 ms, not    off
@@ -653,6 +671,7 @@ mod tests {
         assert_eq!(o.config.host, d.host);
         assert!(o.config.handle_signals);
         assert!(!o.no_qr);
+        assert_eq!(o.qr, QrTarget::Page);
         assert_eq!(o.verbosity, Verbosity::Normal);
         assert_eq!(serve("serve").config.port, d.port);
     }
@@ -669,6 +688,14 @@ mod tests {
         let e = err("--watch a.json -w a.json");
         assert_eq!(e.message, "--watch a.json: given twice");
         assert!(err("--watch-poll=yes").message.contains("--watch-poll"));
+    }
+
+    #[test]
+    fn qr_target() {
+        assert_eq!(serve("--qr ws").qr, QrTarget::WebSocket);
+        assert_eq!(serve("--qr=page").qr, QrTarget::Page);
+        assert!(err("--qr wss").message.contains("not page"));
+        assert!(err("--qr").message.contains("--qr"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::args::DEFAULT_SERVER;
 use super::logging::local_hms;
 use super::qr::{Ecc, QrCode};
+use crate::server::urls;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -31,16 +32,41 @@ pub struct Banner<'a> {
     pub watch: &'a [PathBuf],
     /// Draw the QR code.
     pub qr: bool,
+    /// What the QR code holds.
+    pub qr_target: QrTarget,
     /// Use ANSI colours.
     pub color: bool,
     /// Time from start to ready.
     pub startup: Duration,
 }
 
+/// What the banner's QR code opens (`--qr page|ws`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QrTarget {
+    /// The web device page, which any phone camera opens (the default).
+    #[default]
+    Page,
+    /// The WebSocket URL, for native apps that scan it.
+    WebSocket,
+}
+
 impl Banner<'_> {
     /// The URL devices connect to.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws?session={}", self.advertised, self.session_id)
+        urls::ws_url(self.advertised, self.session_id)
+    }
+
+    /// The web device page.
+    pub fn page_url(&self) -> String {
+        urls::page_url(self.advertised, self.session_id)
+    }
+
+    /// The URL in the QR code.
+    pub fn qr_url(&self) -> String {
+        match self.qr_target {
+            QrTarget::Page => self.page_url(),
+            QrTarget::WebSocket => self.ws_url(),
+        }
     }
 
     /// The control API's URL from this machine.
@@ -76,15 +102,21 @@ impl Banner<'_> {
             );
         }
         out.push('\n');
-        let url = self.ws_url();
-        let _ = writeln!(out, "  Devices    {cyan}{url}{reset}");
+        let _ = writeln!(out, "  Web device {cyan}{}{reset}", self.page_url());
+        let _ = writeln!(out, "  Devices    {cyan}{}{reset}", self.ws_url());
         if self.qr {
+            let url = self.qr_url();
             match QrCode::encode(url.as_bytes(), Ecc::Low) {
                 Some(code) => {
                     out.push('\n');
                     for line in code.render(2, self.color).lines() {
                         let _ = writeln!(out, "  {line}");
                     }
+                    let what = match self.qr_target {
+                        QrTarget::Page => "opens the web device in a phone's browser",
+                        QrTarget::WebSocket => "holds the Devices URL, for native apps",
+                    };
+                    let _ = writeln!(out, "  {dim}(the QR code {what}){reset}");
                 }
                 None => out.push_str("  (the URL is too long for a QR code)\n"),
             }
@@ -155,6 +187,7 @@ mod tests {
             program: "lumora-hr-mini",
             watch: &[],
             qr: false,
+            qr_target: QrTarget::Page,
             color: false,
             startup: Duration::from_millis(3),
         }
@@ -167,6 +200,9 @@ mod tests {
             "Devices    ws://192.168.1.20:3000/ws?session=2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f\n"
         ));
         assert!(text.contains("Listening  http://0.0.0.0:3000\n"));
+        assert!(text.contains(
+            "Web device http://192.168.1.20:3000/s/2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f\n"
+        ));
         assert!(text.contains("Session    2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f"));
         assert!(text.contains(", in 8h)"));
         assert!(text.contains("Push       lumora-hr-mini push schema.json\n"));
@@ -200,10 +236,33 @@ mod tests {
             qr: true,
             ..banner()
         };
-        let text = b.render();
-        let code = QrCode::encode(b.ws_url().as_bytes(), Ecc::Low).unwrap();
-        let rows = text.lines().filter(|l| l.contains(['█', '▀', '▄'])).count();
-        assert_eq!(rows, (code.size() + 4).div_ceil(2));
+        let drawn = |b: &Banner<'_>| -> Vec<String> {
+            let text = b.render();
+            let rows: Vec<String> = text
+                .lines()
+                .filter(|l| l.contains(['█', '▀', '▄']))
+                .map(|l| l.trim_start().to_string())
+                .collect();
+            rows
+        };
+        let expect = |url: &str| -> Vec<String> {
+            let code = QrCode::encode(url.as_bytes(), Ecc::Low).unwrap();
+            code.render(2, false)
+                .lines()
+                .filter(|l| l.contains(['█', '▀', '▄']))
+                .map(|l| l.trim_start().to_string())
+                .collect()
+        };
+        // By default the code opens the page; `--qr ws` puts the ws URL there.
+        assert_eq!(b.qr_url(), b.page_url());
+        assert_eq!(drawn(&b), expect(&b.page_url()));
+        assert!(b.render().contains("opens the web device"));
+        let ws = Banner {
+            qr_target: QrTarget::WebSocket,
+            ..b.clone()
+        };
+        assert_eq!(drawn(&ws), expect(&ws.ws_url()));
+        assert_ne!(drawn(&ws), drawn(&b));
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         program,
         watch: &opts.watch,
         qr: !opts.no_qr,
+        qr_target: opts.qr,
         color: logging::stdout_color(),
         startup: started.elapsed(),
     };

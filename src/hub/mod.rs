@@ -11,6 +11,7 @@ pub mod encoded;
 pub mod ids;
 pub mod outbox;
 pub mod rate_limit;
+mod refused;
 pub mod session;
 
 pub use device::{Device, DeviceInfo, DeviceState};

@@ -3,7 +3,8 @@
 
 use super::config::Config;
 use super::http::{Request, Response};
-use super::websocket;
+use super::urls::{page_url, ws_url};
+use super::{web, websocket};
 use crate::hub::{Effect, Hub, HubError, Now};
 use crate::protocol::{JsonError, Schema, SchemaError};
 use serde_json::{Value, json};
@@ -79,6 +80,10 @@ enum Route {
     Session(String),
     SessionHealth(String),
     Extend(String),
+    /// The web device page, `/s/<id>`.
+    Page,
+    /// A file of the web device, `/web/<name>`.
+    Asset(String),
 }
 
 impl Route {
@@ -95,23 +100,33 @@ impl Route {
             ["session", s] if !s.is_empty() => Route::Session(id(s)),
             ["session", s, "health"] => Route::SessionHealth(id(s)),
             ["session", s, "extend"] => Route::Extend(id(s)),
+            ["s", s] if !s.is_empty() => Route::Page,
+            ["web", name] => Route::Asset((*name).to_string()),
             _ => return None,
         })
     }
 
     fn allow(&self) -> &'static str {
         match self {
-            Route::Ws | Route::Health | Route::Stats | Route::Startup | Route::SessionHealth(_) => {
-                "GET"
-            }
+            Route::Ws
+            | Route::Health
+            | Route::Stats
+            | Route::Startup
+            | Route::SessionHealth(_)
+            | Route::Page
+            | Route::Asset(_) => "GET",
             Route::NewSession | Route::Send(_) | Route::Extend(_) => "POST",
             Route::Session(_) => "GET, DELETE",
         }
     }
 
-    /// Everything but `/ws` and `/health` is the control API.
+    /// Everything but `/ws`, `/health` and the web device is the control
+    /// API.
     fn is_control(&self) -> bool {
-        !matches!(self, Route::Ws | Route::Health)
+        !matches!(
+            self,
+            Route::Ws | Route::Health | Route::Page | Route::Asset(_)
+        )
     }
 }
 
@@ -147,7 +162,8 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
                 201,
                 &json!({
                     "sessionId": s.session_id,
-                    "wsUrl": format!("ws://{}/ws?session={}", ctx.advertised, s.session_id),
+                    "wsUrl": ws_url(ctx.advertised, &s.session_id),
+                    "pageUrl": page_url(ctx.advertised, &s.session_id),
                     "createdAt": s.created_at_ms,
                     "expiresAt": s.expires_at_ms,
                 }),
@@ -160,8 +176,18 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             Ok(()) => Response::json(200, &json!({"success": true})),
             Err(e) => hub_error(e),
         },
-        Route::Session(id) => ok_or_error(ctx.hub.session_json(&id, ctx.now)),
+        Route::Session(id) => match ctx.hub.session_json(&id, ctx.now) {
+            Ok(mut v) => {
+                v["pageUrl"] = page_url(ctx.advertised, &id).into();
+                Response::json(200, &v)
+            }
+            Err(e) => hub_error(e),
+        },
         Route::SessionHealth(id) => ok_or_error(ctx.hub.health_json(&id, ctx.now)),
+        Route::Page => web::page(req),
+        Route::Asset(name) => web::asset(req, &name).unwrap_or_else(|| {
+            Response::error(404, "NOT_FOUND", &format!("no such file: /web/{name}"))
+        }),
         Route::Extend(id) => {
             let by = extension(req, ctx.config);
             match by.and_then(|by| ctx.hub.extend_session(&id, by, ctx.now).map_err(hub_error)) {
@@ -269,7 +295,8 @@ fn startup(ctx: &Ctx<'_>) -> Response {
             200,
             &json!({
                 "sessionId": id,
-                "wsUrl": format!("ws://{}/ws?session={id}", ctx.advertised),
+                "wsUrl": ws_url(ctx.advertised, id),
+                "pageUrl": page_url(ctx.advertised, id),
                 "createdAt": s["createdAt"],
                 "expiresAt": s["expiresAt"],
                 "sequenceNumber": s["sequenceNumber"],
@@ -283,7 +310,11 @@ fn send(req: &Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
     let preserve_state = req.query_param("preserveState").as_deref() != Some("false");
     let schema = match Schema::from_slice(&req.body) {
         Ok(s) => s,
-        Err(e) => return schema_error(&e),
+        Err(e) => {
+            let told = ctx.hub.push_refused(id, &e, ctx.now, ctx.fx);
+            log::warn!("push refused: {e} ({told} device(s) told; they keep the last good schema)");
+            return schema_error(&e);
+        }
     };
     match ctx.hub.push(id, schema, preserve_state, ctx.now, ctx.fx) {
         Ok(o) => {
@@ -515,6 +546,13 @@ mod tests {
             Route::parse("/session/x/"),
             Some(Route::Session("x".into()))
         );
+        assert_eq!(Route::parse("/s/abc"), Some(Route::Page));
+        assert_eq!(
+            Route::parse("/web/device.js"),
+            Some(Route::Asset("device.js".into()))
+        );
+        assert!(!Route::Page.is_control() && !Route::Asset("x".into()).is_control());
+        assert_eq!(Route::parse("/s/"), None);
         assert_eq!(Route::parse("/nope"), None);
         assert_eq!(Route::parse("/send/"), None);
         assert_eq!(Route::parse("/session/a/b/c"), None);

@@ -441,7 +441,10 @@ fn content_length(v: &str) -> Option<usize> {
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// Extra headers (Content-Type/Length and Connection are added).
+    /// `Content-Type` of the body (`application/json` unless set).
+    pub content_type: &'static str,
+    /// Extra headers (Content-Type/Length and Connection are added; so is
+    /// `Cache-Control: no-store` unless one is given here).
     pub headers: Vec<(&'static str, String)>,
     /// JSON body.
     pub body: Vec<u8>,
@@ -452,6 +455,7 @@ impl Response {
     pub fn json(status: u16, body: &impl Serialize) -> Response {
         Response {
             status,
+            content_type: "application/json",
             headers: Vec::new(),
             body: serde_json::to_vec(body).unwrap_or_default(),
         }
@@ -473,12 +477,23 @@ impl Response {
         let mut head = String::with_capacity(160);
         let _ = write!(
             head,
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\nCache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nConnection: {}\r\n",
             self.status,
             reason(self.status),
-            self.body.len(),
             if keep_alive { "keep-alive" } else { "close" },
         );
+        // A 304 has no body and describes the cached one: no length or type.
+        if self.status != 304 {
+            let _ = write!(
+                head,
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                self.content_type,
+                self.body.len()
+            );
+        }
+        if !self.headers.iter().any(|(n, _)| *n == "Cache-Control") {
+            head.push_str("Cache-Control: no-store\r\n");
+        }
         for (name, value) in &self.headers {
             let _ = write!(head, "{name}: {value}\r\n");
         }
@@ -497,6 +512,7 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -10,6 +10,7 @@
 //! - [`timer`]: the timer wheel
 //! - [`handle`]: the thread-safe handle
 //! - `watch`: `--watch FILE`, by inotify in the loop or polled from the timer wheel
+//! - [`web`]: the web device page and its files; [`urls`]: device URLs
 
 pub mod api;
 mod body_budget;
@@ -20,7 +21,9 @@ pub mod handle;
 pub mod http;
 pub mod outbound;
 pub mod timer;
+pub mod urls;
 mod watch;
+pub mod web;
 pub mod websocket;
 
 pub use config::Config;

@@ -6,6 +6,7 @@
 //! `security_fd_limit` and `security_logs` stay separate binaries: they
 //! change process-wide state (the open-file limit, the global logger).
 
+mod chromium;
 mod common;
 mod hostile;
 mod support;
@@ -13,6 +14,7 @@ mod support;
 mod amplification;
 mod backpressure;
 mod big_schemas;
+mod browser;
 mod checksum_vectors;
 mod cli;
 mod delta_props;

@@ -481,7 +481,8 @@ impl Watch {
         let schema = match Schema::from_slice(&bytes) {
             Ok(s) => s,
             Err(e) => {
-                log::error!("{path}: not pushed: {e}");
+                let told = hub.push_refused(&self.session, &e, now, fx);
+                log::error!("{path}: not pushed: {e} ({told} device(s) told)");
                 return true;
             }
         };

@@ -1,0 +1,199 @@
+//! The web device: a page any phone browser opens (`GET /s/<sessionId>`)
+//! that speaks the device protocol over `/ws` and renders the schema as
+//! HTML. Its files live in `web/` and are embedded in the binary, each
+//! with a gzip copy made by `web/gzip.sh` (a test checks the copies match).
+//!
+//! Device-facing like `/ws`: the session id in the URL is the only
+//! credential, and nothing here reaches the control API. The page is the
+//! same for every session (the script reads the id from its own URL), so
+//! it is cached by ETag like the other files.
+
+use super::http::{Request, Response};
+
+/// One embedded file.
+#[derive(Debug)]
+pub struct Asset {
+    /// Name under `/web/` (the page itself is served at `/s/<id>`).
+    pub name: &'static str,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The file as written.
+    pub raw: &'static [u8],
+    /// Its gzip copy.
+    pub gzip: &'static [u8],
+}
+
+/// The page's HTML.
+pub const PAGE: Asset = Asset {
+    name: "device.html",
+    content_type: "text/html; charset=utf-8",
+    raw: include_bytes!("../../web/device.html"),
+    gzip: include_bytes!("../../web/device.html.gz"),
+};
+
+/// Every embedded file: the page, its script and its style sheet.
+pub const ASSETS: [Asset; 3] = [
+    PAGE,
+    Asset {
+        name: "device.js",
+        content_type: "text/javascript; charset=utf-8",
+        raw: include_bytes!("../../web/device.js"),
+        gzip: include_bytes!("../../web/device.js.gz"),
+    },
+    Asset {
+        name: "device.css",
+        content_type: "text/css; charset=utf-8",
+        raw: include_bytes!("../../web/device.css"),
+        gzip: include_bytes!("../../web/device.css.gz"),
+    },
+];
+
+/// What the page may do: its own script and styles, style changes made by
+/// the script, WebSocket back to this server, and images (a schema's
+/// `src`/`uri` props name them; the script admits only http(s) and
+/// `data:image/`). No inline or remote script, no frames, no forms, and
+/// no referrer, so an image host never sees the session id.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src http: https: data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+/// `GET /web/<name>`: an embedded file, or `None` when there is no such.
+pub fn asset(req: &Request, name: &str) -> Option<Response> {
+    ASSETS.iter().find(|a| a.name == name).map(|a| serve(req, a))
+}
+
+/// `GET /s/<id>`: the device page.
+pub fn page(req: &Request) -> Response {
+    serve(req, &PAGE)
+        .with_header("Content-Security-Policy", CSP)
+        .with_header("Referrer-Policy", "no-referrer")
+        .with_header("X-Frame-Options", "DENY")
+}
+
+/// A file with validators: `ETag` (the CRC-32 of the file, one per
+/// encoding), `Cache-Control: no-cache` (the browser revalidates, so a new
+/// build is picked up at once; an unchanged file costs a `304`), gzip when
+/// the request accepts it.
+fn serve(req: &Request, a: &Asset) -> Response {
+    let gzip = accepts_gzip(req);
+    let etag = format!(
+        "\"{:08x}{}\"",
+        crc32fast::hash(a.raw),
+        if gzip { "-gz" } else { "" }
+    );
+    let fresh = req.header("if-none-match").is_some_and(|v| {
+        v.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag)
+    });
+    let mut resp = Response::json(200, &());
+    resp.content_type = a.content_type;
+    resp.body = if fresh {
+        resp.status = 304;
+        Vec::new()
+    } else if gzip {
+        a.gzip.to_vec()
+    } else {
+        a.raw.to_vec()
+    };
+    if gzip && !fresh {
+        resp = resp.with_header("Content-Encoding", "gzip");
+    }
+    resp.with_header("ETag", etag)
+        .with_header("Cache-Control", "no-cache")
+        .with_header("Vary", "Accept-Encoding")
+        .with_header("X-Content-Type-Options", "nosniff")
+}
+
+/// `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
+fn accepts_gzip(req: &Request) -> bool {
+    req.headers
+        .iter()
+        .filter(|(n, _)| n == "accept-encoding")
+        .flat_map(|(_, v)| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/s/x".into(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+            minor_version: 1,
+        }
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        for (value, gz) in [
+            ("gzip, deflate, br", true),
+            ("br;q=1, GZIP;q=0.5", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+            ("deflate", false),
+        ] {
+            let r = page(&get(&[("accept-encoding", value)]));
+            assert_eq!(header(&r, "Content-Encoding").is_some(), gz, "{value}");
+            assert_eq!(r.body, if gz { PAGE.gzip } else { PAGE.raw }, "{value}");
+        }
+        let r = page(&get(&[]));
+        assert_eq!(r.body, PAGE.raw);
+        assert_eq!(r.content_type, "text/html; charset=utf-8");
+    }
+
+    #[test]
+    fn etag_revalidates_per_encoding() {
+        let plain = page(&get(&[]));
+        let tag = header(&plain, "ETag").unwrap().to_string();
+        let again = page(&get(&[("if-none-match", &tag)]));
+        assert_eq!(again.status, 304);
+        assert!(again.body.is_empty());
+        let enc = String::from_utf8(again.encode(true)).unwrap();
+        assert!(!enc.contains("Content-Length"), "{enc}");
+        // The gzip copy has its own tag: the plain one does not validate it.
+        let gz = page(&get(&[("if-none-match", &tag), ("accept-encoding", "gzip")]));
+        assert_eq!(gz.status, 200);
+        let gz_tag = header(&gz, "ETag").unwrap().to_string();
+        assert_ne!(gz_tag, tag);
+        let list = format!("\"nope\", W/{gz_tag}");
+        let gz2 = page(&get(&[("if-none-match", &list), ("accept-encoding", "gzip")]));
+        assert_eq!(gz2.status, 304);
+    }
+
+    #[test]
+    fn page_headers_lock_it_down() {
+        let r = page(&get(&[]));
+        let csp = header(&r, "Content-Security-Policy").unwrap();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"));
+        assert_eq!(header(&r, "Referrer-Policy"), Some("no-referrer"));
+        let enc = String::from_utf8_lossy(&r.encode(true)).into_owned();
+        assert!(enc.contains("Cache-Control: no-cache\r\n"));
+        assert!(!enc.contains("no-store"));
+        assert!(asset(&get(&[]), "device.js").is_some());
+        assert!(asset(&get(&[]), "../Cargo.toml").is_none());
+    }
+}
