@@ -8,12 +8,21 @@ const sid = decodeURIComponent(location.pathname.split('/')[2] || '');
 
 // ---- checksum: CRC-32 of RFC 8785 canonical JSON without metadata.generatedAt
 // JSON.stringify writes numbers and strings as JCS requires; keys are sorted
-// by UTF-16 code units, which is what sort() does.
+// by UTF-16 code units, which is what sort() does. Each node's canonical text
+// is kept until the node or something under it changes, so an update costs
+// the changed nodes and their ancestors, not the whole tree.
+const memo = new WeakMap();
+const jcsNode = (n) => {
+  if (!n || typeof n !== 'object') return jcs(n);
+  let c = memo.get(n);
+  if (c === undefined) memo.set(n, c = jcs(n));
+  return c;
+};
 const jcs = (v) => {
   if (Array.isArray(v)) return '[' + v.map(jcs).join(',') + ']';
   if (v && typeof v === 'object') {
     return '{' + Object.keys(v).sort().filter((k) => v[k] !== undefined)
-      .map((k) => JSON.stringify(k) + ':' + jcs(v[k])).join(',') + '}';
+      .map((k) => JSON.stringify(k) + ':' + ((k === 'children' || k === 'nodes') && Array.isArray(v[k]) ? '[' + v[k].map(jcsNode).join(',') + ']' : jcs(v[k]))).join(',') + '}';
   }
   return JSON.stringify(v);
 };
@@ -43,14 +52,23 @@ const crc32 = (bytes) => {
 const enc = new TextEncoder();
 const checksum = (s) => crc32(enc.encode(canonical(s)));
 
-// ---- the schema as held: nodes indexed by id (node, parent array, element)
+// ---- the schema as held: nodes indexed by id (node, parent array, parent
+// node, element)
 let schema = null, seq = 0, sum = '';
 const idx = new Map();
 const root = $('lm-root');
-const index = (n, arr) => {
+const index = (n, arr, up) => {
   if (!n || typeof n !== 'object') return;
-  idx.set(n.id, { n, arr, el: null });
-  if (Array.isArray(n.children)) for (const c of n.children) index(c, n.children);
+  idx.set(n.id, { n, arr, up, el: null });
+  if (Array.isArray(n.children)) for (const c of n.children) index(c, n.children, n);
+};
+// A node's children changed: its canonical text and its ancestors' are stale.
+const stale = (n) => {
+  while (n) {
+    memo.delete(n);
+    const e = idx.get(n.id);
+    n = e && e.n === n ? e.up : null;
+  }
 };
 const unindex = (n) => {
   if (!n || typeof n !== 'object') return;
@@ -68,6 +86,7 @@ const applyDelta = (d) => {
     if (!e) continue;
     const i = e.arr.indexOf(e.n);
     if (i >= 0) e.arr.splice(i, 1);
+    stale(e.up);
     unindex(e.n);
     if (e.el) e.el.remove();
   }
@@ -79,8 +98,9 @@ const applyDelta = (d) => {
       if (!e) { later.push(n); continue; }
       const i = e.arr.indexOf(e.n);
       e.arr[i] = n;
+      stale(e.up);
       unindex(e.n);
-      index(n, e.arr);
+      index(n, e.arr, e.up);
       if (e.el) e.el.replaceWith(build(n)); else lost = true;
     }
     if (later.length === todo.length) throw new Error('modified node ' + JSON.stringify(later[0] && later[0].id) + ' is not in the schema');
@@ -89,7 +109,7 @@ const applyDelta = (d) => {
   if (lost) root.replaceChildren(...schema.nodes.map(build));
   for (const n of d.added || []) {
     schema.nodes.push(n);
-    index(n, schema.nodes);
+    index(n, schema.nodes, null);
     root.append(build(n));
   }
   const mc = d.metadataChanges;
@@ -102,7 +122,7 @@ const setFull = (s) => {
   schema = s;
   idx.clear();
   if (!Array.isArray(s.nodes)) s.nodes = [];
-  for (const n of s.nodes) index(n, s.nodes);
+  for (const n of s.nodes) index(n, s.nodes, null);
   root.replaceChildren(...s.nodes.map(build));
 };
 

@@ -19,6 +19,7 @@ mod conn;
 mod event_loop;
 pub mod handle;
 pub mod http;
+mod inflate;
 pub mod outbound;
 pub mod timer;
 pub mod urls;

@@ -1,7 +1,9 @@
 //! The web device: a page any phone browser opens (`GET /s/<sessionId>`)
 //! that speaks the device protocol over `/ws` and renders the schema as
-//! HTML. Its files live in `web/` and are embedded in the binary, each
-//! with a gzip copy made by `web/gzip.sh` (a test checks the copies match).
+//! HTML. Its files live in `web/`; their gzip copies (made by
+//! `web/gzip.sh`; a test checks they match) are what the binary embeds,
+//! served as they are to browsers (all accept gzip) and decompressed once
+//! for a client that does not.
 //!
 //! Device-facing like `/ws`: the session id in the URL is the only
 //! credential, and nothing here reaches the control API. The page is the
@@ -9,6 +11,8 @@
 //! it is cached by ETag like the other files.
 
 use super::http::{Request, Response};
+use super::inflate::gunzip;
+use std::sync::OnceLock;
 
 /// One embedded file.
 #[derive(Debug)]
@@ -17,33 +21,45 @@ pub struct Asset {
     pub name: &'static str,
     /// `Content-Type`.
     pub content_type: &'static str,
-    /// The file as written.
-    pub raw: &'static [u8],
-    /// Its gzip copy.
+    /// The file, gzip-compressed.
     pub gzip: &'static [u8],
 }
 
-/// The page's HTML.
-pub const PAGE: Asset = Asset {
-    name: "device.html",
-    content_type: "text/html; charset=utf-8",
-    raw: include_bytes!("../../web/device.html"),
-    gzip: include_bytes!("../../web/device.html.gz"),
-};
+impl Asset {
+    /// The CRC-32 of the file, from the gzip trailer: the `ETag`.
+    pub fn crc(&self) -> u32 {
+        let n = self.gzip.len();
+        self.gzip
+            .get(n.saturating_sub(8)..n.saturating_sub(4))
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The file as written, decompressed on first use.
+    pub fn plain(&self) -> &'static [u8] {
+        static PLAIN: [OnceLock<Vec<u8>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let i = ASSETS.iter().position(|a| a.name == self.name).unwrap_or(0);
+        PLAIN[i].get_or_init(|| gunzip(self.gzip, 1 << 20).unwrap_or_default())
+    }
+}
+
+/// Index of the page in [`ASSETS`].
+const PAGE: usize = 0;
 
 /// Every embedded file: the page, its script and its style sheet.
 pub const ASSETS: [Asset; 3] = [
-    PAGE,
+    Asset {
+        name: "device.html",
+        content_type: "text/html; charset=utf-8",
+        gzip: include_bytes!("../../web/device.html.gz"),
+    },
     Asset {
         name: "device.js",
         content_type: "text/javascript; charset=utf-8",
-        raw: include_bytes!("../../web/device.js"),
         gzip: include_bytes!("../../web/device.js.gz"),
     },
     Asset {
         name: "device.css",
         content_type: "text/css; charset=utf-8",
-        raw: include_bytes!("../../web/device.css"),
         gzip: include_bytes!("../../web/device.css.gz"),
     },
 ];
@@ -59,12 +75,15 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 /// `GET /web/<name>`: an embedded file, or `None` when there is no such.
 pub fn asset(req: &Request, name: &str) -> Option<Response> {
-    ASSETS.iter().find(|a| a.name == name).map(|a| serve(req, a))
+    ASSETS
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| serve(req, a))
 }
 
 /// `GET /s/<id>`: the device page.
 pub fn page(req: &Request) -> Response {
-    serve(req, &PAGE)
+    serve(req, &ASSETS[PAGE])
         .with_header("Content-Security-Policy", CSP)
         .with_header("Referrer-Policy", "no-referrer")
         .with_header("X-Frame-Options", "DENY")
@@ -76,11 +95,7 @@ pub fn page(req: &Request) -> Response {
 /// the request accepts it.
 fn serve(req: &Request, a: &Asset) -> Response {
     let gzip = accepts_gzip(req);
-    let etag = format!(
-        "\"{:08x}{}\"",
-        crc32fast::hash(a.raw),
-        if gzip { "-gz" } else { "" }
-    );
+    let etag = format!("\"{:08x}{}\"", a.crc(), if gzip { "-gz" } else { "" });
     let fresh = req.header("if-none-match").is_some_and(|v| {
         v.split(',')
             .map(|t| t.trim().trim_start_matches("W/"))
@@ -94,7 +109,7 @@ fn serve(req: &Request, a: &Asset) -> Response {
     } else if gzip {
         a.gzip.to_vec()
     } else {
-        a.raw.to_vec()
+        a.plain().to_vec()
     };
     if gzip && !fresh {
         resp = resp.with_header("Content-Encoding", "gzip");
@@ -146,8 +161,29 @@ mod tests {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The sources in `web/`: only the tests embed them.
+    const SOURCES: [&[u8]; 3] = [
+        include_bytes!("../../web/device.html"),
+        include_bytes!("../../web/device.js"),
+        include_bytes!("../../web/device.css"),
+    ];
+
+    #[test]
+    fn the_gzip_copies_match_the_sources() {
+        for (a, src) in ASSETS.iter().zip(SOURCES) {
+            assert!(
+                a.plain() == src,
+                "web/{}.gz does not match web/{}: run web/gzip.sh",
+                a.name,
+                a.name
+            );
+            assert_eq!(a.crc(), crc32fast::hash(src), "{}", a.name);
+        }
+    }
+
     #[test]
     fn gzip_only_when_accepted() {
+        let page = &ASSETS[PAGE];
         for (value, gz) in [
             ("gzip, deflate, br", true),
             ("br;q=1, GZIP;q=0.5", true),
@@ -156,12 +192,12 @@ mod tests {
             ("identity", false),
             ("deflate", false),
         ] {
-            let r = page(&get(&[("accept-encoding", value)]));
+            let r = super::page(&get(&[("accept-encoding", value)]));
             assert_eq!(header(&r, "Content-Encoding").is_some(), gz, "{value}");
-            assert_eq!(r.body, if gz { PAGE.gzip } else { PAGE.raw }, "{value}");
+            assert_eq!(r.body, if gz { page.gzip } else { SOURCES[0] }, "{value}");
         }
-        let r = page(&get(&[]));
-        assert_eq!(r.body, PAGE.raw);
+        let r = super::page(&get(&[]));
+        assert_eq!(r.body, SOURCES[0]);
         assert_eq!(r.content_type, "text/html; charset=utf-8");
     }
 
@@ -175,12 +211,18 @@ mod tests {
         let enc = String::from_utf8(again.encode(true)).unwrap();
         assert!(!enc.contains("Content-Length"), "{enc}");
         // The gzip copy has its own tag: the plain one does not validate it.
-        let gz = page(&get(&[("if-none-match", &tag), ("accept-encoding", "gzip")]));
+        let gz = page(&get(&[
+            ("if-none-match", &tag),
+            ("accept-encoding", "gzip"),
+        ]));
         assert_eq!(gz.status, 200);
         let gz_tag = header(&gz, "ETag").unwrap().to_string();
         assert_ne!(gz_tag, tag);
         let list = format!("\"nope\", W/{gz_tag}");
-        let gz2 = page(&get(&[("if-none-match", &list), ("accept-encoding", "gzip")]));
+        let gz2 = page(&get(&[
+            ("if-none-match", &list),
+            ("accept-encoding", "gzip"),
+        ]));
         assert_eq!(gz2.status, 304);
     }
 

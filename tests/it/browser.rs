@@ -10,10 +10,18 @@ use std::io::Write as _;
 
 /// `lastAckSequence` and `lastAckSuccess` of the session's web device.
 fn web_ack(server: &TestServer, session: &str) -> Option<(u64, bool)> {
-    let (_, h) = http(server.addr, "GET", &format!("/session/{session}/health"), None);
+    let (_, h) = http(
+        server.addr,
+        "GET",
+        &format!("/session/{session}/health"),
+        None,
+    );
     let devices = h["devices"].as_array()?;
     let d = devices.iter().find(|d| d["platform"] == "web")?;
-    Some((d["lastAckSequence"].as_u64()?, d["lastAckSuccess"].as_bool()?))
+    Some((
+        d["lastAckSequence"].as_u64()?,
+        d["lastAckSuccess"].as_bool()?,
+    ))
 }
 
 /// Waits until the page acked `seq` with success.
@@ -111,17 +119,18 @@ fn web_device_renders_every_kind_of_update_acks_and_shows_refused_pushes() {
 
     // 1. Full update.
     let items = json!([item("item-1", "Milk"), item("item-2", "Eggs")]);
-    let r = push(&server, &session, &app("Today", "level 3", items.clone(), vec![]));
+    let r = push(
+        &server,
+        &session,
+        &app("Today", "level 3", items.clone(), vec![]),
+    );
     assert_eq!(r["updateType"], "full");
     wait_ack(&server, &mut b, &session, 1);
     let title = b.eval(&node_js("title"));
     assert_eq!(title["text"], "Today");
     assert_eq!(title["parent"], "header");
     assert!(
-        title["style"]
-            .as_str()
-            .unwrap()
-            .contains("font-size: 20px"),
+        title["style"].as_str().unwrap().contains("font-size: 20px"),
         "{title}"
     );
     assert_eq!(b.eval(&node_js("deepest"))["text"], "level 3");
@@ -304,7 +313,10 @@ fn web_device_renders_every_kind_of_update_acks_and_shows_refused_pushes() {
         stats["counters"]["failedAcks"].as_u64().unwrap() >= 1,
         "{stats}"
     );
-    assert!(stats["counters"]["resyncs"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        stats["counters"]["resyncs"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
 
     // 10. Tap shows id and type; the bar collapses.
     b.eval("document.querySelector('[data-id=\"submit\"]').click(); 1");
@@ -418,7 +430,10 @@ fn one_node_update_on_a_thousand_nodes_is_measured_in_the_browser() {
     assert_eq!(count, 0);
     push(&server, &session, &tree(0));
     wait_ack(&server, &mut b, &session, 1);
-    assert_eq!(b.eval("document.querySelectorAll('#lm-root .lm').length"), 1000);
+    assert_eq!(
+        b.eval("document.querySelectorAll('#lm-root .lm').length"),
+        1000
+    );
     let mut times = Vec::new();
     for edit in 1..=7u64 {
         let r = push(&server, &session, &tree(edit as usize));

@@ -35,4 +35,5 @@ mod security_slow;
 mod updates;
 mod watch_and_startup;
 mod watch_files;
+mod web_page;
 mod ws_protocol;
