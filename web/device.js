@@ -133,7 +133,8 @@ const kinds = {
   r: 'row hstack',
   s: 'scrollview list flatlist sectionlist ul ol',
   t: 'text label paragraph heading title span p h1 h2 h3 li',
-  b: 'button touchableopacity touchablehighlight touchablewithoutfeedback pressable link a',
+  b: 'button',
+  p: 'touchableopacity touchablehighlight touchablewithoutfeedback pressable link a',
   i: 'image img icon avatar',
   in: 'textinput input textfield textarea',
   sw: 'switch checkbox toggle',
@@ -181,6 +182,7 @@ const build = (n) => {
   switch (k) {
     case 't': el = document.createElement('div'); text = first(p, ['text', 'children', 'content', 'value', 'title', 'label']); break;
     case 'b': el = document.createElement('button'); el.type = 'button'; el.disabled = p.disabled === true; text = first(p, ['title', 'text', 'label', 'children']); break;
+    case 'p': el = document.createElement('div'); el.setAttribute('role', 'button'); text = first(p, ['title', 'text', 'label']); break;
     case 'i': {
       const src = safeSrc(p.src) || safeSrc(p.uri) || safeSrc(p.source) || safeSrc(p.source && p.source.uri);
       const alt = first(p, ['alt', 'accessibilityLabel', 'name']) || '';
@@ -208,7 +210,13 @@ const build = (n) => {
   if (k === 'sp' && p.flex === undefined) el.style.flex = '1';
   el.dataset.id = n.id;
   el.dataset.type = type;
-  css(el, styleOf(p));
+  const st = styleOf(p);
+  // A Button's `color` is its colour (RN); a Switch's is its accent.
+  if (k === 'b' && typeof p.color === 'string') {
+    if (p.variant === 'text') el.classList.add('lm-bt'); else { st.backgroundColor = p.color; delete st.color; }
+  }
+  if (k === 'sw' && typeof p.color === 'string') { el.style.accentColor = /url|image/i.test(p.color) ? '' : p.color; delete st.color; }
+  css(el, st);
   if (text !== null) el.append(text);
   if (Array.isArray(n.children)) for (const c of n.children) if (c && typeof c === 'object') el.append(build(c));
   const e = idx.get(n.id);

@@ -545,8 +545,9 @@ USAGE:
     lumora-hr-mini device URL [FLAGS]   run headless devices (testing, load)
     lumora-hr-mini help [push|device]   help on a subcommand
 
-The server creates a startup session and prints the URL devices connect to
-(also as a QR code) and how to push. Durations: 500ms, 30s, 10m, 8h.
+The server creates a startup session and prints the web device URL (a page
+any phone browser opens; also as a QR code), the WebSocket URL native
+devices connect to, and how to push. Durations: 500ms, 30s, 10m, 8h.
 Sizes: 65536, 64KiB, 10MiB.
 
 SERVE FLAGS:                               DEFAULT
