@@ -165,8 +165,15 @@ fn send_refuses_invalid_schemas_naming_the_path() {
         );
     }
 
-    // Nothing changed for the device or the session.
-    assert!(device.ping_pong(&session).is_empty());
+    // Nothing changed for the device or the session: it was only told, once
+    // per refused push, with a recoverable error.
+    let told = device.ping_pong(&session);
+    assert_eq!(told.len(), 1 + 6 + 4, "{told:?}");
+    for m in &told {
+        assert_eq!(m["type"], "error", "{m}");
+        assert_eq!(m["payload"]["severity"], "error", "{m}");
+        assert_eq!(m["payload"]["recoverable"], true, "{m}");
+    }
     let (_, s) = http(server.addr, "GET", &format!("/session/{session}"), None);
     assert_eq!(s["sequenceNumber"], 1);
     assert_eq!(s["checksum"], calculate_checksum(&v1));
