@@ -329,8 +329,13 @@ fn a_device_flooding_messages_is_rate_limited_then_closed_with_1008() {
         }
     });
 
-    // While the flood goes on, the bystander is served at once.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the flood is being dropped by the rate limit (and while it goes
+    // on: it ends only with the 1008 close), the bystander is served.
+    crate::common::wait_until(
+        crate::support::SOON,
+        "the flood to hit the rate limit",
+        || crate::support::counter(&server, "rateLimited") > 0,
+    );
     for _ in 0..3 {
         let started = Instant::now();
         bystander.send(&Device::msg(&session, "ping", serde_json::json!({})));
