@@ -151,6 +151,8 @@ mod tests {
                 .collect(),
             body: Vec::new(),
             minor_version: 1,
+            authority: Some("127.0.0.1".into()),
+            expects_continue: false,
         }
     }
 
