@@ -725,6 +725,10 @@ impl Hub {
         let Some(device) = self.devices.remove(&conn.key) else {
             return;
         };
+        if self.devices.capacity() > 4 * self.devices.len().max(64) {
+            // A burst of connections is over: give its table back.
+            self.devices.shrink_to_fit();
+        }
         let DeviceState::Registered(info) = device.state else {
             return;
         };

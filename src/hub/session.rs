@@ -65,6 +65,9 @@ impl Session {
             return None;
         }
         self.devices.swap_remove(index);
+        if self.devices.capacity() > 4 * self.devices.len().max(16) {
+            self.devices.shrink_to_fit();
+        }
         self.devices.get(index).copied()
     }
 }

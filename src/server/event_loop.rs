@@ -58,6 +58,16 @@ enum Timer {
     Watch(usize),
 }
 
+/// Kinds of a connection's own timers in the wheel: at most one of each,
+/// all cancelled when the connection goes.
+mod kind {
+    pub const HTTP: usize = 0;
+    pub const PING: usize = 1;
+    pub const IDLE: usize = 2;
+    pub const CLOSE: usize = 3;
+    pub const CONNECT: usize = 4;
+}
+
 /// The loop and everything it owns.
 pub(crate) struct EventLoop {
     pub(crate) poll: Poll,
@@ -265,7 +275,8 @@ impl EventLoop {
             out: Default::default(),
             wants_write: false,
         });
-        self.wheel.insert(deadline, Timer::Http(key, generation));
+        self.wheel
+            .set(key, kind::HTTP, deadline, Timer::Http(key, generation));
         self.stats.connections_accepted += 1;
         log::debug!("connection from {peer}");
     }
@@ -312,7 +323,8 @@ impl EventLoop {
         if was_empty && !h.inbuf.is_empty() && h.served > 0 {
             // The next request's first byte starts its own 10 s clock.
             if h.set_deadline(now.mono + self.config.request_timeout) {
-                self.wheel.insert(h.deadline, Timer::Http(key, generation));
+                self.wheel
+                    .set(key, kind::HTTP, h.deadline, Timer::Http(key, generation));
             }
         }
         // Bytes of `inbuf` taken by the requests handled below, removed once
@@ -452,7 +464,8 @@ impl EventLoop {
                         self.config.request_timeout
                     };
                     if h.set_deadline(now.mono + timeout) {
-                        self.wheel.insert(h.deadline, Timer::Http(key, generation));
+                        self.wheel
+                            .set(key, kind::HTTP, h.deadline, Timer::Http(key, generation));
                     }
                 }
                 Routed::Upgrade { handshake, session } => {
@@ -474,10 +487,19 @@ impl EventLoop {
                         .ws_opened(id, session.as_deref(), peer, now, &mut self.fx);
                     let ping = self.config.hub.ping_interval;
                     let idle = self.config.hub.idle_timeout;
-                    self.wheel
-                        .insert(now.mono + ping, Timer::Ping(key, generation));
-                    self.wheel
-                        .insert(now.mono + idle, Timer::Idle(key, generation));
+                    self.wheel.cancel(key, kind::HTTP);
+                    self.wheel.set(
+                        key,
+                        kind::PING,
+                        now.mono + ping,
+                        Timer::Ping(key, generation),
+                    );
+                    self.wheel.set(
+                        key,
+                        kind::IDLE,
+                        now.mono + idle,
+                        Timer::Idle(key, generation),
+                    );
                     if has_leftover {
                         self.again.push((key, generation));
                     }
@@ -669,7 +691,7 @@ impl EventLoop {
                         }
                     }
                     Effect::Close { conn, code, reason } => self.close_ws(conn, code, reason, now),
-                    Effect::Schedule { at, timer } => self.wheel.insert(at, Timer::Hub(timer)),
+                    Effect::Schedule { at, timer } => self.schedule(at, timer),
                 }
             }
         }
@@ -710,6 +732,25 @@ impl EventLoop {
         self.flush(conn.key, now);
     }
 
+    /// Sets a timer the hub asked for; a connection's goes with it.
+    fn schedule(&mut self, at: Instant, timer: HubTimer) {
+        match timer {
+            HubTimer::ConnectDeadline(conn) => {
+                if self
+                    .conns
+                    .get(conn.key)
+                    .is_some_and(|c| c.generation == conn.generation)
+                {
+                    self.wheel
+                        .set(conn.key, kind::CONNECT, at, Timer::Hub(timer));
+                }
+            }
+            HubTimer::FlushHeld(_) | HubTimer::SessionSweep => {
+                self.wheel.insert(at, Timer::Hub(timer))
+            }
+        }
+    }
+
     fn live_ws(&mut self, conn: ConnId) -> Option<&mut Conn> {
         self.conns
             .get_mut(conn.key)
@@ -744,7 +785,9 @@ impl EventLoop {
         }
         let deadline = now.mono + self.config.close_timeout;
         c.phase = Phase::Closing { shut_down: false };
-        self.wheel.insert(deadline, Timer::Close(key, c.generation));
+        let generation = c.generation;
+        self.wheel
+            .set(key, kind::CLOSE, deadline, Timer::Close(key, generation));
         self.flush(key, now);
     }
 
@@ -753,6 +796,11 @@ impl EventLoop {
             return;
         }
         let mut c = self.conns.remove(key);
+        self.wheel.cancel_owner(key);
+        if self.conns.capacity() > 4 * self.conns.len().max(256) {
+            // Frees the tail of the storage a burst of connections left.
+            self.conns.shrink_to_fit();
+        }
         self.hub.disconnect(ConnId {
             key,
             generation: c.generation,
@@ -799,8 +847,12 @@ impl EventLoop {
             let _ = ctx.write(&mut io, WsMessage::Ping(Default::default()));
             let _ = ctx.flush(&mut io);
         }
-        self.wheel
-            .insert(now.mono + interval, Timer::Ping(conn.key, conn.generation));
+        self.wheel.set(
+            conn.key,
+            kind::PING,
+            now.mono + interval,
+            Timer::Ping(conn.key, conn.generation),
+        );
         self.flush(conn.key, now);
     }
 
@@ -818,8 +870,12 @@ impl EventLoop {
             log::info!("closing a device silent for {} s", idle.as_secs_f64());
             self.close_ws(conn, 1000, "Connection timeout", now);
         } else {
-            self.wheel
-                .insert(last_seen + idle, Timer::Idle(conn.key, conn.generation));
+            self.wheel.set(
+                conn.key,
+                kind::IDLE,
+                last_seen + idle,
+                Timer::Idle(conn.key, conn.generation),
+            );
         }
     }
 
@@ -837,7 +893,11 @@ impl EventLoop {
         match h.on_timer(now.mono) {
             HttpTimer::Expired => {}
             HttpTimer::Stale => return,
-            HttpTimer::Rearm(at) => return self.wheel.insert(at, Timer::Http(key, generation)),
+            HttpTimer::Rearm(at) => {
+                return self
+                    .wheel
+                    .set(key, kind::HTTP, at, Timer::Http(key, generation));
+            }
         }
         if h.inbuf.is_empty() && h.served > 0 {
             // An idle keep-alive connection: just close it.

@@ -1,29 +1,59 @@
-//! A hashed timer wheel: O(1) insert, expiry proportional to what is due,
-//! and the next deadline in O(1) (the loop asks for it on every iteration,
-//! i.e. for every message when the server is not busy).
+//! A hashed timer wheel: O(1) insert and cancel, expiry proportional to
+//! what is due, and the next deadline in O(1) (the loop asks for it on every
+//! iteration, i.e. for every message when the server is not busy).
 //!
-//! Timers are never cancelled. Each one names what it is for (a connection's
-//! slab key and generation, or a session id) and the owner checks on expiry
-//! whether it still applies, so a timer of a closed connection cannot touch
-//! a new connection that reuses its slab key.
+//! A timer may belong to an *owner* (a connection's slab key) under a
+//! *kind* (request deadline, ping, idle check, ...): an owner has at most one
+//! timer of each kind, setting one replaces the last, and when the owner
+//! goes all of its timers go with it. So timers of closed connections do not
+//! pile up, and the wheel holds about as many timers as there are live
+//! connections. Each timer still names what it is for (slab key and
+//! generation), and the owner checks on expiry whether it still applies.
+//!
+//! Memory follows load back down: storage left large by a burst is
+//! compacted once it is mostly empty.
 
+use slab::Slab;
 use std::time::{Duration, Instant};
+
+/// Kinds of owned timers per owner.
+pub const KINDS: usize = 5;
+
+/// "No timer" in the owner table.
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Entry<T> {
+    tick: u64,
+    /// Index in its slot.
+    pos: usize,
+    /// Owner and kind, when owned.
+    owner: Option<(usize, usize)>,
+    item: T,
+}
 
 /// The wheel. `T` is what a timer carries back when it fires.
 #[derive(Debug)]
 pub struct TimerWheel<T> {
     start: Instant,
     tick: Duration,
-    slots: Vec<Vec<(u64, T)>>,
+    /// Keys into `entries`, by tick modulo the number of slots.
+    slots: Vec<Vec<usize>>,
+    entries: Slab<Entry<T>>,
+    /// For each owner (index), its timer of each kind (key, or `NONE`).
+    owners: Vec<[u32; KINDS]>,
     /// Every tick up to and including this one has been expired.
     done: u64,
-    len: usize,
     /// The earliest tick of any pending timer (`None` when there is none).
-    /// Lowered by `insert`; recomputed by `expire` only when it fires, so a
+    /// Lowered by inserts; recomputed by `expire` only when it fires, so a
     /// scan of every timer happens at most once per tick with something due,
-    /// not once per loop iteration.
+    /// not once per loop iteration. A cancelled timer may leave it early,
+    /// which costs one empty wake-up.
     next: Option<u64>,
 }
+
+/// Storage below this many timers is never compacted.
+const SHRINK_FLOOR: usize = 256;
 
 impl<T> TimerWheel<T> {
     /// A wheel of `slots` buckets of `tick` each, counting from `start`.
@@ -33,20 +63,26 @@ impl<T> TimerWheel<T> {
             start,
             tick,
             slots: (0..slots.max(1)).map(|_| Vec::new()).collect(),
+            entries: Slab::new(),
+            owners: Vec::new(),
             done: 0,
-            len: 0,
             next: None,
         }
     }
 
     /// Number of pending timers.
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     /// True when no timer is pending.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.is_empty()
+    }
+
+    /// Timers the storage has room for (it shrinks when load goes away).
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
     }
 
     /// The tick at or after `at` (rounded up, so nothing fires early).
@@ -66,14 +102,93 @@ impl<T> TimerWheel<T> {
         self.start + self.tick.saturating_mul(tick.min(u32::MAX as u64) as u32)
     }
 
-    /// Schedules `item` to fire at `deadline` (or on the next expiry, when the
-    /// deadline has passed).
-    pub fn insert(&mut self, deadline: Instant, item: T) {
+    fn slot_of(&self, tick: u64) -> usize {
+        (tick % self.slots.len() as u64) as usize
+    }
+
+    fn add(&mut self, deadline: Instant, owner: Option<(usize, usize)>, item: T) -> usize {
         let tick = self.tick_of(deadline).max(self.done + 1);
-        let n = self.slots.len() as u64;
-        self.slots[(tick % n) as usize].push((tick, item));
-        self.len += 1;
+        let slot = self.slot_of(tick);
+        let pos = self.slots[slot].len();
+        let key = self.entries.insert(Entry {
+            tick,
+            pos,
+            owner,
+            item,
+        });
+        self.slots[slot].push(key);
         self.next = Some(self.next.map_or(tick, |t| t.min(tick)));
+        key
+    }
+
+    /// Takes a timer out of the wheel (and out of its owner's table).
+    fn take(&mut self, key: usize) -> Option<T> {
+        let e = self.entries.try_remove(key)?;
+        let slot = self.slot_of(e.tick);
+        let keys = &mut self.slots[slot];
+        if keys.get(e.pos) == Some(&key) {
+            keys.swap_remove(e.pos);
+            if let Some(&moved) = keys.get(e.pos) {
+                if let Some(m) = self.entries.get_mut(moved) {
+                    m.pos = e.pos;
+                }
+            }
+        }
+        if let Some((owner, kind)) = e.owner {
+            if let Some(row) = self.owners.get_mut(owner) {
+                if row[kind] == key as u32 {
+                    row[kind] = NONE;
+                }
+            }
+        }
+        Some(e.item)
+    }
+
+    /// Schedules `item` to fire at `deadline` (or on the next expiry, when the
+    /// deadline has passed), owned by nobody.
+    pub fn insert(&mut self, deadline: Instant, item: T) {
+        self.add(deadline, None, item);
+    }
+
+    /// Schedules `owner`'s timer of `kind` (below [`KINDS`]), replacing the
+    /// one it had.
+    pub fn set(&mut self, owner: usize, kind: usize, deadline: Instant, item: T) {
+        if kind >= KINDS {
+            debug_assert!(false, "timer kind {kind} out of range");
+            return self.insert(deadline, item);
+        }
+        self.cancel(owner, kind);
+        if self.owners.len() <= owner {
+            self.owners.resize(owner + 1, [NONE; KINDS]);
+        }
+        let key = self.add(deadline, Some((owner, kind)), item);
+        self.owners[owner][kind] = key as u32;
+    }
+
+    /// Cancels `owner`'s timer of `kind`, if it has one.
+    pub fn cancel(&mut self, owner: usize, kind: usize) {
+        let key = match self.owners.get(owner) {
+            Some(row) if kind < KINDS && row[kind] != NONE => row[kind] as usize,
+            _ => return,
+        };
+        self.take(key);
+    }
+
+    /// Cancels every timer of `owner` (it is gone).
+    pub fn cancel_owner(&mut self, owner: usize) {
+        for kind in 0..KINDS {
+            self.cancel(owner, kind);
+        }
+        // Owners are slab keys, reused from the lowest: the table ends at
+        // the highest live one.
+        while self
+            .owners
+            .last()
+            .is_some_and(|row| row.iter().all(|&k| k == NONE))
+        {
+            self.owners.pop();
+        }
+        self.shrink();
     }
 
     /// When the earliest pending timer is due (the end of its tick), or
@@ -92,28 +207,61 @@ impl<T> TimerWheel<T> {
         // After a long pause every slot is visited once, not once per tick.
         let first = self.done + 1;
         let last = target.min(self.done + n);
+        let mut due = Vec::new();
         for t in first..=last {
-            let slot = &mut self.slots[(t % n) as usize];
-            if slot.is_empty() {
-                continue;
-            }
-            let mut i = 0;
-            while i < slot.len() {
-                if slot[i].0 <= target {
-                    out.push(slot.swap_remove(i).1);
-                    self.len -= 1;
-                } else {
-                    i += 1;
+            let slot = (t % n) as usize;
+            due.extend(
+                self.slots[slot]
+                    .iter()
+                    .copied()
+                    .filter(|&k| self.entries.get(k).is_some_and(|e| e.tick <= target)),
+            );
+            for key in due.drain(..) {
+                if let Some(item) = self.take(key) {
+                    out.push(item);
                 }
             }
         }
         self.done = target;
         if self.next.is_some_and(|t| t <= target) {
-            self.next = self
-                .slots
-                .iter()
-                .flat_map(|slot| slot.iter().map(|(tick, _)| *tick))
-                .min();
+            self.next = self.entries.iter().map(|(_, e)| e.tick).min();
+        }
+        self.shrink();
+    }
+
+    /// Gives memory back once the storage is mostly empty: compacts the
+    /// timers into the front of their storage and trims the slots. Each
+    /// compaction follows a fall to a quarter of the capacity, so its cost
+    /// is paid for by the timers that grew it.
+    fn shrink(&mut self) {
+        let cap = self.entries.capacity();
+        if cap <= SHRINK_FLOOR || self.entries.len() * 4 > cap {
+            return;
+        }
+        let n = self.slots.len() as u64;
+        let (slots, owners) = (&mut self.slots, &mut self.owners);
+        self.entries.compact(|e, from, to| {
+            let keys = &mut slots[(e.tick % n) as usize];
+            if keys.get(e.pos) == Some(&from) {
+                keys[e.pos] = to;
+            }
+            if let Some((owner, kind)) = e.owner {
+                if let Some(row) = owners.get_mut(owner) {
+                    if row[kind] == from as u32 {
+                        row[kind] = to as u32;
+                    }
+                }
+            }
+            true
+        });
+        self.entries.shrink_to_fit();
+        for keys in &mut self.slots {
+            if keys.capacity() > 2 * keys.len() + 4 {
+                keys.shrink_to_fit();
+            }
+        }
+        if self.owners.capacity() > 2 * self.owners.len() + 64 {
+            self.owners.shrink_to_fit();
         }
     }
 }
@@ -252,5 +400,112 @@ mod tests {
         w.insert(t0, "late");
         w.expire(t0 + ms(110), &mut out);
         assert_eq!(out, vec!["late"]);
+    }
+
+    #[test]
+    fn an_owner_has_one_timer_per_kind_and_takes_them_along() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(ms(10), 8, t0);
+        w.insert(t0 + ms(1000), "unowned");
+        w.set(3, 0, t0 + ms(100), "deadline");
+        w.set(3, 0, t0 + ms(50), "earlier deadline");
+        w.set(3, 1, t0 + ms(30_000), "ping");
+        w.set(4, 1, t0 + ms(30_000), "other ping");
+        assert_eq!(w.len(), 4, "the first deadline was replaced");
+        w.cancel_owner(3);
+        assert_eq!(w.len(), 2);
+        let mut out = Vec::new();
+        w.expire(t0 + ms(60_000), &mut out);
+        out.sort();
+        assert_eq!(out, vec!["other ping", "unowned"]);
+        assert!(w.is_empty());
+        assert_eq!(w.next_deadline(), None);
+        // An owner whose timer fired can set it again, and cancel it.
+        w.set(4, 1, t0 + ms(90_000), "again");
+        w.cancel(4, 1);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn churn_leaves_no_timers_and_gives_memory_back() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(ms(10), 64, t0);
+        w.insert(t0 + ms(1000), usize::MAX);
+        // A burst of 20,000 connections at once, four timers each, then all gone.
+        for owner in 0..20_000 {
+            for kind in 0..4 {
+                w.set(
+                    owner,
+                    kind,
+                    t0 + ms(10 * (owner as u64 % 700 + kind as u64)),
+                    owner,
+                );
+            }
+        }
+        assert_eq!(w.len(), 80_001);
+        let grown = w.capacity();
+        for owner in (0..20_000).rev() {
+            w.cancel_owner(owner);
+        }
+        assert_eq!(w.len(), 1, "only the unowned timer is left");
+        assert!(w.capacity() <= 256, "{} of {grown} kept", w.capacity());
+        assert!(w.owners.is_empty());
+        let mut out = Vec::new();
+        w.expire(t0 + ms(1000), &mut out);
+        assert_eq!(out, vec![usize::MAX]);
+    }
+
+    #[test]
+    fn owned_timers_fire_like_any_other_across_compactions() {
+        // Against a brute-force model, with cancels and compactions mixed in.
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(ms(10), 16, t0);
+        let mut model: std::collections::HashMap<(usize, usize), (u64, u64)> = Default::default();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut now = t0;
+        let mut out = Vec::new();
+        for id in 0..20_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let owner = (seed >> 8) as usize % 600;
+            let kind = (seed >> 20) as usize % KINDS;
+            match seed % 5 {
+                0 => {
+                    now += ms(seed % 40);
+                    out.clear();
+                    w.expire(now, &mut out);
+                    let target = w.elapsed_ticks(now);
+                    let mut fired: Vec<u64> = out.iter().map(|&(_, id)| id).collect();
+                    let mut want: Vec<u64> = model
+                        .iter()
+                        .filter(|(_, (tick, _))| *tick <= target)
+                        .map(|(_, (_, id))| *id)
+                        .collect();
+                    fired.sort();
+                    want.sort();
+                    assert_eq!(fired, want);
+                    model.retain(|_, (tick, _)| *tick > target);
+                }
+                1 => {
+                    w.cancel_owner(owner);
+                    model.retain(|&(o, _), _| o != owner);
+                }
+                _ => {
+                    let at = now + ms(seed % 400);
+                    let tick = w.tick_of(at).max(w.done + 1);
+                    w.set(owner, kind, at, (owner, id));
+                    model.insert((owner, kind), (tick, id));
+                }
+            }
+            assert_eq!(w.len(), model.len());
+            let earliest = model.values().map(|&(tick, _)| w.instant_of(tick)).min();
+            if let Some(e) = earliest {
+                assert!(
+                    w.next_deadline().is_some_and(|d| d <= e),
+                    "a wake-up by {e:?}"
+                );
+            }
+        }
     }
 }

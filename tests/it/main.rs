@@ -32,6 +32,7 @@ mod security_guard;
 mod security_limits;
 mod security_load;
 mod security_slow;
+mod timer_churn;
 mod updates;
 mod watch_and_startup;
 mod watch_files;
