@@ -44,24 +44,12 @@ pub(crate) fn floor_frame(size: usize) -> (Vec<u8>, usize) {
     payload.push_str(tail_start);
     payload.push_str(&"x".repeat(filler));
     payload.push_str(tail_end);
-    let mut frame = text_frame_header(payload.len());
+    // The server's own frame encoder: the floor sends the same bytes.
+    let mut frame = Vec::with_capacity(payload.len() + 4);
+    push_text_frame_header(&mut frame, payload.len());
     let seq_at = frame.len() + seq_at;
     frame.extend_from_slice(payload.as_bytes());
     (frame, seq_at)
-}
-
-pub(crate) fn text_frame_header(len: usize) -> Vec<u8> {
-    let mut f = vec![0x81];
-    if len < 126 {
-        f.push(len as u8);
-    } else if len <= u16::MAX as usize {
-        f.push(126);
-        f.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        f.push(127);
-        f.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    f
 }
 
 /// `lean`: stop reading at a short read, as the server does (one `recvfrom`
@@ -77,11 +65,7 @@ pub(crate) fn floor_serve(
     let mut events = Events::with_capacity(1024);
     let mut conns: slab::Slab<FloorConn> = slab::Slab::new();
     let (mut frame, seq_at) = floor_frame(frame_bytes);
-    let connected = {
-        let mut f = text_frame_header(20);
-        f.extend_from_slice(br#"{"type":"connected"}"#);
-        f
-    };
+    let connected = encode_text_frame(br#"{"type":"connected"}"#);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match poll.poll(&mut events, None) {

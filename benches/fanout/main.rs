@@ -52,6 +52,8 @@
 //! itself. Nothing here is asserted: numbers on a shared 2-core VM are
 //! noisy, so repeat runs and compare medians.
 
+use lumora_hr_mini::hub::encode_text_frame;
+use lumora_hr_mini::hub::outbox::push_text_frame_header;
 use lumora_hr_mini::server::{Config, Server};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};

@@ -72,12 +72,12 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let now = local_time();
-        let line = if record.target() == DEVICE_TARGET {
-            format_device_line(now, record.level(), record.args(), self.color)
-        } else {
-            format_server_line(now, record.level(), record.args(), self.color)
+        let paint = match (self.color, record.target() == DEVICE_TARGET) {
+            (false, _) => Paint::Nothing,
+            (true, false) => Paint::Level,
+            (true, true) => Paint::Line,
         };
+        let line = format_line(local_time(), record.level(), record.args(), paint);
         // One write per line, so lines from a panic hook or another thread
         // never interleave mid-line.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -88,44 +88,36 @@ impl Log for StderrLogger {
     }
 }
 
-/// One server line, with its newline: only the level is coloured.
-pub fn format_server_line(
+/// What a log line paints in its level's colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paint {
+    /// Nothing (no terminal, or `NO_COLOR`).
+    Nothing,
+    /// The level only (the server's own lines).
+    Level,
+    /// The level and the message (device `log` lines, to stand out).
+    Line,
+}
+
+/// One log line, `HH:MM:SS [LEVEL] message`, with its newline.
+pub fn format_line(
     (h, m, s): (u32, u32, u32),
     level: Level,
     message: &std::fmt::Arguments<'_>,
-    color: bool,
+    paint: Paint,
 ) -> String {
-    let (start, end) = if color {
-        (level_colour(level), "\x1b[0m")
-    } else {
-        ("", "")
-    };
-    format!("{h:02}:{m:02}:{s:02} [{start}{level:<5}{end}] {message}\n")
-}
-
-/// The colour of a level.
-fn level_colour(level: Level) -> &'static str {
-    match level {
+    let colour = match level {
         Level::Error => "\x1b[31m",
         Level::Warn => "\x1b[33m",
         Level::Info => "\x1b[36m",
         Level::Debug | Level::Trace => "\x1b[2m",
-    }
-}
-
-/// One device line, with its newline.
-pub fn format_device_line(
-    (h, m, s): (u32, u32, u32),
-    level: Level,
-    message: &std::fmt::Arguments<'_>,
-    color: bool,
-) -> String {
-    let (start, end) = if color {
-        (level_colour(level), "\x1b[0m")
-    } else {
-        ("", "")
     };
-    format!("{h:02}:{m:02}:{s:02} {start}[{level:<5}] {message}{end}\n")
+    let reset = "\x1b[0m";
+    match paint {
+        Paint::Nothing => format!("{h:02}:{m:02}:{s:02} [{level:<5}] {message}\n"),
+        Paint::Level => format!("{h:02}:{m:02}:{s:02} [{colour}{level:<5}{reset}] {message}\n"),
+        Paint::Line => format!("{h:02}:{m:02}:{s:02} {colour}[{level:<5}] {message}{reset}\n"),
+    }
 }
 
 /// The local wall-clock time now as (hours, minutes, seconds).
@@ -173,33 +165,30 @@ mod tests {
 
     #[test]
     fn device_lines_are_coloured_by_level() {
-        let line =
-            |level, color| format_device_line((9, 5, 7), level, &format_args!("[Pixel] hi"), color);
-        assert_eq!(line(Level::Info, false), "09:05:07 [INFO ] [Pixel] hi\n");
+        let line = |level, paint| format_line((9, 5, 7), level, &format_args!("[Pixel] hi"), paint);
         assert_eq!(
-            line(Level::Error, true),
+            line(Level::Info, Paint::Nothing),
+            "09:05:07 [INFO ] [Pixel] hi\n"
+        );
+        assert_eq!(
+            line(Level::Error, Paint::Line),
             "09:05:07 \x1b[31m[ERROR] [Pixel] hi\x1b[0m\n"
         );
-        assert!(line(Level::Warn, true).contains("\x1b[33m"));
-        assert!(line(Level::Debug, true).contains("\x1b[2m"));
+        assert!(line(Level::Warn, Paint::Line).contains("\x1b[33m"));
+        assert!(line(Level::Debug, Paint::Line).contains("\x1b[2m"));
     }
 
     #[test]
     fn server_lines_colour_only_the_level() {
-        let line = |level, color| {
-            format_server_line((23, 0, 59), level, &format_args!("update #1 full"), color)
-        };
+        let line =
+            |level, paint| format_line((23, 0, 59), level, &format_args!("update #1 full"), paint);
         assert_eq!(
-            line(Level::Info, false),
+            line(Level::Info, Paint::Nothing),
             "23:00:59 [INFO ] update #1 full\n"
         );
         assert_eq!(
-            line(Level::Warn, true),
+            line(Level::Warn, Paint::Level),
             "23:00:59 [\x1b[33mWARN \x1b[0m] update #1 full\n"
-        );
-        assert_eq!(
-            line(Level::Error, false),
-            "23:00:59 [ERROR] update #1 full\n"
         );
     }
 
