@@ -174,6 +174,35 @@ impl std::fmt::Display for ServerUrl {
     }
 }
 
+/// A `--public-host` value: a host name (letters, digits, hyphens and
+/// dots, RFC 1123), an IPv4 address, or an IPv6 address with or without
+/// brackets; returned without brackets. Nothing else: no scheme, port,
+/// path or spaces.
+pub fn parse_public_host(text: &str) -> Option<&str> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if bare.parse::<IpAddr>().is_ok() {
+        return Some(bare);
+    }
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    // A last label of digits only is a mistyped IPv4 address (`192.168.1.300`).
+    let numeric = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    let ok = !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok);
+    (ok && !numeric).then_some(text)
+}
+
 /// Splits a URL authority (`host`, `host:port`, `[v6]:port`) into host and
 /// port, with `default_port` when none is given; `None` when malformed.
 pub fn parse_authority(authority: &str, default_port: u16) -> Option<(&str, u16)> {

@@ -123,12 +123,34 @@ pub fn parse(args: &[String], env_token: Option<String>) -> Result<Command, Usag
         Some("push") => parse_push(&args[1..], env_token),
         Some("device") => parse_device(&args[1..]),
         Some("serve") => parse_serve(&args[1..], env_token),
-        Some("help") => Ok(Command::Help(match args.get(1).map(String::as_str) {
-            Some("push") => PUSH_HELP,
-            Some("device") => DEVICE_HELP,
-            _ => SERVE_HELP,
-        })),
+        Some("help") => help(&args[1..]),
         _ => parse_serve(args, env_token),
+    }
+}
+
+/// `help`, `help serve`, `help push`, `help device`; anything else is a
+/// usage error.
+fn help(args: &[String]) -> Result<Command, UsageError> {
+    const USAGE: &str = "lumora-hr-mini help [serve|push|device]";
+    let text = match args.first().map(String::as_str) {
+        None | Some("serve") => SERVE_HELP,
+        Some("push") => PUSH_HELP,
+        Some("device") => DEVICE_HELP,
+        Some(other) => {
+            return Err(UsageError {
+                message: format!(
+                    "no help on {other:?}; the subcommands are serve, push and device"
+                ),
+                usage: USAGE,
+            });
+        }
+    };
+    match args.get(1) {
+        Some(extra) => Err(UsageError {
+            message: format!("unexpected argument {extra:?}"),
+            usage: USAGE,
+        }),
+        None => Ok(Command::Help(text)),
     }
 }
 
@@ -265,7 +287,15 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
                 a.no_value(flag, inline)?;
                 config.strict_port = true;
             }
-            "--public-host" => config.public_host = Some(a.value(flag, inline)?.to_string()),
+            "--public-host" => {
+                let v = a.value(flag, inline)?;
+                let host = crate::net::parse_public_host(v).ok_or_else(|| {
+                    a.error(format!(
+                        "--public-host: {v:?} is not a host name or IP address (e.g. dev.local, 192.168.1.20); no scheme, port or path"
+                    ))
+                })?;
+                config.public_host = Some(host.to_string());
+            }
             "--no-qr" => {
                 a.no_value(flag, inline)?;
                 no_qr = true;
@@ -337,13 +367,18 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             "--allowed-origin" => config
                 .allowed_origins
                 .push(a.value(flag, inline)?.to_string()),
-            "--verbose" | "-v" => {
+            "--verbose" | "-v" | "--quiet" | "-q" => {
                 a.no_value(flag, inline)?;
-                verbosity = Verbosity::Verbose;
-            }
-            "--quiet" | "-q" => {
-                a.no_value(flag, inline)?;
-                verbosity = Verbosity::Quiet;
+                let wanted = match flag {
+                    "--verbose" | "-v" => Verbosity::Verbose,
+                    _ => Verbosity::Quiet,
+                };
+                if verbosity != Verbosity::Normal && verbosity != wanted {
+                    return Err(a.error(
+                        "--verbose and --quiet contradict each other; give one of them".into(),
+                    ));
+                }
+                verbosity = wanted;
             }
             _ => return Err(a.unknown(flag)),
         }
@@ -778,6 +813,63 @@ mod tests {
         assert!(err("device ws://x --count 0").message.contains("--count"));
         let shown = err("--bogus").to_string();
         assert!(shown.starts_with("error: unknown flag --bogus\nusage: "));
+    }
+
+    #[test]
+    fn help_on_an_unknown_subcommand_is_a_usage_error() {
+        assert!(err("help bogus").message.contains("no help on \"bogus\""));
+        assert!(err("help push extra").message.contains("unexpected"));
+        for (s, text) in [
+            ("help", SERVE_HELP),
+            ("help serve", SERVE_HELP),
+            ("help push", PUSH_HELP),
+            ("help device", DEVICE_HELP),
+        ] {
+            assert!(
+                matches!(parse(&args(s), None), Ok(Command::Help(t)) if t == text),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn verbose_and_quiet_together_are_refused() {
+        for s in ["-v -q", "--quiet --verbose", "-q -v -q"] {
+            assert!(err(s).message.contains("contradict"), "{s}");
+        }
+        assert_eq!(serve("-v -v").verbosity, Verbosity::Verbose);
+        assert_eq!(serve("-q --quiet").verbosity, Verbosity::Quiet);
+    }
+
+    #[test]
+    fn public_host_is_a_host_name_or_an_ip() {
+        for (given, kept) in [
+            ("dev.local", "dev.local"),
+            ("192.168.1.20", "192.168.1.20"),
+            ("[fe80::1]", "fe80::1"),
+            ("fe80::1", "fe80::1"),
+            ("my-laptop", "my-laptop"),
+        ] {
+            let o = serve(&format!("--public-host {given}"));
+            assert_eq!(o.config.public_host.as_deref(), Some(kept), "{given}");
+        }
+        for bad in [
+            "bad host!",
+            "http://x",
+            "x:3000",
+            "a/b",
+            "",
+            "-x",
+            "a..b",
+            "10.0.0.300",
+        ] {
+            let e = parse(&[String::from("--public-host"), bad.to_string()], None).expect_err(bad);
+            assert!(
+                e.message.starts_with("--public-host"),
+                "{bad}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::qr::{Ecc, QrCode};
 use crate::server::urls;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything the banner shows.
@@ -30,6 +30,11 @@ pub struct Banner<'a> {
     pub program: &'a str,
     /// The files watched (`--watch`, repeatable).
     pub watch: &'a [PathBuf],
+    /// A schema file that exists, for the push command when nothing is
+    /// watched (`examples/app.json` in a clone of the repository).
+    pub example: Option<&'a Path>,
+    /// Keyboard shortcuts are on (stdin is a terminal).
+    pub keys: bool,
     /// Draw the QR code.
     pub qr: bool,
     /// What the QR code holds.
@@ -135,14 +140,23 @@ impl Banner<'_> {
         } else {
             format!(" --server {control}")
         };
+        // A file that exists, so the command works as printed; FILE when
+        // there is none to name.
+        let file = self
+            .watch
+            .first()
+            .map(PathBuf::as_path)
+            .or(self.example)
+            .map(|p| shell_word(&p.display().to_string()))
+            .unwrap_or_else(|| "FILE".into());
         let _ = writeln!(
             out,
-            "  Push       {bold}{} push{server_flag} schema.json{reset}",
-            self.program
+            "  Push       {bold}{} push{server_flag} {file}{reset}",
+            shell_word(self.program)
         );
         let _ = writeln!(
             out,
-            "  {dim}       or  curl -X POST -H 'Content-Type: application/json' --data @schema.json {control}/send/{}{reset}",
+            "  {dim}       or  curl -X POST -H 'Content-Type: application/json' --data @{file} {control}/send/{}{reset}",
             self.session_id
         );
         for (i, path) in self.watch.iter().enumerate() {
@@ -153,8 +167,25 @@ impl Banner<'_> {
                 path.display()
             );
         }
+        if self.keys {
+            let _ = writeln!(
+                out,
+                "\n  {dim}press{reset} {bold}h{reset} {dim}for help{reset}"
+            );
+        }
         out.push('\n');
         out
+    }
+}
+
+/// `word`, quoted for a POSIX shell when it has characters the shell would
+/// treat specially.
+fn shell_word(word: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b);
+    if !word.is_empty() && word.bytes().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -186,6 +217,8 @@ mod tests {
             now_ms: 1_700_000_000_000,
             program: "lumora-hr-mini",
             watch: &[],
+            example: None,
+            keys: false,
             qr: false,
             qr_target: QrTarget::Page,
             color: false,
@@ -205,7 +238,8 @@ mod tests {
         ));
         assert!(text.contains("Session    2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f"));
         assert!(text.contains(", in 8h)"));
-        assert!(text.contains("Push       lumora-hr-mini push schema.json\n"));
+        assert!(text.contains("Push       lumora-hr-mini push FILE\n"));
+        assert!(!text.contains("press h"));
         assert!(text.contains("http://127.0.0.1:3000/send/2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f"));
         assert!(!text.contains('\x1b'));
         assert!(!text.contains('█'));
@@ -225,9 +259,29 @@ mod tests {
         };
         let text = b.render();
         assert!(text.contains("(port 3000 was taken; using 3001)"));
-        assert!(text.contains("push --server http://127.0.0.1:3001 schema.json"));
+        assert!(text.contains("push --server http://127.0.0.1:3001 examples/app.json\n"));
+        assert!(text.contains("--data @examples/app.json http://127.0.0.1:3001/send/"));
         assert!(text.contains("\n  Watching   examples/app.json  (pushed"));
         assert!(text.contains("\n             examples/other.json  (pushed"));
+    }
+
+    #[test]
+    fn the_push_command_names_a_file_that_exists() {
+        let b = Banner {
+            example: Some(Path::new("examples/app.json")),
+            program: "./my dir/lumora-hr-mini",
+            keys: true,
+            ..banner()
+        };
+        let text = b.render();
+        assert!(
+            text.contains("Push       './my dir/lumora-hr-mini' push examples/app.json\n"),
+            "{text}"
+        );
+        assert!(text.contains("press h for help"));
+        let files = [PathBuf::from("ui/it's.json")];
+        let watched = Banner { watch: &files, ..b };
+        assert!(watched.render().contains(r"push 'ui/it'\''s.json'"));
     }
 
     #[test]

@@ -87,9 +87,16 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     let summary = fleet.summary();
     if multi {
         say!(
-            "{} devices: {} updates received, {} checksum failures, {} reconnects, {} connected at the end",
+            "{} devices: {} initial schema{} and {} update{} received, {} checksum failures, {} reconnects, {} connected at the end",
             summary.devices,
+            summary.initial_schemas,
+            if summary.initial_schemas == 1 {
+                ""
+            } else {
+                "s"
+            },
             summary.updates,
+            if summary.updates == 1 { "" } else { "s" },
             summary.checksum_failures,
             summary.reconnects,
             summary.connected

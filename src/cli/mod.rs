@@ -25,6 +25,7 @@ pub mod args;
 pub mod banner;
 pub mod device;
 pub mod http_client;
+pub mod keys;
 pub mod logging;
 pub mod push;
 pub mod qr;

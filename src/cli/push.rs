@@ -65,8 +65,21 @@ pub fn push(opts: &PushOptions) -> Result<String, PushError> {
         .map_err(|e| connection_error(&url, e))?;
     match reply.status {
         200 | 202 => Ok(describe_outcome(&json(&reply))),
+        404 | 410 if opts.session.is_some() => Err(PushError::Refused(format!(
+            "{}\n{}",
+            refusal_message(&reply),
+            unknown_session_hint(&url)
+        ))),
         _ => Err(refusal(&reply)),
     }
+}
+
+/// What to do when `--session` names a session the server does not have.
+fn unknown_session_hint(url: &HttpUrl) -> String {
+    format!(
+        "(the server's sessions are listed by `curl {url}/stats` under sessionDetails; \
+         or drop --session to push to the startup session its banner shows)"
+    )
 }
 
 /// Reads at most one byte more than a schema may have: the server refuses
@@ -150,17 +163,28 @@ fn refusal_message(reply: &HttpResponse) -> String {
 }
 
 /// `incremental update #7 → 3 devices (checksum 1a2b3c4d)`, `no change
-/// (update #7 is current)` or `batched: ...`, from a `/send` reply.
+/// (update #7 is current, checksum 1a2b3c4d)` or `held: ...`, from a
+/// `/send` reply. Says only what the reply says: a held push promises no
+/// sequence number or checksum.
 pub fn describe_outcome(reply: &Value) -> String {
     let seq = reply["sequenceNumber"].as_u64().unwrap_or(0);
     let devices = reply["clientsUpdated"].as_u64().unwrap_or(0);
     let checksum = reply["checksum"].as_str().unwrap_or("?");
     let plural = if devices == 1 { "" } else { "s" };
+    if reply["batched"] == true {
+        let held = reply["heldChecksum"].as_str().unwrap_or("?");
+        let current = match (
+            reply["currentSequenceNumber"].as_u64(),
+            reply["currentChecksum"].as_str(),
+        ) {
+            (Some(n), Some(c)) if n > 0 => format!("update #{n} (checksum {c})"),
+            _ => "what devices hold".to_string(),
+        };
+        return format!(
+            "held (checksum {held}): within the coalescing window, so it will be compared with {current} when the window ends, and sent only if it differs"
+        );
+    }
     match reply["updateType"].as_str() {
-        _ if reply["batched"] == true => format!(
-            "batched: will go out at the end of the coalescing window as update #{} (checksum {checksum})",
-            seq + 1
-        ),
         Some("none") => format!("no change (update #{seq} is current, checksum {checksum})"),
         Some(kind) => {
             format!("{kind} update #{seq} → {devices} device{plural} (checksum {checksum})")
@@ -188,8 +212,17 @@ mod tests {
         );
         let r = json!({"updateType": "none", "sequenceNumber": 4, "clientsUpdated": 0, "checksum": "x"});
         assert!(describe_outcome(&r).starts_with("no change (update #4 is current"));
-        let r = json!({"updateType": "pending", "batched": true, "sequenceNumber": 4, "clientsUpdated": 0, "checksum": "x"});
-        assert!(describe_outcome(&r).starts_with("batched:"));
+        let r = json!({"updateType": "pending", "batched": true, "clientsUpdated": 0,
+                       "heldChecksum": "7cde3c2b", "currentSequenceNumber": 4, "currentChecksum": "255f35eb"});
+        let text = describe_outcome(&r);
+        assert_eq!(
+            text,
+            "held (checksum 7cde3c2b): within the coalescing window, so it will be compared with update #4 (checksum 255f35eb) when the window ends, and sent only if it differs"
+        );
+        assert!(!text.contains("#5"), "{text}");
+        let r = json!({"updateType": "pending", "batched": true, "clientsUpdated": 0,
+                       "heldChecksum": "7cde3c2b", "currentSequenceNumber": 0, "currentChecksum": null});
+        assert!(describe_outcome(&r).contains("compared with what devices hold"));
     }
 
     #[test]

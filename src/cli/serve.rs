@@ -1,15 +1,23 @@
 //! `lumora-hr-mini [serve]`: bind, start the loop in a thread, create the
 //! startup session, print the banner, start `--watch`, then wait for the
-//! loop to stop (SIGINT/SIGTERM).
+//! loop to stop (SIGINT/SIGTERM, or `q` on a terminal, where the main
+//! thread reads the keyboard shortcuts of [`keys`] meanwhile).
 
 use super::args::ServeOptions;
 use super::banner::Banner;
+use super::keys;
 use super::logging;
 use crate::protocol::now_ms;
 use crate::server::{Server, WatchError};
 use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// The example app of the repository, named by the banner's push command
+/// when nothing is watched and it is there.
+const EXAMPLE: &str = "examples/app.json";
 
 /// Runs the server until it is stopped; returns the exit status.
 pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
@@ -49,10 +57,24 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     let listening = server.local_addr();
     let port_taken = server.requested_port_taken();
     let advertised = server.advertised_address().to_string();
+    // Shortcuts only on a terminal; then the server thread closes its end
+    // of `done` when it ends, which wakes the main thread's poll.
+    let raw = keys::RawMode::enter(libc::STDIN_FILENO);
+    let done = match raw.as_ref().map(|_| UnixStream::pair()).transpose() {
+        Ok(pair) => pair,
+        Err(e) => {
+            complain!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (done_rx, done_tx) = done.unzip();
     let thread = match std::thread::Builder::new()
         .name("server".into())
-        .spawn(move || server.run())
-    {
+        .spawn(move || {
+            let result = server.run();
+            drop(done_tx);
+            result
+        }) {
         Ok(t) => t,
         Err(e) => {
             complain!("error: cannot start the server thread: {e}");
@@ -68,7 +90,8 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let banner = Banner {
+    let example = Path::new(EXAMPLE);
+    let mut banner = Banner {
         listening,
         port_taken,
         advertised: &advertised,
@@ -77,6 +100,8 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         now_ms: now_ms(),
         program,
         watch: &opts.watch,
+        example: example.is_file().then_some(example),
+        keys: raw.is_some(),
         qr: !opts.no_qr,
         qr_target: opts.qr,
         color: logging::stdout_color(),
@@ -91,7 +116,13 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
             log::error!("cannot watch {}: {e}", path.display());
         }
     }
-    match thread.join() {
+    if let Some(done) = &done_rx {
+        let page = format!("{}/", banner.control_url());
+        keys::run(&handle, done, &mut banner, &page);
+    }
+    let joined = thread.join();
+    drop(raw);
+    match joined {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             complain!("error: the server stopped: {e}");

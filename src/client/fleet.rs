@@ -125,6 +125,9 @@ pub struct Summary {
     pub devices: usize,
     /// Devices holding a live, registered connection now.
     pub connected: usize,
+    /// Schemas received in `connected` (the session's current schema, on
+    /// each connection, reconnections included).
+    pub initial_schemas: u64,
     /// Updates received (full and incremental).
     pub updates: u64,
     /// Updates (or initial schemas) that failed to apply or whose checksum
@@ -621,8 +624,11 @@ impl Fleet {
                             slot.registered = true;
                             slot.ever_connected = true;
                             slot.failures = 0;
-                            if initial.as_ref().is_some_and(|a| !a.ok()) {
-                                self.summary.checksum_failures += 1;
+                            if let Some(a) = initial {
+                                self.summary.initial_schemas += 1;
+                                if !a.ok() {
+                                    self.summary.checksum_failures += 1;
+                                }
                             }
                             self.timers.push(Reverse((
                                 Instant::now() + self.cfg.ping_interval,

@@ -317,6 +317,20 @@ impl Hub {
 
     /// Creates a session with a fresh UUID v4 id.
     pub fn create_session(&mut self, now: Now) -> Result<SessionCreated, HubError> {
+        let created = self.insert_session(now)?;
+        log::info!("session created ({} active)", self.sessions.len());
+        Ok(created)
+    }
+
+    /// Creates the startup session (see [`Hub::set_startup_session`])
+    /// without logging it: the command line's banner shows it.
+    pub fn create_startup_session(&mut self, now: Now) -> Result<SessionCreated, HubError> {
+        let created = self.insert_session(now)?;
+        self.set_startup_session(&created.session_id)?;
+        Ok(created)
+    }
+
+    fn insert_session(&mut self, now: Now) -> Result<SessionCreated, HubError> {
         if self.sessions.len() >= self.cfg.max_sessions {
             return Err(HubError::TooManySessions(self.cfg.max_sessions));
         }
@@ -337,8 +351,7 @@ impl Hub {
                 encoded: Default::default(),
             },
         );
-        log::info!("session created ({} active)", self.sessions.len());
-        log::debug!("session id {id}");
+        log::debug!("session {id} created");
         Ok(SessionCreated {
             session_id: id.to_string(),
             created_at_ms: now.wall_ms,
@@ -449,11 +462,15 @@ impl Hub {
         self.counters.pushes += 1;
         let session = self.lookup_mut(id, now)?;
         let schema = Arc::new(schema);
-        if session
-            .latest()
-            .is_some_and(|cur| cur.checksum() == schema.checksum())
-        {
+        let same = |s: Option<&Arc<Schema>>| s.is_some_and(|s| s.checksum() == schema.checksum());
+        if same(session.schema.as_ref()) {
+            // What devices hold already: a push held before it is superseded
+            // (latest wins), and nothing needs to go out.
+            session.held = None;
             return Ok(unchanged(session, &schema));
+        }
+        if same(session.held.as_ref().map(|h| &h.schema)) {
+            return Ok(held(session, schema.checksum()));
         }
         if let Some(last) = session.last_broadcast {
             let window_end = last + coalesce;
@@ -464,19 +481,12 @@ impl Hub {
                         timer: HubTimer::FlushHeld(session.id.clone()),
                     });
                 }
-                let checksum = schema.checksum().to_string();
+                let outcome = held(session, schema.checksum());
                 session.held = Some(HeldPush {
                     schema,
                     preserve_state,
                 });
-                return Ok(PushOutcome {
-                    update_type: "pending",
-                    clients_updated: 0,
-                    sequence_number: session.sequence,
-                    checksum,
-                    batched: true,
-                    bytes: 0,
-                });
+                return Ok(outcome);
             }
         }
         session.held = None;
@@ -613,6 +623,39 @@ impl Hub {
     pub fn resync_skipped(&mut self) {
         self.counters.resyncs_skipped += 1;
         self.counters.updates_queued = self.counters.updates_queued.saturating_sub(1);
+    }
+
+    /// Sends every registered device its session's current schema in full,
+    /// at the current sequence number (one encoding per session, shared);
+    /// returns how many devices it went to. Devices of sessions without a
+    /// schema get nothing.
+    pub fn resync_all(&mut self, now: Now, fx: &mut Vec<Effect>) -> usize {
+        let mut sent = 0;
+        for session in self.sessions.values_mut() {
+            let Some(schema) = session.schema.clone() else {
+                continue;
+            };
+            if session.devices.is_empty() {
+                continue;
+            }
+            let frame = session.encoded.resync(
+                &session.id,
+                &schema,
+                session.sequence,
+                now.wall_ms,
+                &mut self.counters.schema_encodings,
+            );
+            sent += session.devices.len();
+            for &conn in &session.devices {
+                fx.push(Effect::Resync {
+                    conn,
+                    frame: frame.clone(),
+                });
+            }
+        }
+        self.counters.resyncs += sent as u64;
+        self.counters.updates_queued += sent as u64;
+        sent
     }
 
     /// A slow device's queue drained after its updates were dropped: send
@@ -1231,7 +1274,7 @@ impl Hub {
             "expiresAt": s.expires_at_ms,
             "connectedDevices": devices.len(),
             "sequenceNumber": s.sequence,
-            "checksum": s.latest().map(|x| x.checksum()),
+            "checksum": s.schema.as_ref().map(|x| x.checksum()),
             "hasSchema": s.latest().is_some(),
             "devices": devices,
         }))
@@ -1324,6 +1367,20 @@ fn unchanged(session: &Session, schema: &Schema) -> PushOutcome {
         sequence_number: session.sequence,
         checksum: schema.checksum().to_string(),
         batched: false,
+        bytes: 0,
+    }
+}
+
+/// A push held by coalescing: nothing is promised. `sequence_number` is the
+/// current update's, and `checksum` the held schema's; when the window
+/// ends it is compared with what devices hold and sent only if it differs.
+fn held(session: &Session, checksum: &str) -> PushOutcome {
+    PushOutcome {
+        update_type: "pending",
+        clients_updated: 0,
+        sequence_number: session.sequence,
+        checksum: checksum.to_string(),
+        batched: true,
         bytes: 0,
     }
 }

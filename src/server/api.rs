@@ -317,19 +317,34 @@ fn send(req: &Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
         }
     };
     match ctx.hub.push(id, schema, preserve_state, ctx.now, ctx.fx) {
-        Ok(o) => {
-            let mut body = json!({
+        // Held by coalescing: no sequence number or checksum is promised,
+        // only what is known: the schema held, and the update it will be
+        // compared with when the window ends (sent only if it differs).
+        Ok(o) if o.batched => {
+            let current = ctx.hub.session(id).and_then(|s| s.schema.as_ref());
+            Response::json(
+                202,
+                &json!({
+                    "success": true,
+                    "batched": true,
+                    "updateType": o.update_type,
+                    "clientsUpdated": 0,
+                    "heldChecksum": o.checksum,
+                    "currentSequenceNumber": o.sequence_number,
+                    "currentChecksum": current.map(|s| s.checksum()),
+                }),
+            )
+        }
+        Ok(o) => Response::json(
+            200,
+            &json!({
                 "success": true,
                 "clientsUpdated": o.clients_updated,
                 "updateType": o.update_type,
                 "sequenceNumber": o.sequence_number,
                 "checksum": o.checksum,
-            });
-            if o.batched {
-                body["batched"] = Value::Bool(true);
-            }
-            Response::json(if o.batched { 202 } else { 200 }, &body)
-        }
+            }),
+        ),
         Err(e) => hub_error(e),
     }
 }

@@ -918,11 +918,7 @@ impl EventLoop {
                     let _ = r.send(self.hub.create_session(now));
                 }
                 Command::CreateStartupSession(r) => {
-                    let created = self.hub.create_session(now);
-                    if let Ok(s) = &created {
-                        let _ = self.hub.set_startup_session(&s.session_id);
-                    }
-                    let _ = r.send(created);
+                    let _ = r.send(self.hub.create_startup_session(now));
                 }
                 Command::GetSession(id, r) => {
                     let _ = r.send(self.hub.session_json(&id, now));
@@ -953,6 +949,9 @@ impl EventLoop {
                 }
                 Command::Cleanup(r) => {
                     let _ = r.send(Ok(self.hub.cleanup_stale(now, fx)));
+                }
+                Command::ResyncAll(r) => {
+                    let _ = r.send(Ok(self.hub.resync_all(now, fx)));
                 }
                 Command::Stats(r) => {
                     self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;

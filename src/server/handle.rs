@@ -63,6 +63,7 @@ pub(crate) enum Command {
     Health(String, Reply<Value>),
     Extend(String, Duration, Reply<u64>),
     Cleanup(Reply<usize>),
+    ResyncAll(Reply<usize>),
     Stats(Reply<Value>),
     Watch {
         session: String,
@@ -182,6 +183,12 @@ impl Handle {
     /// Closes devices silent for the idle timeout; returns how many.
     pub fn cleanup_stale_connections(&self) -> Result<usize, HandleError> {
         self.call(Command::Cleanup)
+    }
+
+    /// Sends every connected device its session's current schema in full
+    /// (at the current sequence number); returns how many devices.
+    pub fn resync_all(&self) -> Result<usize, HandleError> {
+        self.call(Command::ResyncAll)
     }
 
     /// The `/stats` document.

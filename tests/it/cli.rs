@@ -359,6 +359,117 @@ fn push_exit_codes() {
 }
 
 #[test]
+fn push_replies_within_the_coalescing_window_promise_nothing() {
+    let s = Served::start(&["--no-qr", "--coalesce-ms", "5000"]);
+    let server = s.server_url();
+    let (a, b) = (
+        TempFile::with(&v(1).to_string()),
+        TempFile::with(&v(2).to_string()),
+    );
+    let (ca, cb) = (calculate_checksum(&v(1)), calculate_checksum(&v(2)));
+    let (code, out, _) = run(&["push", "--server", &server, a.path()], None);
+    assert_eq!(
+        (code, out.trim()),
+        (0, &*format!("full update #1 → 0 devices (checksum {ca})"))
+    );
+    let (code, out, _) = run(&["push", "--server", &server, b.path()], None);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "held (checksum {cb}): within the coalescing window, so it will be compared with \
+             update #1 (checksum {ca}) when the window ends, and sent only if it differs"
+        )
+    );
+    assert!(!out.contains("#2"), "{out}");
+    // Back to what devices hold: nothing will go out, and the reply names
+    // the current update's own checksum.
+    let (code, out, _) = run(&["push", "--server", &server, a.path()], None);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("no change (update #1 is current, checksum {ca})")
+    );
+}
+
+#[test]
+fn an_unknown_session_says_how_to_find_the_right_one() {
+    let s = Served::start(&["--no-qr"]);
+    let server = s.server_url();
+    let file = TempFile::with(&v(1).to_string());
+    let (code, _, err) = run(
+        &[
+            "push",
+            "--server",
+            &server,
+            "--session",
+            "nope",
+            file.path(),
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("session not found (SESSION_NOT_FOUND, HTTP 404)"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("curl {server}/stats")), "{err}");
+    assert!(err.contains("drop --session"), "{err}");
+}
+
+#[test]
+fn the_banner_comes_first_and_its_push_command_works_as_printed() {
+    // stdout and stderr into one file, to see their order.
+    let path = std::env::temp_dir().join(format!("lumora-banner-{}.txt", uuid::Uuid::new_v4()));
+    let out = std::fs::File::create(&path).expect("create");
+    let mut child = Command::new(BIN)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-qr",
+            "--coalesce-ms",
+            "0",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("clone"))
+        .stderr(out)
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + TIMEOUT;
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("\n  Push ") && text.contains(" or  curl") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no banner: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(first.trim_start().starts_with("lumora-hr-mini "), "{text}");
+    assert!(
+        !text.contains("press h"),
+        "no shortcuts without a terminal: {text}"
+    );
+    // The printed push command, run as printed (from the same directory).
+    let push = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Push"))
+        .expect("push line");
+    let words: Vec<&str> = push.split_whitespace().collect();
+    assert_eq!(words[0], BIN, "{push}");
+    assert_eq!(words.last(), Some(&"examples/app.json"), "{push}");
+    let (code, printed, err) = run(&words[1..], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(printed.starts_with("full update #1"), "{printed}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn device_follows_full_and_incremental_updates_to_the_last_checksum() {
     let s = Served::start(&["--no-qr"]);
     let mut device = Proc::spawn(&["device", &s.url, "--name", "tester"]);
@@ -412,6 +523,13 @@ fn device_follows_full_and_incremental_updates_to_the_last_checksum() {
 #[test]
 fn many_devices_in_one_process_print_a_summary() {
     let s = Served::start(&["--no-qr", "--quiet"]);
+    // The session has a schema before the devices join: each gets it in
+    // `connected`, and the summary counts those apart from updates.
+    let file = TempFile::with(&v(1).to_string());
+    let server = s.server_url();
+    let (code, out, _) = run(&["push", "--server", &server, file.path()], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("full update #1 → 0 devices"), "{out}");
     let mut fleet = Proc::spawn(&["device", &s.url, "--count", "50", "--quiet"]);
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -422,13 +540,10 @@ fn many_devices_in_one_process_print_a_summary() {
         assert!(Instant::now() < deadline, "devices did not connect: {body}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let file = TempFile::with(&v(1).to_string());
-    let server = s.server_url();
+    file.write(&v(2).to_string());
     let (code, out, _) = run(&["push", "--server", &server, file.path()], None);
     assert_eq!(code, 0);
-    assert!(out.contains("full update #1 → 50 devices"), "{out}");
-    file.write(&v(2).to_string());
-    run(&["push", "--server", &server, file.path()], None);
+    assert!(out.contains("incremental update #2 → 50 devices"), "{out}");
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let (_, body) = http(
@@ -449,7 +564,9 @@ fn many_devices_in_one_process_print_a_summary() {
     fleet.signal(libc::SIGINT);
     let summary = fleet.stdout_line("50 devices:");
     assert!(
-        summary.contains("100 updates received, 0 checksum failures, 0 reconnects"),
+        summary.contains(
+            "50 initial schemas and 50 updates received, 0 checksum failures, 0 reconnects"
+        ),
         "{summary}"
     );
     assert_eq!(fleet.exit_code(), 0);
@@ -590,6 +707,21 @@ fn help_version_and_usage_errors() {
     let (code, _, err) = run(&["device", "ws://127.0.0.1:1/ws"], None);
     assert_eq!(code, 2);
     assert!(err.contains("names no session"), "{err}");
+    for (args, says) in [
+        (&["help", "bogus"][..], "no help on \"bogus\""),
+        (&["-v", "-q"], "--verbose and --quiet contradict"),
+        (
+            &["--public-host", "bad host!"],
+            "--public-host: \"bad host!\" is not a host name",
+        ),
+    ] {
+        let (code, out, err) = run(args, None);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(
+            err.starts_with(&format!("error: {says}")),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -161,7 +161,8 @@ fn coalescing_holds_quick_pushes_and_sends_only_the_latest() {
         assert_eq!(
             r,
             json!({"success": true, "batched": true, "updateType": "pending", "clientsUpdated": 0,
-                   "sequenceNumber": 1, "checksum": calculate_checksum(v)})
+                   "heldChecksum": calculate_checksum(v), "currentSequenceNumber": 1,
+                   "currentChecksum": calculate_checksum(&a)})
         );
     }
     // A device joining now gets what devices last received.
