@@ -47,29 +47,129 @@ pub fn interface_addresses() -> Vec<InterfaceAddr> {
     out
 }
 
-/// Interfaces that are virtual bridges, tunnels or container networks,
-/// recognisable by name; devices on the LAN cannot reach them.
-fn is_virtual(name: &str) -> bool {
-    const PREFIXES: [&str; 14] = [
-        "lo", "docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "utun", "tun", "tap", "awdl",
-        "llw", "cni", "flannel",
-    ];
-    PREFIXES.iter().any(|p| name.starts_with(p))
+/// What an interface is, judged by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InterfaceKind {
+    /// Container networks, bridges, VPNs, tunnels and virtual-machine host
+    /// adapters (`docker0`, `br-…`, `veth…`, `virbr0`, `vboxnet0`,
+    /// `vmnet8`, `tun0`, `wg0`, `utun3`, `zt…`, `tailscale0`, …): a phone
+    /// on the LAN usually cannot reach their addresses.
+    Virtual,
+    /// A name we do not recognise.
+    Other,
+    /// Wired or wireless adapters (`eth0`, `enp3s0`, `en0`, `wlan0`,
+    /// `wlp2s0`, …).
+    Physical,
 }
 
-/// Picks the address a phone on the same network would use: skips
-/// loopback, link-local and virtual interfaces, prefers private ranges on
-/// wired/wireless-looking names.
-pub fn pick_lan_address(addrs: &[InterfaceAddr]) -> Option<Ipv4Addr> {
-    let usable = addrs
+/// The kind of an interface, from its name.
+pub fn interface_kind(name: &str) -> InterfaceKind {
+    const VIRTUAL: [&str; 30] = [
+        "lo",
+        "docker",
+        "br-",
+        "bridge",
+        "veth",
+        "virbr",
+        "vboxnet",
+        "vmnet",
+        "vnet",
+        "vethernet",
+        "utun",
+        "tun",
+        "tap",
+        "wg",
+        "zt",
+        "tailscale",
+        "ts",
+        "nordlynx",
+        "ppp",
+        "ipsec",
+        "gif",
+        "stf",
+        "awdl",
+        "llw",
+        "anpi",
+        "cni",
+        "flannel",
+        "cali",
+        "podman",
+        "lxc",
+    ];
+    const PHYSICAL: [&str; 5] = ["eth", "en", "wl", "em", "ath"];
+    let lower = name.to_ascii_lowercase();
+    if VIRTUAL.iter().any(|p| lower.starts_with(p))
+        || ["lxd", "kube", "cilium", "weave", "vxlan", "ham"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+    {
+        InterfaceKind::Virtual
+    } else if PHYSICAL.iter().any(|p| lower.starts_with(p)) {
+        InterfaceKind::Physical
+    } else {
+        InterfaceKind::Other
+    }
+}
+
+/// How likely a phone on the same network is to reach an IPv4 address:
+/// home-LAN ranges first (192.168/16), then 10/8, 172.16/12 (also
+/// Docker's), the shared range VPNs use (100.64/10), public addresses.
+fn address_rank(ip: Ipv4Addr) -> u8 {
+    let [a, b, ..] = ip.octets();
+    match (a, b) {
+        (192, 168) => 4,
+        (10, _) => 3,
+        (172, 16..=31) => 2,
+        (100, 64..=127) => 0,
+        _ => 1,
+    }
+}
+
+/// The addresses a phone might use to reach this machine, best first:
+/// physical adapters before unknown ones, and virtual ones (containers,
+/// bridges, VPNs, virtual machines) only when there is nothing else; then
+/// by address range, then in the order the OS lists them. Loopback,
+/// link-local and unspecified addresses never appear.
+pub fn rank_lan_addresses(addrs: &[InterfaceAddr]) -> Vec<InterfaceAddr> {
+    let mut usable: Vec<(usize, &InterfaceAddr)> = addrs
         .iter()
         .filter(|a| !a.ip.is_loopback() && !a.ip.is_link_local() && !a.ip.is_unspecified())
-        .filter(|a| !is_virtual(&a.name));
-    let score = |a: &InterfaceAddr| {
-        let physical = ["en", "eth", "wl"].iter().any(|p| a.name.starts_with(p));
-        (a.ip.is_private() as u8) * 2 + physical as u8
+        .enumerate()
+        .collect();
+    if usable
+        .iter()
+        .any(|(_, a)| interface_kind(&a.name) != InterfaceKind::Virtual)
+    {
+        usable.retain(|(_, a)| interface_kind(&a.name) != InterfaceKind::Virtual);
+    }
+    // Best first; the index breaks ties, so the OS's order is kept. An
+    // insertion sort: a handful of interfaces, and no generic sort code.
+    let key = |&(i, a): &(usize, &InterfaceAddr)| {
+        (
+            std::cmp::Reverse(interface_kind(&a.name)),
+            std::cmp::Reverse(address_rank(a.ip)),
+            i,
+        )
     };
-    usable.max_by_key(|a| score(a)).map(|a| a.ip)
+    for i in 1..usable.len() {
+        let mut j = i;
+        while j > 0 && key(&usable[j - 1]) > key(&usable[j]) {
+            usable.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    usable.into_iter().map(|(_, a)| a.clone()).collect()
+}
+
+/// Picks the address a phone on the same network would use: the first of
+/// [`rank_lan_addresses`].
+pub fn pick_lan_address(addrs: &[InterfaceAddr]) -> Option<Ipv4Addr> {
+    rank_lan_addresses(addrs).first().map(|a| a.ip)
+}
+
+/// This machine's candidate LAN addresses, best first.
+pub fn lan_addresses() -> Vec<InterfaceAddr> {
+    rank_lan_addresses(&interface_addresses())
 }
 
 /// The LAN address of this machine, if one is found.
@@ -237,6 +337,123 @@ mod tests {
     }
 
     #[test]
+    fn interface_kinds_by_name() {
+        use InterfaceKind::*;
+        for (name, kind) in [
+            ("eth0", Physical),
+            ("enp3s0", Physical),
+            ("eno1", Physical),
+            ("en0", Physical),
+            ("wlan0", Physical),
+            ("wlp2s0", Physical),
+            ("docker0", Virtual),
+            ("br-3f2a9c", Virtual),
+            ("bridge100", Virtual),
+            ("veth12ab", Virtual),
+            ("virbr0", Virtual),
+            ("vboxnet0", Virtual),
+            ("vmnet8", Virtual),
+            ("tun0", Virtual),
+            ("tap0", Virtual),
+            ("wg0", Virtual),
+            ("utun3", Virtual),
+            ("zt5u4abc", Virtual),
+            ("tailscale0", Virtual),
+            ("vEthernet (WSL)", Virtual),
+            ("cni0", Virtual),
+            ("lxdbr0", Virtual),
+            ("lo", Virtual),
+            ("bond0", Other),
+            ("ib0", Other),
+        ] {
+            assert_eq!(interface_kind(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn ranking_over_interface_lists() {
+        let names = |v: Vec<InterfaceAddr>| v.into_iter().map(|a| a.name).collect::<Vec<_>>();
+        let cases: Vec<(&str, Vec<InterfaceAddr>, Vec<&str>)> = vec![
+            (
+                "Docker and VirtualBox next to Wi-Fi",
+                vec![
+                    a("lo", [127, 0, 0, 1]),
+                    a("docker0", [172, 17, 0, 1]),
+                    a("vboxnet0", [192, 168, 56, 1]),
+                    a("wlan0", [192, 168, 1, 23]),
+                ],
+                vec!["wlan0"],
+            ),
+            (
+                "two physical adapters: the home range first, then OS order",
+                vec![
+                    a("eth0", [10, 0, 0, 5]),
+                    a("wlan0", [192, 168, 1, 23]),
+                    a("eth1", [10, 1, 0, 5]),
+                ],
+                vec!["wlan0", "eth0", "eth1"],
+            ),
+            (
+                "an unknown name after physical ones, before nothing",
+                vec![a("bond0", [192, 168, 3, 3]), a("en0", [10, 2, 2, 2])],
+                vec!["en0", "bond0"],
+            ),
+            (
+                "link-local and VPN addresses are not candidates beside a LAN",
+                vec![
+                    a("en0", [169, 254, 3, 4]),
+                    a("tailscale0", [100, 100, 1, 1]),
+                    a("utun3", [10, 8, 0, 2]),
+                    a("en1", [172, 20, 10, 2]),
+                ],
+                vec!["en1"],
+            ),
+            (
+                "only virtual adapters: better than nothing, VPN range last",
+                vec![
+                    a("tailscale0", [100, 100, 1, 1]),
+                    a("docker0", [172, 17, 0, 1]),
+                ],
+                vec!["docker0", "tailscale0"],
+            ),
+            ("loopback only", vec![a("lo", [127, 0, 0, 1])], vec![]),
+        ];
+        for (what, list, want) in cases {
+            assert_eq!(names(rank_lan_addresses(&list)), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn public_hosts() {
+        for ok in [
+            "dev.local",
+            "a",
+            "my-box.example.com.",
+            "10.0.0.1",
+            "::1",
+            "[fe80::1]",
+        ] {
+            assert!(parse_public_host(ok).is_some(), "{ok}");
+        }
+        assert_eq!(parse_public_host("[::1]"), Some("::1"));
+        for bad in [
+            "bad host!",
+            "",
+            ".",
+            "a..b",
+            "-a",
+            "a-",
+            "x:1",
+            "http://x",
+            "1.2.3.999",
+            "é.com",
+        ] {
+            assert!(parse_public_host(bad).is_none(), "{bad}");
+        }
+        assert!(parse_public_host(&"a".repeat(64)).is_none());
+    }
+
+    #[test]
     fn prefers_private_physical_and_skips_virtual() {
         let addrs = [
             a("lo", [127, 0, 0, 1]),
@@ -250,7 +467,7 @@ mod tests {
             pick_lan_address(&addrs),
             Some(Ipv4Addr::new(192, 168, 1, 23))
         );
-        assert_eq!(pick_lan_address(&addrs[..3]), None);
+        assert_eq!(pick_lan_address(&addrs[..1]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::args::DEFAULT_SERVER;
 use super::logging::local_hms;
 use super::qr::{Ecc, QrCode};
+use crate::net::InterfaceAddr;
 use crate::server::urls;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,6 +36,9 @@ pub struct Banner<'a> {
     pub example: Option<&'a Path>,
     /// Keyboard shortcuts are on (stdin is a terminal).
     pub keys: bool,
+    /// The LAN addresses found, best first, when bound to all interfaces
+    /// without `--public-host`; shown when there are several.
+    pub network: &'a [InterfaceAddr],
     /// Draw the QR code.
     pub qr: bool,
     /// What the QR code holds.
@@ -109,6 +113,7 @@ impl Banner<'_> {
         out.push('\n');
         let _ = writeln!(out, "  Web device {cyan}{}{reset}", self.page_url());
         let _ = writeln!(out, "  Devices    {cyan}{}{reset}", self.ws_url());
+        self.network_lines(&mut out, dim, reset);
         if self.qr {
             let url = self.qr_url();
             match QrCode::encode(url.as_bytes(), Ecc::Low) {
@@ -189,6 +194,31 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+impl Banner<'_> {
+    /// One `Network` line per candidate address when there are several,
+    /// saying which one the URL and QR code hold and how to pick another.
+    fn network_lines(&self, out: &mut String, dim: &str, reset: &str) {
+        if self.network.len() < 2 {
+            return;
+        }
+        let chosen = crate::net::parse_authority(self.advertised, 0).map(|(h, _)| h);
+        let labels: Vec<String> = self
+            .network
+            .iter()
+            .map(|a| format!("{} ({})", a.ip, super::keys::printable(&a.name)))
+            .collect();
+        let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        for (a, label) in self.network.iter().zip(&labels) {
+            let note = if chosen == Some(a.ip.to_string().as_str()) {
+                "in the URLs above and the QR code".to_string()
+            } else {
+                format!("--public-host {} to use this one", a.ip)
+            };
+            let _ = writeln!(out, "  Network    {label:<width$}  {dim}{note}{reset}");
+        }
+    }
+}
+
 /// `8h`, `7h 59m`, `5m`, `40s` (to the nearest minute above a minute).
 fn human(d: Duration) -> String {
     let mut s = d.as_secs_f64().round() as u64;
@@ -219,6 +249,7 @@ mod tests {
             watch: &[],
             example: None,
             keys: false,
+            network: &[],
             qr: false,
             qr_target: QrTarget::Page,
             color: false,
@@ -317,6 +348,36 @@ mod tests {
         };
         assert_eq!(drawn(&ws), expect(&ws.ws_url()));
         assert_ne!(drawn(&ws), drawn(&b));
+    }
+
+    #[test]
+    fn several_lan_addresses_are_listed_with_the_one_in_the_qr_code() {
+        let addr = |name: &str, ip: [u8; 4]| InterfaceAddr {
+            name: name.into(),
+            ip: ip.into(),
+        };
+        let list = [
+            addr("wlan0", [192, 168, 1, 20]),
+            addr("eth0", [10, 0, 0, 5]),
+        ];
+        let text = Banner {
+            network: &list,
+            ..banner()
+        }
+        .render();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("Network")).collect();
+        assert_eq!(
+            lines,
+            [
+                "  Network    192.168.1.20 (wlan0)  in the URLs above and the QR code",
+                "  Network    10.0.0.5 (eth0)       --public-host 10.0.0.5 to use this one",
+            ]
+        );
+        let one = Banner {
+            network: &list[..1],
+            ..banner()
+        };
+        assert!(!one.render().contains("Network"));
     }
 
     #[test]

@@ -345,8 +345,9 @@ fn device_row(session: &str, d: &Value) -> [String; 6] {
     ]
 }
 
-/// Device-supplied text made safe for the terminal and short.
-fn printable(s: &str) -> String {
+/// Text from outside (device names, interface names) made safe for the
+/// terminal and short.
+pub(crate) fn printable(s: &str) -> String {
     const MAX: usize = 24;
     let mut out: String = s
         .chars()

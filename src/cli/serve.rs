@@ -33,6 +33,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     let config = opts.config;
     let (host, port, strict) = (config.host, config.port, config.strict_port);
     let attempts = config.port_attempts;
+    let public_host = config.public_host.is_some();
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
@@ -57,6 +58,11 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
     let listening = server.local_addr();
     let port_taken = server.requested_port_taken();
     let advertised = server.advertised_address().to_string();
+    let network = if listening.ip().is_unspecified() && !public_host {
+        crate::net::lan_addresses()
+    } else {
+        Vec::new()
+    };
     // Shortcuts only on a terminal; then the server thread closes its end
     // of `done` when it ends, which wakes the main thread's poll.
     let raw = keys::RawMode::enter(libc::STDIN_FILENO);
@@ -102,6 +108,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         watch: &opts.watch,
         example: example.is_file().then_some(example),
         keys: raw.is_some(),
+        network: &network,
         qr: !opts.no_qr,
         qr_target: opts.qr,
         color: logging::stdout_color(),

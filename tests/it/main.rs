@@ -25,6 +25,7 @@ mod heartbeat_and_expiry;
 mod http_api;
 mod http_conformance;
 mod http_intake;
+mod lan_address;
 mod load;
 mod protocol_checklist;
 mod push_replies;
