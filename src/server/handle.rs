@@ -6,7 +6,9 @@ use crate::hub::{HubError, PushOutcome, SessionCreated};
 use crate::protocol::Schema;
 use mio::Waker;
 use serde_json::Value;
+use std::any::Any;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -41,7 +43,24 @@ impl From<HubError> for HandleError {
     }
 }
 
-type Reply<T> = SyncSender<Result<T, HubError>>;
+/// What the loop answers, whatever the call: one channel type for every
+/// call, so the channel code is compiled once rather than once per answer
+/// type (several KiB of binary each).
+type Answer = Result<Box<dyn Any + Send>, HubError>;
+
+/// Where the loop sends the answer to a call returning `T`.
+pub(crate) struct Reply<T> {
+    tx: SyncSender<Answer>,
+    answer: PhantomData<fn(T)>,
+}
+
+impl<T: Send + 'static> Reply<T> {
+    /// Sends the answer; fails when the caller has gone.
+    pub(crate) fn send(&self, answer: Result<T, HubError>) -> Result<(), ()> {
+        let boxed = answer.map(|v| Box::new(v) as Box<dyn Any + Send>);
+        self.tx.send(boxed).map_err(|_| ())
+    }
+}
 
 /// A request to the loop.
 pub(crate) enum Command {
@@ -87,13 +106,25 @@ impl fmt::Debug for Handle {
 }
 
 impl Handle {
-    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+    fn call<T: 'static>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.tx.send(make(tx)).map_err(|_| HandleError::Stopped)?;
+        let reply = Reply {
+            tx,
+            answer: PhantomData,
+        };
+        self.tx
+            .send(make(reply))
+            .map_err(|_| HandleError::Stopped)?;
         self.waker.wake().map_err(|_| HandleError::Stopped)?;
-        rx.recv()
+        let answer = rx
+            .recv()
             .map_err(|_| HandleError::Stopped)?
-            .map_err(HandleError::Hub)
+            .map_err(HandleError::Hub)?;
+        // The loop answers a Reply<T> with a T; anything else cannot happen.
+        answer
+            .downcast::<T>()
+            .map(|v| *v)
+            .map_err(|_| HandleError::Stopped)
     }
 
     /// Creates a session.
