@@ -634,6 +634,14 @@ fn several_watched_files_and_the_watcher_in_use_are_said_at_start() {
         "watching {} (polling every 100 ms: as configured)",
         a.path()
     ));
+
+    // Chosen by itself where inotify cannot watch: a folder not made yet.
+    let missing = format!("{}.d/app.json", a.path());
+    let mut s = Served::start(&["--no-qr", "--watch", &missing]);
+    let line = s
+        .proc
+        .stderr_line(&format!("watching {missing} (polling every 100 ms: "));
+    assert!(line.contains("does not exist"), "{line}");
 }
 
 #[test]

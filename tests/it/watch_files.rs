@@ -335,3 +335,34 @@ fn a_directory_is_refused() {
         assert!(msg.contains("is a directory"), "{msg}");
     }
 }
+
+#[test]
+fn a_file_whose_folder_does_not_exist_yet_is_polled_and_pushed_when_it_appears() {
+    // inotify cannot watch a missing folder: polling is chosen by itself.
+    let dir = Dir::new();
+    let path = dir.file("not-yet").join("app.json");
+    let mut rig = Rig::start(Watcher::Inotify);
+    rig.watch(&path);
+    std::fs::create_dir(dir.file("not-yet")).unwrap();
+    std::fs::write(&path, bytes(&v("made"))).unwrap();
+    rig.expect(&v("made"), "in a folder made after the watch began");
+    std::fs::write(&path, bytes(&v("edited"))).unwrap();
+    rig.expect(&v("edited"), "edited after that");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_is_polled_and_its_target_edits_are_pushed() {
+    let dir = Dir::new();
+    let other = Dir::new();
+    let target = other.file("real.json");
+    std::fs::write(&target, bytes(&v("one"))).unwrap();
+    let link = dir.file("app.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut rig = Rig::start(Watcher::Inotify);
+    rig.watch(&link);
+    rig.expect(&v("one"), "at start, through the link");
+    // Edited where it really lives, a folder the link's folder knows nothing of.
+    std::fs::write(&target, bytes(&v("two"))).unwrap();
+    rig.expect(&v("two"), "the target edited");
+}

@@ -28,19 +28,20 @@ use crate::hub::{Effect, Hub, HubError, Now};
 use crate::protocol::{MAX_SCHEMA_BYTES, Schema};
 use mio::{Registry, Token};
 use poll::{Look, Poller};
-use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// How long after a completed write (or rename) the file is read: the
 /// events of one save (an editor's temp file, rename and backup) arrive
 /// within microseconds, so a few milliseconds make them one push.
-const QUIET: Duration = Duration::from_millis(5);
+#[cfg(target_os = "linux")]
+const QUIET: std::time::Duration = std::time::Duration::from_millis(5);
 /// How long after a removal the file is looked at: an editor that moves
 /// the old file away and writes a new one is not reported as a removal.
-const GONE_QUIET: Duration = Duration::from_millis(50);
+#[cfg(target_os = "linux")]
+const GONE_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A timer the loop should arm: call [`Watches::on_timer`] with this index
 /// at this time.
@@ -84,7 +85,7 @@ enum How {
     #[cfg(target_os = "linux")]
     Inotify {
         wd: inotify::Wd,
-        name: OsString,
+        name: std::ffi::OsString,
         /// A write was seen and not yet closed.
         writing: bool,
     },
@@ -294,7 +295,7 @@ impl Watches {
                         );
                         ino.unwatch(*wd);
                         w.how = How::Poll(Poller::new(Look::Absent, now.mono));
-                        Some(Duration::ZERO)
+                        Some(std::time::Duration::ZERO)
                     }
                     _ if ev.wd != *wd || !ev.name_is(name) => None,
                     Kind::Complete => {
@@ -365,6 +366,7 @@ impl Watches {
 }
 
 /// The folder holding `path` (`.` for a bare file name).
+#[cfg(target_os = "linux")]
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
