@@ -5,8 +5,9 @@ Starts BINARY (default target/release/lumora-hr-mini) on 127.0.0.1, then 20
 clients at once each send the head of a request the server refuses (a
 foreign Host, text/plain, a browser Origin, an unknown session, a method
 not allowed) followed at once by a 10 MiB body, and read the answer.
-Prints the server's CPU time (user + system, from /proc/PID/stat) and its
-peak and current RSS (VmHWM, VmRSS from /proc/PID/status) before and after.
+Prints the server's CPU time (user + system, from /proc/PID/stat), its
+peak and current RSS (VmHWM, VmRSS from /proc/PID/status) before and after,
+and the longest a `GET /health` (asked again and again meanwhile) waited.
 
     python3 benches/refused_bodies.py [BINARY]
 """
@@ -35,8 +36,19 @@ def request(port, head):
     s = socket.create_connection(("127.0.0.1", port))
     got = bytearray()
 
+    def answered():
+        head, sep, body = bytes(got).partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return len(body) >= int(value)
+        return True
+
     def read():
-        while True:
+        # Until the whole answer is here (a server may keep the connection).
+        while not answered():
             try:
                 b = s.recv(65536)
             except OSError:
@@ -90,6 +102,22 @@ def main():
         for p, h in (cases[i % len(cases)] for i in range(CLIENTS))
     ]
     statuses = [None] * CLIENTS
+    done = threading.Event()
+    health = []
+
+    def probe():
+        while not done.is_set():
+            t0 = time.monotonic()
+            h = socket.create_connection(("127.0.0.1", port))
+            h.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            while h.recv(4096):
+                pass
+            h.close()
+            health.append(time.monotonic() - t0)
+            time.sleep(0.005)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
     started = time.monotonic()
 
     def run(i):
@@ -101,10 +129,13 @@ def main():
     for t in threads:
         t.join()
     wall = time.monotonic() - started
+    done.set()
+    prober.join()
     after = proc_status(server.pid) | {"cpu": cpu_ms(server.pid)}
     server.kill()
     print(f"{BIN}: {CLIENTS} refused requests with {BODY >> 20} MiB bodies in {wall:.2f} s; statuses {sorted(set(statuses))}")
     print(f"  server CPU   {after['cpu'] - before['cpu']:.0f} ms")
+    print(f"  /health      {len(health)} asked, longest {max(health) * 1000:.1f} ms")
     print(f"  server RSS   {before['VmRSS']:.1f} MiB before, peak {after['VmHWM']:.1f} MiB, {after['VmRSS']:.1f} MiB after")
 
 

@@ -1,8 +1,10 @@
-//! Arbitrary bytes through the same request parser and router the server
-//! uses (`server::http::parse_request`, then `server::api::handle` with a
-//! real `Hub`), as one keep-alive connection would deliver them: requests
-//! are parsed and routed one after another until the bytes run out or one
-//! is refused. Nothing may panic.
+//! Arbitrary bytes through the same request path the server takes
+//! (`server::http::parse_head`, `server::api::admit` on the head alone,
+//! then `server::api::handle` once the body is there, with a real `Hub`),
+//! as one keep-alive connection would deliver them: requests are parsed
+//! and routed one after another until the bytes run out or one is refused
+//! with its body still to come. Nothing may panic, and `parse_request`
+//! must agree with `parse_head`.
 //!
 //! The first byte picks the situation (which peer, whether a token is set);
 //! the rest is the connection's input. `SID` in a path or query stands for
@@ -16,7 +18,7 @@ use libfuzzer_sys::fuzz_target;
 use lumora_hr_mini::hub::{ConnId, Hub, Now};
 use lumora_hr_mini::server::Config;
 use lumora_hr_mini::server::api::{self, Ctx, LoopStats, Routed};
-use lumora_hr_mini::server::http::{Limits, Parsed, parse_request};
+use lumora_hr_mini::server::http::{Limits, Parsed, parse_head, parse_request};
 use std::net::SocketAddr;
 
 fuzz_target!(|data: &[u8]| {
@@ -44,20 +46,26 @@ fuzz_target!(|data: &[u8]| {
     let now = Now::current();
     let mut hub = Hub::new(config.hub.clone());
     let mut fx = Vec::new();
-    let sid = hub.create_session(now, &mut fx).unwrap().session_id;
+    let sid = hub.create_session(now).unwrap().session_id;
     let stats = LoopStats::default();
     let mut is_local = |name: &str| name == "192.168.1.10";
 
     let mut rest = input;
     loop {
-        let (mut request, consumed) = match parse_request(rest, &limits) {
-            Ok(Parsed::Complete { request, consumed }) => (request, consumed),
-            Ok(Parsed::Partial) | Err(_) => return,
+        let parsed = parse_request(rest, &limits);
+        let mut head = match parse_head(rest, &limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                assert_eq!(parsed, Ok(Parsed::Partial));
+                return;
+            }
+            Err(e) => {
+                assert_eq!(parsed, Err(e));
+                return;
+            }
         };
-        assert!(consumed > 0 && consumed <= rest.len());
-        rest = &rest[consumed..];
-        request.path = request.path.replace("SID", &sid);
-        request.query = request.query.replace("SID", &sid);
+        head.request.path = head.request.path.replace("SID", &sid);
+        head.request.query = head.request.query.replace("SID", &sid);
         let mut ctx = Ctx {
             hub: &mut hub,
             fx: &mut fx,
@@ -68,7 +76,28 @@ fuzz_target!(|data: &[u8]| {
             is_local_host: &mut is_local,
             stats: &stats,
         };
-        match api::handle(&request, &mut ctx) {
+        let admitted = api::admit(&head.request, head.body_len, &mut ctx);
+        let whole = rest.len() >= head.total();
+        assert_eq!(whole, matches!(parsed, Ok(Parsed::Complete { .. })));
+        if !whole {
+            // The server answers a refused head at once, or waits for the body.
+            if let Err(resp) = admitted {
+                let _ = resp.encode(false);
+            }
+            return;
+        }
+        let consumed = head.total();
+        let request = head.into_request(rest);
+        rest = &rest[consumed..];
+        let routed = api::handle(&request, &mut ctx);
+        // One policy: what the head refused, the whole request is refused for.
+        if let Err(refused) = &admitted {
+            match &routed {
+                Routed::Respond(resp) => assert_eq!(resp.status, refused.status),
+                Routed::Upgrade { .. } => panic!("refused head {} upgraded", refused.status),
+            }
+        }
+        match routed {
             Routed::Respond(resp) => {
                 let _ = resp.encode(request.keep_alive());
                 if !request.keep_alive() {
