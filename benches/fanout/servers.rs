@@ -156,7 +156,12 @@ pub(crate) fn start_server_here(opts: &Opts) -> io::Result<Target> {
             let port = free_port()?;
             let mut cmd = Command::new(&opts.bin);
             cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--strict-port", "--coalesce-ms", "0"]);
+                .args(["--strict-port", "--coalesce-ms", "0"])
+                // Keep no sessions in the real home directory.
+                .env(
+                    "XDG_STATE_HOME",
+                    std::env::temp_dir().join("lumora-hr-mini-bench-state"),
+                );
             if max_connections > Config::default().max_connections {
                 cmd.args(["--max-connections", &max_connections.to_string()]);
             }

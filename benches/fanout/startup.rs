@@ -33,6 +33,11 @@ pub(crate) fn size_and_startup(bin: &str, runs: usize) -> io::Result<()> {
             &port.to_string(),
             "--strict-port",
         ]);
+        // Keep no sessions in the real home directory.
+        cmd.env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join("lumora-hr-mini-bench-state"),
+        );
         let target = spawn_child(cmd, port, "startup")?;
         times.push(target.startup.as_secs_f64() * 1000.0);
         if idle.len() < 3 {

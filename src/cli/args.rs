@@ -259,6 +259,8 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     };
     let mut no_qr = false;
     let mut qr = QrTarget::Page;
+    let mut no_state = false;
+    let mut state_dir: Option<PathBuf> = None;
     let mut watch: Vec<PathBuf> = Vec::new();
     let mut verbosity = Verbosity::Normal;
     let mut a = Args::new(args, SERVE_USAGE);
@@ -339,6 +341,24 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
                 config.max_connections = a.parsed(flag, inline, "a whole number")?
             }
             "--max-sessions" => hub.max_sessions = a.parsed(flag, inline, "a whole number")?,
+            "--state-dir" => {
+                let v = a.value(flag, inline)?;
+                if v.is_empty() {
+                    return Err(a.error("--state-dir must not be empty".into()));
+                }
+                state_dir = Some(PathBuf::from(v));
+            }
+            "--no-state" => {
+                a.no_value(flag, inline)?;
+                no_state = true;
+            }
+            "--history-updates" => {
+                hub.history_updates = a.parsed(flag, inline, "a whole number")?
+            }
+            "--history-bytes" => {
+                let v = a.value(flag, inline)?;
+                hub.history_bytes = parse_size(v).map_err(|e| a.error(format!("{flag}: {e}")))?;
+            }
             "--max-message-bytes" => {
                 let v = a.value(flag, inline)?;
                 config.max_message_bytes =
@@ -400,6 +420,16 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             config.max_buffered_body_bytes, config.max_body_bytes
         )));
     }
+    if no_state && state_dir.is_some() {
+        return Err(a.error("--no-state and --state-dir contradict each other".into()));
+    }
+    // A server on a random port (`--port 0`) cannot find its state again:
+    // it keeps some only in a directory it is given.
+    config.state_dir = match state_dir {
+        Some(dir) => Some(dir),
+        None if no_state || config.port == 0 => None,
+        None => crate::server::state::default_dir(),
+    };
     if config.token.as_deref() == Some("") {
         return Err(a.error("--token must not be empty".into()));
     }
@@ -613,6 +643,12 @@ SERVE FLAGS:                               DEFAULT
     --max-body-buffer SIZE     request bodies buffered at once, all  40MiB
                                connections (beyond: 503, retry)
     --max-queued-updates N     updates queued per slow device        32
+    --state-dir DIR            keep sessions across restarts in      see below
+                               DIR/port-PORT/
+    --no-state                 keep nothing on disk                  off
+    --history-updates N        updates kept per session for devices  64
+                               that resume
+    --history-bytes SIZE       bytes of updates kept per session     4MiB
     --rate-limit N             messages per second per device        100
     --token TOKEN              open the control API to other hosts   $LUMORA_TOKEN or none
                                with `Authorization: Bearer TOKEN`
@@ -625,6 +661,12 @@ SERVE FLAGS:                               DEFAULT
     -V, --version              print the version
 
 Logs go to stderr, coloured on a terminal unless NO_COLOR is set.
+
+STATE: sessions (id, expiry, sequence number, schema, recent updates) are
+kept in $XDG_STATE_HOME/lumora-hr-mini/port-PORT/ (else
+~/.local/state/lumora-hr-mini/port-PORT/), so a restart on the same port
+keeps the startup session's URL and devices resume where they were. With
+--port 0 nothing is kept unless --state-dir is given.
 "
 );
 
@@ -959,6 +1001,8 @@ mod tests {
             ("--max-body-bytes", format_size(c.max_body_bytes)),
             ("--max-body-buffer", format_size(c.max_buffered_body_bytes)),
             ("--max-queued-updates", c.max_queued_updates.to_string()),
+            ("--history-updates", h.history_updates.to_string()),
+            ("--history-bytes", format_size(h.history_bytes)),
             ("--rate-limit", h.rate_limit.to_string()),
             ("--token", format!("${TOKEN_ENV} or none")),
         ];

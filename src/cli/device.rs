@@ -1,7 +1,7 @@
 //! `lumora-hr-mini device URL`: headless devices that print what they see.
 
 use super::args::DeviceOptions;
-use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, WsUrl};
+use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, Join, WsUrl};
 use std::process::ExitCode;
 
 /// Runs the devices until Ctrl-C or the end of the session.
@@ -47,9 +47,20 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
                 sequence,
                 initial,
                 reconnected,
+                join,
             } => {
                 if quiet {
                     return;
+                }
+                match join {
+                    Join::Resumed { at, missed } => {
+                        say!("{prefix}resumed at #{at} (missed {missed})");
+                        return;
+                    }
+                    Join::FullResync(reason) => {
+                        say!("{prefix}full resync ({reason})");
+                    }
+                    Join::Fresh => {}
                 }
                 let what = if reconnected {
                     "reconnected"

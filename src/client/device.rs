@@ -2,8 +2,8 @@
 //! number), what it makes of each server message, and what it answers.
 
 use crate::protocol::{
-    ErrorPayload, PROTOCOL_VERSION, Payload, PingStatus, ReloadReason, Schema, SchemaDelta,
-    UpdateBody, apply_schema_delta, create_ack_message, create_connect_message,
+    ErrorPayload, PROTOCOL_VERSION, Payload, PingStatus, ReloadReason, Resume, ResumePoint, Schema,
+    SchemaDelta, UpdateBody, apply_schema_delta, create_ack_message, create_connect_message,
     create_ping_message, create_reload_message, deserialize_message, serialize_message,
 };
 use std::time::Instant;
@@ -51,6 +51,23 @@ impl Applied {
     }
 }
 
+/// How a connection took up the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Join {
+    /// No resume was asked for (nothing held yet).
+    Fresh,
+    /// The server granted the resume: the device kept its schema at `at`
+    /// and `missed` updates follow.
+    Resumed {
+        /// The sequence number held.
+        at: u64,
+        /// Updates the server will send to catch up.
+        missed: u64,
+    },
+    /// A resume was asked for and refused: the full schema came instead.
+    FullResync(String),
+}
+
 /// What a server message meant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -60,6 +77,8 @@ pub enum Event {
         sequence: u64,
         /// The initial schema, as applied.
         initial: Option<Applied>,
+        /// Resumed or not.
+        join: Join,
     },
     /// An `update`.
     Update(Applied),
@@ -80,6 +99,8 @@ pub struct DeviceState {
     platform: String,
     schema: Option<Schema>,
     sequence: u64,
+    /// `serverEpoch` of the server the schema came from.
+    epoch: Option<String>,
 }
 
 impl DeviceState {
@@ -92,6 +113,7 @@ impl DeviceState {
             platform: platform.into(),
             schema: None,
             sequence: 0,
+            epoch: None,
         }
     }
 
@@ -110,15 +132,30 @@ impl DeviceState {
         &self.name
     }
 
-    /// The `connect` message (first thing sent on every connection).
+    /// The `connect` message (first thing sent on every connection); it
+    /// names what the device holds, so that the server can resume it.
     pub fn connect_message(&self) -> String {
-        serialize_message(&create_connect_message(
+        let mut m = create_connect_message(
             &self.session_id,
             &self.device_id,
             &self.platform,
             Some(&self.name),
             PROTOCOL_VERSION,
-        ))
+        );
+        if let (Payload::Connect(c), Some(point)) = (&mut m.payload, self.resume_point()) {
+            c.resume = Some(Resume::From(point));
+        }
+        serialize_message(&m)
+    }
+
+    /// What the device would resume from: its schema, number and the
+    /// epoch of the server that sent them.
+    pub fn resume_point(&self) -> Option<ResumePoint> {
+        Some(ResumePoint {
+            sequence_number: self.sequence,
+            checksum: self.schema.as_ref()?.checksum().to_string(),
+            server_epoch: self.epoch.clone()?,
+        })
     }
 
     /// A protocol `ping`.
@@ -143,6 +180,40 @@ impl DeviceState {
         };
         match message.payload {
             Payload::Connected(c) => {
+                let asked = self.resume_point();
+                let join = match &asked {
+                    Some(p) if c.resumed => Join::Resumed {
+                        at: p.sequence_number,
+                        missed: c.sequence_number.saturating_sub(p.sequence_number),
+                    },
+                    Some(p) => {
+                        Join::FullResync(if c.server_epoch.as_ref() != Some(&p.server_epoch) {
+                            "the server's state is new".to_string()
+                        } else if p.sequence_number > c.sequence_number {
+                            format!(
+                                "the server is at #{}, behind the device's #{}",
+                                c.sequence_number, p.sequence_number
+                            )
+                        } else if p.sequence_number == c.sequence_number {
+                            format!("the device's checksum differs at #{}", p.sequence_number)
+                        } else {
+                            format!("the server cannot replay from #{}", p.sequence_number)
+                        })
+                    }
+                    None => Join::Fresh,
+                };
+                self.epoch = c.server_epoch.clone();
+                if matches!(join, Join::Resumed { .. }) {
+                    // Keep what is held; the missed updates follow.
+                    return (
+                        Event::Connected {
+                            sequence: c.sequence_number,
+                            initial: None,
+                            join,
+                        },
+                        Vec::new(),
+                    );
+                }
                 let initial = c.initial_schema.map(|schema| {
                     let started = Instant::now();
                     let schema = Schema::clone(&schema);
@@ -168,6 +239,7 @@ impl DeviceState {
                     Event::Connected {
                         sequence: c.sequence_number,
                         initial,
+                        join,
                     },
                     out,
                 )

@@ -10,7 +10,7 @@
 //! holds, so a thousand devices fit easily in one process.
 
 use super::WsUrl;
-use super::device::{Applied, DeviceState, Event};
+use super::device::{Applied, DeviceState, Event, Join};
 use crate::protocol::ErrorPayload;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -83,6 +83,8 @@ pub enum FleetEvent<'a> {
         initial: Option<&'a Applied>,
         /// True when this is not the first connection.
         reconnected: bool,
+        /// Resumed, or how it started over.
+        join: &'a Join,
     },
     /// An update was applied (or failed and a reload was asked).
     Update(&'a Applied),
@@ -619,7 +621,11 @@ impl Fleet {
                 Message::Text(text) => {
                     let (event, replies) = slot.state.on_text(text.as_bytes());
                     match &event {
-                        Event::Connected { sequence, initial } => {
+                        Event::Connected {
+                            sequence,
+                            initial,
+                            join,
+                        } => {
                             let reconnected = slot.ever_connected;
                             slot.registered = true;
                             slot.ever_connected = true;
@@ -643,6 +649,7 @@ impl Fleet {
                                     sequence: *sequence,
                                     initial: initial.as_ref(),
                                     reconnected,
+                                    join,
                                 },
                             );
                         }

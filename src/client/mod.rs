@@ -10,7 +10,7 @@
 pub mod device;
 pub mod fleet;
 
-pub use device::{Applied, DeviceState, Event, UpdateKind};
+pub use device::{Applied, DeviceState, Event, Join, UpdateKind};
 pub use fleet::{Fleet, FleetConfig, FleetEnd, FleetEvent, Summary};
 
 use crate::net::{Scheme, ServerUrl};

@@ -118,11 +118,16 @@ impl EncodedState {
         connection_id: &str,
         schema: Option<&Arc<Schema>>,
         sequence: u64,
-        now_ms: u64,
+        (now_ms, epoch): (u64, &str),
         encodings: &mut u64,
     ) -> Frame {
         let message = |schema: Option<Arc<Schema>>| {
-            create_connected_message(session_id, connection_id, schema, sequence).at(now_ms)
+            let mut m =
+                create_connected_message(session_id, connection_id, schema, sequence).at(now_ms);
+            if let Payload::Connected(c) = &mut m.payload {
+                c.server_epoch = Some(epoch.to_string());
+            }
+            m
         };
         let Some(schema) = schema else {
             return Frame::Whole(encode_message(&message(None)));
@@ -214,8 +219,11 @@ mod tests {
             let s = schema(n);
             let mut e = EncodedState::default();
             let mut encodings = 0;
-            let c = e.connected("sess", "conn-1", Some(&s), 7, 42, &mut encodings);
-            let want = create_connected_message("sess", "conn-1", Some(s.clone()), 7).at(42);
+            let c = e.connected("sess", "conn-1", Some(&s), 7, (42, "ep"), &mut encodings);
+            let mut want = create_connected_message("sess", "conn-1", Some(s.clone()), 7).at(42);
+            if let Payload::Connected(c) = &mut want.payload {
+                c.server_epoch = Some("ep".into());
+            }
             assert!(c.carries_schema());
             assert_eq!(c.to_vec(), framed(&want), "connected, {n} nodes");
             for preserve in [true, false] {
@@ -233,8 +241,8 @@ mod tests {
         let s = schema(50);
         let mut e = EncodedState::default();
         let mut encodings = 0;
-        let a = e.connected("sess", "a", Some(&s), 3, 1, &mut encodings);
-        let b = e.connected("sess", "b", Some(&s), 3, 2, &mut encodings);
+        let a = e.connected("sess", "a", Some(&s), 3, (1, "ep"), &mut encodings);
+        let b = e.connected("sess", "b", Some(&s), 3, (2, "ep"), &mut encodings);
         let r1 = e.resync("sess", &s, 3, 3, &mut encodings);
         let r2 = e.resync("sess", &s, 3, 4, &mut encodings);
         assert_eq!(encodings, 1);
@@ -249,7 +257,7 @@ mod tests {
         let s2 = schema(51);
         e.invalidate(4);
         e.resync("sess", &s2, 4, 5, &mut encodings);
-        e.connected("sess", "c", Some(&s2), 4, 6, &mut encodings);
+        e.connected("sess", "c", Some(&s2), 4, (6, "ep"), &mut encodings);
         assert_eq!(encodings, 2);
         let want = create_full_update("sess", s2.clone(), 4, true).at(5);
         assert_eq!(
@@ -262,12 +270,13 @@ mod tests {
     fn connected_without_a_schema_is_one_small_frame() {
         let mut e = EncodedState::default();
         let mut encodings = 0;
-        let c = e.connected("sess", "a", None, 0, 1, &mut encodings);
+        let c = e.connected("sess", "a", None, 0, (1, "ep"), &mut encodings);
         assert!(!c.carries_schema());
         assert_eq!(encodings, 0);
-        assert_eq!(
-            c.to_vec(),
-            framed(&create_connected_message("sess", "a", None, 0).at(1))
-        );
+        let mut want = create_connected_message("sess", "a", None, 0).at(1);
+        if let Payload::Connected(c) = &mut want.payload {
+            c.server_epoch = Some("ep".into());
+        }
+        assert_eq!(c.to_vec(), framed(&want));
     }
 }

@@ -8,10 +8,13 @@
 
 pub mod device;
 pub mod encoded;
+pub mod history;
 pub mod ids;
 pub mod outbox;
+pub mod persist;
 pub mod rate_limit;
 mod refused;
+mod resume;
 pub mod session;
 
 pub use device::{Device, DeviceInfo, DeviceState};
@@ -86,6 +89,14 @@ pub struct HubConfig {
     pub incremental_threshold: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
+    /// Updates kept per session for devices that resume (64).
+    pub history_updates: usize,
+    /// Bytes of update frames kept per session for resuming devices
+    /// (4 MiB); the smaller bound of the two wins.
+    pub history_bytes: usize,
+    /// Emit [`Effect::Persist`] with a snapshot whenever a session changes
+    /// (the server sets this when it keeps a state directory).
+    pub persist: bool,
 }
 
 impl Default for HubConfig {
@@ -100,6 +111,9 @@ impl Default for HubConfig {
             rate_limit_close_after: Duration::from_secs(5),
             incremental_threshold: crate::protocol::DEFAULT_INCREMENTAL_THRESHOLD,
             max_sessions: 1000,
+            history_updates: 64,
+            history_bytes: 4 * 1024 * 1024,
+            persist: false,
         }
     }
 }
@@ -234,6 +248,10 @@ pub struct Hub {
     startup: Option<Arc<str>>,
     /// Session and connection ids.
     ids: Box<dyn IdSource>,
+    /// `serverEpoch`: this state lineage (random, or restored from disk).
+    epoch: Arc<str>,
+    /// Changes to write down, taken by the loop (when `cfg.persist`).
+    persist_ops: Vec<persist::PersistOp>,
 }
 
 impl Hub {
@@ -252,6 +270,8 @@ impl Hub {
             counters: Counters::default(),
             startup: None,
             ids,
+            epoch: uuid::Uuid::new_v4().to_string().into(),
+            persist_ops: Vec::new(),
         }
     }
 
@@ -349,8 +369,10 @@ impl Hub {
                 last_broadcast: None,
                 devices: Vec::new(),
                 encoded: Default::default(),
+                history: self.new_history(),
             },
         );
+        self.persist(&id);
         log::debug!("session {id} created");
         Ok(SessionCreated {
             session_id: id.to_string(),
@@ -368,12 +390,15 @@ impl Hub {
             session.expires_at = expires.mono;
             session.expires_at_ms = expires.wall_ms;
         }
-        Ok(session.expires_at_ms)
+        let expires_at_ms = session.expires_at_ms;
+        self.persist(id);
+        Ok(expires_at_ms)
     }
 
     /// Deletes a session; its devices are closed with 1000 "Session closed".
     pub fn delete_session(&mut self, id: &str, fx: &mut Vec<Effect>) -> Result<(), HubError> {
         let session = self.sessions.remove(id).ok_or(HubError::SessionNotFound)?;
+        self.forget(&session.id);
         let n = self.drop_devices_of(&session.id, fx, |conn, fx| {
             fx.push(Effect::Close {
                 conn,
@@ -389,6 +414,7 @@ impl Hub {
         let Some(session) = self.sessions.remove(id) else {
             return;
         };
+        self.forget(&session.id);
         let frame = encode_message(
             &create_error_message(
                 &session.id,
@@ -521,6 +547,7 @@ impl Hub {
             UpdatePlan::Incremental(delta) => UpdateBody::Incremental(delta),
         };
         let kind = plan_kind(&body);
+        let base_checksum = session.schema.as_ref().map(|s| Arc::from(s.checksum()));
         session.sequence += 1;
         session.encoded.invalidate(session.sequence);
         let frame = match body {
@@ -547,6 +574,11 @@ impl Hub {
         let devices = session.devices.len();
         session.schema = Some(schema.clone());
         session.last_broadcast = Some(now.mono);
+        session.history.record(history::HistoryEntry {
+            sequence: session.sequence,
+            base_checksum,
+            frame: frame.clone(),
+        });
         if devices > 0 {
             fx.push(Effect::Broadcast {
                 conns: session.devices.clone(),
@@ -560,14 +592,16 @@ impl Hub {
             session.sequence,
             started.elapsed().as_secs_f64() * 1000.0
         );
-        PushOutcome {
+        let outcome = PushOutcome {
             update_type: kind,
             clients_updated: devices,
             sequence_number: session.sequence,
             checksum: schema.checksum().to_string(),
             batched: false,
             bytes,
-        }
+        };
+        self.persist(id);
+        outcome
     }
 
     /// Resends a session's current schema (full, current sequence number) to
@@ -1067,6 +1101,7 @@ impl Hub {
             return;
         };
         let index = session.add_device(conn);
+        let join = resume::join(session, &self.epoch, p.resume.as_ref());
         let info = DeviceInfo {
             connection_id: self.ids.next_id(),
             device_id: p.device_id,
@@ -1080,23 +1115,70 @@ impl Hub {
             last_apply_time: None,
             last_ping_ms: None,
         };
-        let frame = session.encoded.connected(
-            &session.id,
-            &info.connection_id,
-            session.schema.as_ref(),
-            session.sequence,
-            now.wall_ms,
-            &mut self.counters.schema_encodings,
-        );
-        fx.push(Effect::SendConnected { conn, frame });
+        let how = match &join {
+            resume::Join::Resumed(missed) => format!(
+                "resumed at #{} ({} missed)",
+                session.sequence - missed.len() as u64,
+                missed.len()
+            ),
+            resume::Join::Fresh => "connected".to_string(),
+            resume::Join::Refused(why) | resume::Join::Malformed(why) => {
+                format!("connected, full resync ({why})")
+            }
+        };
+        let malformed = match join {
+            resume::Join::Resumed(missed) => {
+                let frame =
+                    resume::resumed_connected(session, &info.connection_id, &self.epoch, now);
+                fx.push(Effect::SendConnected { conn, frame });
+                self.counters.updates_queued += missed.len() as u64;
+                for frame in missed {
+                    fx.push(Effect::Broadcast {
+                        conns: vec![conn],
+                        frame,
+                    });
+                }
+                None
+            }
+            join => {
+                let frame = session.encoded.connected(
+                    &session.id,
+                    &info.connection_id,
+                    session.schema.as_ref(),
+                    session.sequence,
+                    (now.wall_ms, &self.epoch),
+                    &mut self.counters.schema_encodings,
+                );
+                fx.push(Effect::SendConnected { conn, frame });
+                match join {
+                    resume::Join::Malformed(why) => Some(why),
+                    _ => None,
+                }
+            }
+        };
         log::info!(
-            "device connected: {} ({}, {}); {} device(s) in session",
+            "device {how}: {} ({}, {}); {} device(s) in session",
             printable(info.label(), LABEL_CHARS),
             printable(&info.platform, LABEL_CHARS),
             device.peer,
             session.devices.len()
         );
+        let session = session.id.clone();
         device.state = DeviceState::Registered(Box::new(info));
+        if let Some(why) = malformed {
+            // Answered, and the device still gets the whole schema.
+            self.counters.invalid_messages += 1;
+            let msg = format!("resume ignored ({why}); the full schema was sent instead");
+            self.send_error(
+                conn,
+                &session,
+                ErrorCode::InvalidMessage,
+                &msg,
+                Severity::Warning,
+                now,
+                fx,
+            );
+        }
     }
 
     /// A fatal error message, then close with `close` (code, reason).

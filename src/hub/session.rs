@@ -2,6 +2,7 @@
 //! an expiry time and its connected devices.
 
 use super::encoded::EncodedState;
+use super::history::History;
 use super::outbox::ConnId;
 use crate::protocol::Schema;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Session {
     /// The current state (`schema` at `sequence`) encoded for the wire,
     /// shared by every frame that carries it.
     pub encoded: EncodedState,
+    /// The last updates, for devices that resume.
+    pub history: History,
 }
 
 impl Session {

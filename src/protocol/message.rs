@@ -99,6 +99,9 @@ pub struct ConnectPayload {
     pub device_name: Option<String>,
     /// The device's protocol version.
     pub client_version: String,
+    /// What the device holds, to resume instead of starting over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<super::Resume>,
 }
 
 /// What the server offers, announced in `connected`.
@@ -136,9 +139,17 @@ pub struct ConnectedPayload {
     pub capabilities: Capabilities,
     /// The session's current sequence number.
     pub sequence_number: u64,
-    /// Checksum of `initial_schema`, present with it.
+    /// Checksum of `initial_schema`, present with it (and, when resumed,
+    /// the checksum the missed updates lead to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+    /// The server's state lineage, to name in a later `resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_epoch: Option<String>,
+    /// True when the device's `resume` was granted: no `initialSchema`,
+    /// the missed updates follow.
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 /// The body of an update: the whole schema or a delta.
@@ -595,6 +606,7 @@ pub fn create_connect_message(
             platform: platform.into(),
             device_name: device_name.map(Into::into),
             client_version: client_version.into(),
+            resume: None,
         }),
     )
 }
@@ -616,6 +628,8 @@ pub fn create_connected_message(
             capabilities: Capabilities::default(),
             sequence_number,
             checksum,
+            server_epoch: None,
+            resumed: false,
         }),
     )
 }

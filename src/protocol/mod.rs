@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod hot;
 pub mod json;
 pub mod message;
+pub mod resume;
 pub mod schema;
 pub mod validate;
 
@@ -24,5 +25,6 @@ pub use error_code::ErrorCode;
 pub use hot::{MessageRef, deserialize_message_ref};
 pub use json::JsonError;
 pub use message::*;
+pub use resume::{Resume, ResumePoint};
 pub use schema::{MAX_NODE_DEPTH, MAX_SCHEMA_BYTES, Schema, SchemaError, validate_schema};
 pub use validate::{validate_message, validate_protocol_version};

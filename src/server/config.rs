@@ -2,6 +2,7 @@
 
 use crate::hub::HubConfig;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Server configuration. `Config::default()` is what `lumora-hr-mini`
@@ -80,6 +81,13 @@ pub struct Config {
     /// Watch files by polling every 100 ms even where inotify works
     /// (off): for file systems whose changes raise no events here.
     pub watch_poll: bool,
+    /// Where sessions are kept across restarts; the server uses
+    /// `<dir>/port-<port>/`. `None` (the library's default) keeps nothing;
+    /// the command line defaults to `$XDG_STATE_HOME/lumora-hr-mini`.
+    pub state_dir: Option<PathBuf>,
+    /// A change reaches the disk at most this long after it happened, and a
+    /// session's file is written at most once per interval (200 ms).
+    pub state_write_interval: Duration,
 }
 
 impl Default for Config {
@@ -111,6 +119,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             timer_tick: Duration::from_millis(10),
             watch_poll: false,
+            state_dir: None,
+            state_write_interval: Duration::from_millis(200),
         }
     }
 }

@@ -90,6 +90,8 @@ pub(crate) struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     watches: Watches,
     body_budget: BodyBudget,
+    /// The state directory's writer, when sessions are kept.
+    pub(crate) state: Option<super::state::Writer>,
 }
 
 impl EventLoop {
@@ -121,6 +123,7 @@ impl EventLoop {
             signals: None,
             watches: Watches::new(config.watch_poll),
             body_budget: BodyBudget::new(config.max_buffered_body_bytes),
+            state: None,
             config,
         }
     }
@@ -695,6 +698,12 @@ impl EventLoop {
                 }
             }
         }
+        if let Some(writer) = &self.state {
+            // Snapshots of what changed, for the writer thread.
+            for op in self.hub.take_persist_ops() {
+                writer.send(op);
+            }
+        }
     }
 
     /// Queues an update frame and writes at once; a device too far behind
@@ -918,7 +927,7 @@ impl EventLoop {
                     let _ = r.send(self.hub.create_session(now));
                 }
                 Command::CreateStartupSession(r) => {
-                    let _ = r.send(self.hub.create_startup_session(now));
+                    let _ = r.send(self.hub.startup_or_create(now).map(|(s, _)| s));
                 }
                 Command::GetSession(id, r) => {
                     let _ = r.send(self.hub.session_json(&id, now));

@@ -21,6 +21,7 @@ pub mod handle;
 pub mod http;
 mod inflate;
 pub mod outbound;
+pub mod state;
 pub mod timer;
 pub mod urls;
 mod watch;
@@ -31,6 +32,7 @@ pub use config::Config;
 pub use handle::{Handle, HandleError};
 pub use watch::WatchError;
 
+use crate::hub::Now;
 use event_loop::{EventLoop, LISTENER, WAKER};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
@@ -50,9 +52,10 @@ impl Server {
     /// Binds the listener (trying the next ports when the port is taken,
     /// unless `strict_port`) and prepares the loop. Accepting starts with
     /// `run`, but connections are queued by the kernel from now on.
-    pub fn bind(config: Config) -> io::Result<Server> {
+    pub fn bind(mut config: Config) -> io::Result<Server> {
         raise_fd_limit();
         let (mut listener, local_addr) = bind_listener(&config)?;
+        let state = open_state(&mut config, local_addr.port());
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -62,8 +65,18 @@ impl Server {
         let port_note =
             (config.port != 0 && local_addr.port() != config.port).then_some(config.port);
         let handle = Handle { tx, waker };
+        let mut event_loop = EventLoop::new(poll, listener, config, rx, advertised);
+        if let Some((writer, restored)) = state {
+            event_loop.hub.restore(
+                restored.epoch,
+                restored.startup,
+                restored.sessions,
+                Now::current(),
+            );
+            event_loop.state = Some(writer);
+        }
         Ok(Server {
-            event_loop: EventLoop::new(poll, listener, config, rx, advertised),
+            event_loop,
             local_addr,
             handle,
             port_note,
@@ -95,6 +108,43 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         self.event_loop.run()
     }
+}
+
+/// Opens the state directory of the server on `port`, reads what it holds
+/// and starts its writer; `None` (with a warning) when there is none to
+/// use. Sets `config.hub.persist` accordingly.
+fn open_state(config: &mut Config, port: u16) -> Option<(state::Writer, state::Restored)> {
+    let base = config.state_dir.as_ref()?;
+    let dir = state::port_dir(base, port);
+    let started = std::time::Instant::now();
+    let restored = match state::open(&dir, Now::current().wall_ms) {
+        Ok(r) => r,
+        Err(warning) => {
+            log::warn!("state: {warning}");
+            return None;
+        }
+    };
+    let writer = match state::Writer::start(dir.clone(), config.state_write_interval) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!(
+                "state: cannot start the writer thread: {e}; sessions will not survive a restart"
+            );
+            return None;
+        }
+    };
+    config.hub.persist = true;
+    log::info!(
+        "state: {} session(s) restored from {} in {:.1} ms{}",
+        restored.sessions.len(),
+        dir.display(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        match restored.expired {
+            0 => String::new(),
+            n => format!(", {n} expired one(s) deleted"),
+        }
+    );
+    Some((writer, restored))
 }
 
 /// Raises the soft limit on open files to the hard limit, so that

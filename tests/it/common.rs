@@ -222,3 +222,38 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(timeout, what, || f().then_some(()))
 }
+
+/// An `XDG_STATE_HOME` for server processes started by tests, so that no
+/// test writes into the real home directory.
+pub fn test_state_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lumora-hr-mini-tests-{}", std::process::id()))
+}
+
+/// A fresh directory under the system's temporary directory, removed on
+/// drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "lumora-hr-mini-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -30,6 +30,7 @@ mod load;
 mod protocol_checklist;
 mod push_replies;
 mod regressions;
+mod resume;
 mod security_guard;
 mod security_limits;
 mod security_load;

@@ -1,0 +1,426 @@
+//! The state directory: sessions that outlive a restart.
+//!
+//! Layout, under the configured directory (`--state-dir`, by default
+//! `$XDG_STATE_HOME/lumora-hr-mini`, else `~/.local/state/lumora-hr-mini`):
+//!
+//! ```text
+//! port-3000/                       one directory per port (0700)
+//!   server.json                    {"format", "version", "serverEpoch", "startupSession"}
+//!   session-<id>.state             one file per session (0600), see hub::persist
+//!   session-<id>.state.bad-<time>  a file that could not be read, kept aside
+//! ```
+//!
+//! Writes go to a temporary file that is fsynced, renamed over the old one,
+//! and the directory fsynced: a crash leaves the old file or the new one.
+//! They happen on a writer thread, which receives immutable snapshots from
+//! the loop (the loop stays the only owner of the state) and coalesces
+//! them: a change is written at most `interval` after it happened, a file
+//! at most once per `interval`, and everything pending at shutdown.
+//! Nothing here is ever fatal: a problem is a warning and the server keeps
+//! serving from memory.
+
+use crate::hub::persist::{
+    FORMAT_VERSION, FormatError, PersistOp, SessionSnapshot, decode_session, encode_session,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SERVER_FILE: &str = "server.json";
+const SERVER_FORMAT: &str = "lumora-hr-mini server state";
+const SESSION_PREFIX: &str = "session-";
+const SESSION_SUFFIX: &str = ".state";
+
+/// The default base directory: `$XDG_STATE_HOME/lumora-hr-mini`, else
+/// `$HOME/.local/state/lumora-hr-mini`; `None` when neither is set.
+pub fn default_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|h| h.join(".local").join("state"))
+    })?;
+    Some(base.join("lumora-hr-mini"))
+}
+
+/// The directory of the server on `port` under `base`.
+pub fn port_dir(base: &Path, port: u16) -> PathBuf {
+    base.join(format!("port-{port}"))
+}
+
+/// What was found in the state directory at start.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The state lineage, when `server.json` was read.
+    pub epoch: Option<String>,
+    /// The startup session's id, when one was recorded.
+    pub startup: Option<String>,
+    /// Unexpired sessions.
+    pub sessions: Vec<SessionSnapshot>,
+    /// Files that could not be read and were moved aside.
+    pub set_aside: usize,
+    /// Expired sessions deleted.
+    pub expired: usize,
+}
+
+/// Opens (creating it if needed) the state directory `dir` and reads what
+/// it holds. `Err` is a one-line warning: no state will be kept.
+pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            format!(
+                "cannot use state directory {}: {e}; sessions will not survive a restart",
+                dir.display()
+            )
+        })?;
+    let entries = fs::read_dir(dir).map_err(|e| {
+        format!(
+            "cannot read state directory {}: {e}; sessions will not survive a restart",
+            dir.display()
+        )
+    })?;
+    let mut restored = Restored::default();
+    let server = dir.join(SERVER_FILE);
+    match fs::read(&server) {
+        Ok(bytes) => match decode_server(&bytes) {
+            Ok((epoch, startup)) => {
+                restored.epoch = Some(epoch);
+                restored.startup = startup;
+            }
+            Err(e) => {
+                set_aside(&server, &e, &mut restored);
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => set_aside(&server, &e.to_string(), &mut restored),
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            // A write interrupted by a crash; the old file is intact.
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        if !(name.starts_with(SESSION_PREFIX) && name.ends_with(SESSION_SUFFIX)) {
+            continue;
+        }
+        let result = fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| decode_session(&b).map_err(|e: FormatError| e.to_string()));
+        match result {
+            Ok(s) if file_name(&s.id) != name => set_aside(
+                &path,
+                "its name does not match its session id",
+                &mut restored,
+            ),
+            Ok(s) if s.expires_at_ms <= now_ms => {
+                let _ = fs::remove_file(&path);
+                restored.expired += 1;
+            }
+            Ok(s) => restored.sessions.push(s),
+            Err(e) => set_aside(&path, &e, &mut restored),
+        }
+    }
+    if restored.epoch.is_none() && !restored.sessions.is_empty() {
+        // Sessions without the server's record: keep them, but in a new
+        // lineage, so no device resumes on a guess.
+        log::warn!(
+            "state: {} is missing; devices will get a full resync",
+            server.display()
+        );
+    }
+    Ok(restored)
+}
+
+/// Moves an unreadable file aside with a timestamped name and says so.
+fn set_aside(path: &Path, why: &str, restored: &mut Restored) {
+    let stamp = utc_stamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    );
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".bad-{stamp}"));
+    let aside = PathBuf::from(aside);
+    match fs::rename(path, &aside) {
+        Ok(()) => log::warn!(
+            "state: cannot read {} ({why}); moved it to {} and started without it",
+            path.display(),
+            aside.display()
+        ),
+        Err(e) => log::warn!(
+            "state: cannot read {} ({why}) nor move it aside ({e}); ignoring it",
+            path.display()
+        ),
+    }
+    restored.set_aside += 1;
+}
+
+/// `20261204T181200Z` for a time in seconds since the epoch.
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn file_name(id: &str) -> String {
+    format!("{SESSION_PREFIX}{id}{SESSION_SUFFIX}")
+}
+
+fn encode_server(epoch: &str, startup: Option<&str>) -> Vec<u8> {
+    let mut v = json!({
+        "format": SERVER_FORMAT,
+        "version": FORMAT_VERSION,
+        "serverEpoch": epoch,
+        "startupSession": startup,
+    })
+    .to_string()
+    .into_bytes();
+    v.push(b'\n');
+    v
+}
+
+fn decode_server(bytes: &[u8]) -> Result<(String, Option<String>), String> {
+    if bytes.is_empty() {
+        return Err(FormatError::Empty.to_string());
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| FormatError::Foreign.to_string())?;
+    if v.get("format").and_then(Value::as_str) != Some(SERVER_FORMAT) {
+        return Err(FormatError::Foreign.to_string());
+    }
+    if v.get("version").and_then(Value::as_u64) != Some(u64::from(FORMAT_VERSION)) {
+        return Err(FormatError::Version(
+            v.get("version").map(Value::to_string).unwrap_or_default(),
+        )
+        .to_string());
+    }
+    let epoch = v
+        .get("serverEpoch")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| "invalid content: no serverEpoch".to_string())?;
+    let startup = v
+        .get("startupSession")
+        .and_then(Value::as_str)
+        .map(String::from);
+    Ok((epoch.to_string(), startup))
+}
+
+/// Writes `bytes` to `dir/name` crash-safely: temporary file (0600),
+/// fsync, rename, fsync of the directory.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, dir.join(name))?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+enum Msg {
+    Op(PersistOp),
+    Stop,
+}
+
+/// The writer thread's end of the state directory.
+pub struct Writer {
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer for `dir`.
+    pub fn start(dir: PathBuf, interval: Duration) -> io::Result<Writer> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("state-writer".into())
+            .spawn(move || write_loop(&dir, interval, &rx))?;
+        Ok(Writer {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a change to the writer (never blocks).
+    pub fn send(&self, op: PersistOp) {
+        let _ = self.tx.send(Msg::Op(op));
+    }
+
+    /// Writes everything pending and stops the thread.
+    pub fn finish(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+enum Pending {
+    Save(Box<SessionSnapshot>),
+    Remove,
+}
+
+fn write_loop(dir: &Path, interval: Duration, rx: &Receiver<Msg>) {
+    let mut sessions: HashMap<Arc<str>, Pending> = HashMap::new();
+    let mut server: Option<Vec<u8>> = None;
+    let mut last_write: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        let due = last_write.map(|t| t + interval);
+        let wait = match (due, sessions.is_empty() && server.is_none()) {
+            (_, true) => None,
+            (None, false) => Some(Duration::ZERO),
+            (Some(d), false) => Some(d.saturating_duration_since(Instant::now())),
+        };
+        let msg = match wait {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(w) => rx.recv_timeout(w),
+        };
+        let stop = match msg {
+            Ok(Msg::Op(op)) => {
+                match op {
+                    PersistOp::Save(s) => {
+                        sessions.insert(s.id.clone(), Pending::Save(s));
+                    }
+                    PersistOp::Remove(id) => {
+                        sessions.insert(id, Pending::Remove);
+                    }
+                    PersistOp::Server { epoch, startup } => {
+                        server = Some(encode_server(&epoch, startup.as_deref()));
+                    }
+                }
+                // Take what else is already queued before writing.
+                continue;
+            }
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+        };
+        if (stop || due.is_none_or(|d| Instant::now() >= d))
+            && (!sessions.is_empty() || server.is_some())
+        {
+            let result = flush(dir, &mut sessions, &mut server);
+            last_write = Some(Instant::now());
+            match result {
+                Ok(()) if failing => {
+                    failing = false;
+                    log::info!("state: writing to {} works again", dir.display());
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    log::warn!(
+                        "state: cannot write to {}: {e}; serving from memory, sessions may not survive a restart (retrying quietly)",
+                        dir.display()
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Writes every pending change; what fails is dropped (a later change of
+/// the same session will try again). Returns the first error.
+fn flush(
+    dir: &Path,
+    sessions: &mut HashMap<Arc<str>, Pending>,
+    server: &mut Option<Vec<u8>>,
+) -> io::Result<()> {
+    let mut first_error = None;
+    if let Some(bytes) = server.take() {
+        if let Err(e) = write_atomic(dir, SERVER_FILE, &bytes) {
+            first_error.get_or_insert(e);
+        }
+    }
+    for (id, pending) in sessions.drain() {
+        let name = file_name(&id);
+        let result = match pending {
+            Pending::Save(s) => write_atomic(dir, &name, &encode_session(&s)),
+            Pending::Remove => match fs::remove_file(dir.join(&name)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_times() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+        assert_eq!(utc_stamp(1_796_407_920), "20261204T181200Z");
+    }
+
+    #[test]
+    fn server_record_round_trips_and_refuses_others() {
+        let b = encode_server("e1", Some("s1"));
+        assert_eq!(decode_server(&b).unwrap(), ("e1".into(), Some("s1".into())));
+        assert!(decode_server(b"").unwrap_err().contains("empty"));
+        assert!(decode_server(b"garbage").unwrap_err().contains("not a"));
+        let other = br#"{"format":"lumora-hr-mini server state","version":9,"serverEpoch":"e"}"#;
+        assert!(decode_server(other).unwrap_err().contains("version 9"));
+    }
+}
