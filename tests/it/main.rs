@@ -35,6 +35,7 @@ mod security_guard;
 mod security_limits;
 mod security_load;
 mod security_slow;
+mod state_dir;
 mod terminal;
 mod timer_churn;
 mod updates;

@@ -55,7 +55,8 @@ impl Phone {
         }
         let (event, replies) = self.state.on_text(m.to_string().as_bytes());
         for r in replies {
-            self.ws.send_raw(&r);
+            // The server may be gone (killed): the device keeps its state.
+            let _ = self.ws.ws.send(tungstenite::Message::text(r));
         }
         match event {
             Event::Connected { join, initial, .. } => {
@@ -86,6 +87,21 @@ impl Phone {
         self.ws.send(&Device::msg(session, "ping", json!({})));
         let m = self.ws.recv();
         assert_eq!(m["type"], "pong", "expected nothing but the pong, got {m}");
+    }
+
+    /// Applies whatever arrives until the connection ends (the server was
+    /// killed); returns the device's state.
+    pub fn until_closed(mut self) -> DeviceState {
+        loop {
+            match self.ws.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    let m: Value = serde_json::from_str(t.as_str()).unwrap();
+                    self.feed(&m);
+                }
+                Ok(_) => {}
+                Err(_) => return self.state,
+            }
+        }
     }
 
     /// Drops the connection (the device keeps its state).
