@@ -488,7 +488,8 @@ impl Hub {
         self.counters.pushes += 1;
         let session = self.lookup_mut(id, now)?;
         let schema = Arc::new(schema);
-        let same = |s: Option<&Arc<Schema>>| s.is_some_and(|s| s.checksum() == schema.checksum());
+        let same =
+            |s: Option<&Arc<Schema>>| s.is_some_and(|s| s.checksum() == schema.checksum_after(s));
         if same(session.schema.as_ref()) {
             // What devices hold already: a push held before it is superseded
             // (latest wins), and nothing needs to go out.

@@ -5,7 +5,9 @@
 //! `Number.prototype.toString` exactly; everything else in JCS is simple enough
 //! to write here and stream straight into the CRC without a buffer.
 
+use super::fingerprint::NodeFp;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// Where canonical bytes go: a buffer for [`canonical_json`], the CRC state
 /// for [`calculate_checksum`].
@@ -131,6 +133,14 @@ fn write_object<S: Sink>(map: &Map<String, Value>, out: &mut S, level: Level) {
             _ => write_value(v, out),
         }
     };
+    for (k, v) in sorted_members(map) {
+        member(k, v, out);
+    }
+    out.put(b"}");
+}
+
+/// The members of an object in JCS order (UTF-16 code units of the keys).
+fn sorted_members(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     // Maps keep the order keys arrived in (devices see the pushed order), so
     // members are sorted here; for ASCII keys byte order is UTF-16 order.
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
@@ -139,10 +149,152 @@ fn write_object<S: Sink>(map: &Map<String, Value>, out: &mut S, level: Level) {
     } else {
         members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
     }
-    for (k, v) in members {
-        member(k, v, out);
+    members
+}
+
+/// The CRC-32 and length of every node subtree's canonical JSON, by the
+/// subtree's fingerprint: what a later schema can reuse.
+pub(crate) type SubtreeCrcs = HashMap<u64, (u32, u64)>;
+
+/// A CRC over canonical bytes and already hashed parts: bytes are buffered,
+/// parts are joined with `crc32fast`'s `combine`.
+struct PartSink {
+    hasher: crc32fast::Hasher,
+    len: u64,
+    buf: Vec<u8>,
+}
+
+impl PartSink {
+    fn new() -> PartSink {
+        PartSink {
+            hasher: crc32fast::Hasher::new(),
+            len: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Appends bytes whose CRC is `crc` and length `len`.
+    fn part(&mut self, (crc, len): (u32, u64)) {
+        self.hasher.update(&self.buf);
+        self.buf.clear();
+        self.hasher
+            .combine(&crc32fast::Hasher::new_with_initial_len(crc, len));
+        self.len += len;
+    }
+
+    fn finish(mut self) -> (u32, u64) {
+        self.hasher.update(&self.buf);
+        (self.hasher.finalize(), self.len)
+    }
+}
+
+impl Sink for PartSink {
+    fn put(&mut self, bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.buf.len() + bytes.len() > CRC_BLOCK {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// The checksum of a schema, computed node by node: a subtree whose
+/// fingerprint is in `reuse` (the previous schema's subtrees) is not
+/// canonicalized again, its CRC is combined in. Returns the checksum (as
+/// [`calculate_checksum`] computes it) and the CRCs of this schema's
+/// subtrees, for the next one.
+pub(crate) fn checksum_reusing(
+    schema: &Value,
+    fps: &[NodeFp],
+    reuse: Option<&SubtreeCrcs>,
+) -> (String, SubtreeCrcs) {
+    let mut crcs = SubtreeCrcs::with_capacity(reuse.map_or(0, HashMap::len));
+    let nodes = schema.get("nodes").and_then(Value::as_array);
+    let (Some(map), Some(nodes)) = (schema.as_object(), nodes) else {
+        return (calculate_checksum(schema), crcs);
+    };
+    if nodes.len() != fps.len() {
+        return (calculate_checksum(schema), crcs);
+    }
+    let mut out = PartSink::new();
+    out.put(b"{");
+    for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
+        if i > 0 {
+            out.put(b",");
+        }
+        write_string(k, &mut out);
+        out.put(b":");
+        match v {
+            Value::Object(inner) if k == "metadata" => {
+                write_object(inner, &mut out, Level::SchemaMetadata)
+            }
+            Value::Array(_) if k == "nodes" => {
+                write_node_list(nodes, fps, reuse, &mut crcs, &mut out)
+            }
+            _ => write_value(v, &mut out),
+        }
     }
     out.put(b"}");
+    let (crc, _) = out.finish();
+    (format!("{crc:08x}"), crcs)
+}
+
+fn write_node_list(
+    nodes: &[Value],
+    fps: &[NodeFp],
+    reuse: Option<&SubtreeCrcs>,
+    crcs: &mut SubtreeCrcs,
+    out: &mut PartSink,
+) {
+    out.put(b"[");
+    for (i, (node, fp)) in nodes.iter().zip(fps).enumerate() {
+        if i > 0 {
+            out.put(b",");
+        }
+        out.part(node_crc(node, fp, reuse, crcs));
+    }
+    out.put(b"]");
+}
+
+/// CRC and length of one node's canonical JSON, subtree included.
+fn node_crc(
+    node: &Value,
+    fp: &NodeFp,
+    reuse: Option<&SubtreeCrcs>,
+    crcs: &mut SubtreeCrcs,
+) -> (u32, u64) {
+    if let Some(&known) = crcs
+        .get(&fp.subtree)
+        .or_else(|| reuse.and_then(|r| r.get(&fp.subtree)))
+    {
+        crcs.insert(fp.subtree, known);
+        return known;
+    }
+    let mut out = PartSink::new();
+    match node {
+        Value::Object(map) => {
+            out.put(b"{");
+            for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
+                if i > 0 {
+                    out.put(b",");
+                }
+                write_string(k, &mut out);
+                out.put(b":");
+                match v {
+                    Value::Array(kids) if k == "children" && kids.len() == fp.children.len() => {
+                        write_node_list(kids, &fp.children, reuse, crcs, &mut out)
+                    }
+                    _ => write_value(v, &mut out),
+                }
+            }
+            out.put(b"}");
+        }
+        other => write_value(other, &mut out),
+    }
+    let result = out.finish();
+    crcs.insert(fp.subtree, result);
+    result
 }
 
 /// JSON.stringify's minimal escaping: `"`, `\`, the five short control

@@ -16,6 +16,7 @@
 //! - at the top level, the longest prefix of the new list that keeps old
 //!   relative order stays in place; the rest is removed and re-added.
 
+use super::fingerprint::NodeFp;
 use super::schema::{Schema, SchemaError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -132,6 +133,7 @@ pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta>
 
     let old_nodes = old.nodes();
     let new_nodes = new.nodes();
+    let (old_fps, new_fps) = (old.fingerprints(), new.fingerprints());
     let old_index: HashMap<&str, usize> = old_nodes
         .iter()
         .enumerate()
@@ -145,7 +147,7 @@ pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta>
             Some(&j) if last.is_none_or(|l| j > l) => {
                 kept[j] = true;
                 last = Some(j);
-                diff_node(&old_nodes[j], n, &mut delta);
+                diff_node((&old_nodes[j], &old_fps[j]), (n, &new_fps[i]), &mut delta);
             }
             _ => {
                 split = i;
@@ -160,37 +162,27 @@ pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta>
     Some(delta)
 }
 
-/// True when two node objects agree on everything but `children`.
-fn own_fields_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    // Both maps iterate in key order, so walking them side by side compares
-    // keys and values without a lookup per key.
-    let mut a = a.iter().filter(|(k, _)| *k != "children");
-    let mut b = b.iter().filter(|(k, _)| *k != "children");
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some((ka, va)), Some((kb, vb))) if ka == kb && va == vb => {}
-            _ => return false,
-        }
-    }
-}
-
-/// Diffs two nodes with the same id at the same place in the tree.
-fn diff_node(old: &Value, new: &Value, delta: &mut SchemaDelta) {
-    let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
-        if old != new {
-            delta.modified.push(new.clone());
-        }
+/// Diffs two nodes with the same id at the same place in the tree. Their
+/// fingerprints decide what is equal: an unchanged subtree is skipped at
+/// once, and own fields (everything but `children`) are compared without
+/// walking them.
+fn diff_node(
+    (old, ofp): (&Value, &NodeFp),
+    (new, nfp): (&Value, &NodeFp),
+    delta: &mut SchemaDelta,
+) {
+    if ofp.subtree == nfp.subtree {
         return;
-    };
-    if !own_fields_equal(o, n) {
+    }
+    if ofp.own != nfp.own {
         delta.modified.push(new.clone());
         return;
     }
-    match (o.get("children"), n.get("children")) {
-        (None, None) => {}
-        (Some(Value::Array(oc)), Some(Value::Array(nc))) => {
-            if !diff_children(oc, nc, delta) {
+    match (old.get("children"), new.get("children")) {
+        (Some(Value::Array(oc)), Some(Value::Array(nc)))
+            if oc.len() == ofp.children.len() && nc.len() == nfp.children.len() =>
+        {
+            if !diff_children((oc, &ofp.children), (nc, &nfp.children), delta) {
                 delta.modified.push(new.clone());
             }
         }
@@ -201,7 +193,11 @@ fn diff_node(old: &Value, new: &Value, delta: &mut SchemaDelta) {
 /// Diffs child lists in place when the new list is the old one with some
 /// children removed (order kept). Returns false, having emitted nothing,
 /// when it is not, so the caller sends the parent whole.
-fn diff_children(old: &[Value], new: &[Value], delta: &mut SchemaDelta) -> bool {
+fn diff_children(
+    (old, ofps): (&[Value], &[NodeFp]),
+    (new, nfps): (&[Value], &[NodeFp]),
+    delta: &mut SchemaDelta,
+) -> bool {
     let mut matched = Vec::with_capacity(new.len());
     let mut j = 0;
     for n in new {
@@ -223,8 +219,8 @@ fn diff_children(old: &[Value], new: &[Value], delta: &mut SchemaDelta) -> bool 
             delta.removed.extend(node_id(o).map(str::to_string));
         }
     }
-    for (n, &i) in new.iter().zip(&matched) {
-        diff_node(&old[i], n, delta);
+    for ((n, nfp), &i) in new.iter().zip(nfps).zip(&matched) {
+        diff_node((&old[i], &ofps[i]), (n, nfp), delta);
     }
     true
 }
@@ -347,7 +343,7 @@ pub fn choose_update(current: Option<&Schema>, new: &Schema, threshold: usize) -
     let Some(old) = current else {
         return UpdatePlan::Full;
     };
-    if old.checksum() == new.checksum() {
+    if old.checksum() == new.checksum_after(old) {
         return UpdatePlan::Unchanged;
     }
     let Some(delta) = calculate_schema_delta(old, new) else {

@@ -9,6 +9,7 @@
 pub mod checksum;
 pub mod delta;
 pub mod error_code;
+mod fingerprint;
 pub mod hot;
 pub mod json;
 pub mod message;

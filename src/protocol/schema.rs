@@ -4,7 +4,8 @@
 //! server does not know about survives untouched; [`Schema`] only guarantees
 //! that the value passed validation.
 
-use super::checksum::calculate_checksum;
+use super::checksum::{SubtreeCrcs, checksum_reusing};
+use super::fingerprint::{NodeFp, fingerprint_nodes};
 use super::json::{self, JsonError, type_name};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -59,6 +60,12 @@ impl std::error::Error for SchemaError {}
 pub struct Schema {
     value: Value,
     checksum: OnceLock<String>,
+    /// Fingerprints of the nodes, made on first use (by a delta or the
+    /// checksum).
+    fingerprints: OnceLock<Vec<NodeFp>>,
+    /// CRCs of every subtree's canonical JSON, made with the checksum, so
+    /// the next schema's checksum can reuse the unchanged ones.
+    subtree_crcs: OnceLock<SubtreeCrcs>,
 }
 
 impl PartialEq for Schema {
@@ -89,6 +96,8 @@ impl Schema {
         Ok(Schema {
             value,
             checksum: OnceLock::new(),
+            fingerprints: OnceLock::new(),
+            subtree_crcs: OnceLock::new(),
         })
     }
 
@@ -113,8 +122,33 @@ impl Schema {
 
     /// The schema's checksum (SPEC §3), computed once.
     pub fn checksum(&self) -> &str {
-        self.checksum
-            .get_or_init(|| calculate_checksum(&self.value))
+        self.checksum_with(None)
+    }
+
+    /// The schema's checksum, computed (once) reusing the CRCs of every
+    /// subtree it shares with `previous`, whose checksum is computed first
+    /// if need be: after a small edit only the changed nodes are
+    /// canonicalized again. The same value as [`Schema::checksum`].
+    pub fn checksum_after(&self, previous: &Schema) -> &str {
+        if self.checksum.get().is_none() {
+            let _ = previous.checksum();
+        }
+        self.checksum_with(previous.subtree_crcs.get())
+    }
+
+    fn checksum_with(&self, reuse: Option<&SubtreeCrcs>) -> &str {
+        self.checksum.get_or_init(|| {
+            let (checksum, crcs) = checksum_reusing(&self.value, self.fingerprints(), reuse);
+            let _ = self.subtree_crcs.set(crcs);
+            checksum
+        })
+    }
+
+    /// The fingerprints of the top-level nodes (with their subtrees'),
+    /// computed once.
+    pub(crate) fn fingerprints(&self) -> &[NodeFp] {
+        self.fingerprints
+            .get_or_init(|| fingerprint_nodes(self.nodes()))
     }
 
     /// Number of nodes in the whole tree.

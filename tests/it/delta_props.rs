@@ -1,6 +1,8 @@
 //! Property tests of SPEC §4 on randomly generated trees: for every pair of
 //! valid schemas, `apply(old, delta(old, new)) == new` (same JSON value, same
-//! checksum), the delta survives the wire, and it stays small.
+//! checksum), the delta survives the wire, it stays small, and the checksum
+//! computed reusing the previous schema's subtree CRCs equals the one
+//! computed from scratch.
 //!
 //! Schemas are random trees (unique ids, up to 6 node levels, optional
 //! `props` / `children` / `metadata`, extra node keys, extra top-level keys).
@@ -10,8 +12,8 @@
 
 use lumora_hr_mini::protocol::{
     DEFAULT_INCREMENTAL_THRESHOLD, Schema, SchemaDelta, UpdatePlan, apply_schema_delta,
-    calculate_schema_delta, choose_update, create_incremental_update, deserialize_message,
-    serialize_message, should_use_incremental_update,
+    calculate_checksum, calculate_schema_delta, choose_update, create_incremental_update,
+    deserialize_message, serialize_message, should_use_incremental_update,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -557,8 +559,23 @@ fn check_applies(
     Ok(())
 }
 
+/// The checksum of `new` computed reusing `old`'s subtree CRCs equals the
+/// one computed from scratch (on fresh copies, so nothing is cached yet).
+fn check_incremental_checksum(old: &Schema, new: &Schema) -> Result<(), TestCaseError> {
+    let fresh = |s: &Schema| Schema::from_value(s.as_value().clone()).expect("valid");
+    let (old, new) = (fresh(old), fresh(new));
+    let scratch = calculate_checksum(new.as_value());
+    prop_assert_eq!(new.checksum_after(&old), scratch.as_str());
+    prop_assert_eq!(old.checksum(), calculate_checksum(old.as_value()));
+    // And once more from the result, as the next push would.
+    let again = fresh(&new);
+    prop_assert_eq!(again.checksum_after(&new), scratch.as_str());
+    Ok(())
+}
+
 /// The SPEC §4 invariant and its companions for one pair of schemas.
 fn check_pair(old: &Schema, new: &Schema) -> Result<(), TestCaseError> {
+    check_incremental_checksum(old, new)?;
     let plan = choose_update(Some(old), new, DEFAULT_INCREMENTAL_THRESHOLD);
     let Some(d) = calculate_schema_delta(old, new) else {
         prop_assert!(
