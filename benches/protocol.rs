@@ -14,6 +14,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "protocol/push.rs"]
+mod push;
+
 const SAMPLES: usize = 15;
 /// Aim for samples of about this long, so timer noise does not matter.
 const SAMPLE_TARGET: Duration = Duration::from_millis(20);
@@ -186,6 +189,11 @@ fn bench_with_setup<I, R>(
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--push") {
+        // Only the push table: `cargo bench --bench protocol -- --push`.
+        push::run();
+        return;
+    }
     println!("protocol core, per call (median and min of {SAMPLES} samples)");
     println!();
 
@@ -252,4 +260,5 @@ fn main() {
         ),
         || deserialize_message(black_box(full_text.as_bytes()), true).expect("valid"),
     );
+    push::run();
 }

@@ -1,0 +1,389 @@
+//! The protocol part of a push, against a floor measured in the same run.
+//!
+//! The floor is what reading the pushed bytes once costs: `serde_json`
+//! scanning them into `IgnoredAny`. A push's protocol work is what the
+//! server does with the body of `POST /send/:id`: parse and validate it
+//! (`Schema::from_slice`), compare checksums and compute the delta
+//! (`choose_update`, the current schema's checksum being cached as in the
+//! server), and encode the update message once. The stages are also timed
+//! on their own. HTTP, framing and the socket writes are not included
+//! (`cargo bench --bench fanout` measures those).
+
+use super::{edit_prop, schema_value};
+use lumora_hr_mini::protocol::{
+    DEFAULT_INCREMENTAL_THRESHOLD, MAX_SCHEMA_BYTES, Schema, UpdatePlan, calculate_schema_delta,
+    choose_update, create_full_update, create_incremental_update, serialize_message,
+};
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SAMPLES: usize = 7;
+const SAMPLE_TARGET: Duration = Duration::from_millis(20);
+const SESSION: &str = "6f1c2f0e-8d3a-4b7e-9c51-0a2b3c4d5e6f";
+
+/// CPU time of this thread, in seconds: unlike the wall clock, it does not
+/// count the time other processes on a busy machine hold the CPU.
+fn cpu_now() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// Median CPU seconds per call of `f` over [`SAMPLES`] samples, each the
+/// mean of enough calls to last about [`SAMPLE_TARGET`] (at least one).
+/// Results are freed after the clock stops.
+fn median<R>(mut f: impl FnMut() -> R) -> f64 {
+    let start = cpu_now();
+    black_box(f());
+    let once = (cpu_now() - start).max(1e-9);
+    let calls = ((SAMPLE_TARGET.as_secs_f64() / once) as usize).clamp(1, 100_000);
+    let mut samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let mut results = Vec::with_capacity(calls);
+            let start = cpu_now();
+            for _ in 0..calls {
+                results.push(black_box(f()));
+            }
+            let elapsed = cpu_now() - start;
+            drop(results);
+            elapsed / calls as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[SAMPLES / 2]
+}
+
+/// Median CPU seconds of `f` on fresh input from `setup`, one call per
+/// sample; `setup` and freeing run outside the clock.
+fn median_with_setup<I, R>(mut setup: impl FnMut() -> I, mut f: impl FnMut(&I) -> R) -> f64 {
+    let mut samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let input = setup();
+            let start = cpu_now();
+            let result = black_box(f(black_box(&input)));
+            let elapsed = cpu_now() - start;
+            drop((result, input));
+            elapsed
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[SAMPLES / 2]
+}
+
+/// The floor: reading the pushed bytes once.
+#[inline(never)]
+fn floor_scan(body: &[u8]) -> IgnoredAny {
+    serde_json::from_slice::<IgnoredAny>(body).expect("json")
+}
+
+/// What the server does with a pushed body when the session holds `old`:
+/// the size of the encoded update (0 for "nothing changed").
+#[inline(never)]
+fn push_work(old: Option<&Schema>, body: &[u8]) -> usize {
+    let new = Schema::from_slice(body).expect("valid");
+    match choose_update(old, &new, DEFAULT_INCREMENTAL_THRESHOLD) {
+        UpdatePlan::Unchanged => 0,
+        UpdatePlan::Full => {
+            serialize_message(&create_full_update(SESSION, Arc::new(new), 2, true)).len()
+        }
+        UpdatePlan::Incremental(delta) => {
+            let checksum = new.checksum().to_string();
+            serialize_message(&create_incremental_update(
+                SESSION, delta, 2, &checksum, true,
+            ))
+            .len()
+        }
+    }
+}
+
+/// The index path (through `nodes` and `children` arrays) of every node,
+/// depth first.
+fn node_paths(v: &Value) -> Vec<Vec<usize>> {
+    fn walk(nodes: &[Value], prefix: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        for (i, n) in nodes.iter().enumerate() {
+            prefix.push(i);
+            out.push(prefix.clone());
+            if let Some(Value::Array(kids)) = n.get("children") {
+                walk(kids, prefix, out);
+            }
+            prefix.pop();
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(Value::Array(nodes)) = v.get("nodes") {
+        walk(nodes, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// The node at `path`.
+fn node_at<'a>(v: &'a mut Value, path: &[usize]) -> &'a mut Value {
+    let mut node = &mut v["nodes"][path[0]];
+    for &i in &path[1..] {
+        node = &mut node["children"][i];
+    }
+    node
+}
+
+/// The kinds of push measured.
+#[derive(Clone, Copy)]
+enum Edit {
+    /// One prop of one node deep in the tree.
+    Prop,
+    /// A leaf moved from one parent to another (the new parent is sent).
+    Move,
+    /// One node's `type` changed.
+    Type,
+    /// Only `metadata.sourceFile` changed.
+    Metadata,
+}
+
+impl Edit {
+    fn name(self) -> &'static str {
+        match self {
+            Edit::Prop => "one-prop edit",
+            Edit::Move => "move a leaf",
+            Edit::Type => "type change",
+            Edit::Metadata => "metadata only",
+        }
+    }
+
+    fn apply(self, v: &mut Value, total: usize) {
+        match self {
+            Edit::Prop => edit_prop(v, total / 2 + 3),
+            Edit::Type => {
+                let paths = node_paths(v);
+                node_at(v, &paths[paths.len() / 2 + 1])["type"] = json!("Badge");
+            }
+            Edit::Metadata => v["metadata"]["sourceFile"] = json!("Other.tsx"),
+            Edit::Move => {
+                // Two parents of leaves near the middle: the last child of
+                // the first moves to the end of the second.
+                let parents: Vec<Vec<usize>> = node_paths(v)
+                    .into_iter()
+                    .filter(|p| {
+                        node_at(v, p)
+                            .get("children")
+                            .and_then(Value::as_array)
+                            .is_some_and(|k| k.len() >= 2)
+                    })
+                    .collect();
+                let (from, to) = (&parents[parents.len() / 2], &parents[parents.len() / 2 + 1]);
+                let leaf = node_at(v, from)["children"]
+                    .as_array_mut()
+                    .and_then(Vec::pop)
+                    .expect("a child");
+                node_at(v, to)["children"]
+                    .as_array_mut()
+                    .expect("children")
+                    .push(leaf);
+            }
+        }
+    }
+}
+
+/// A chain of `levels` nested nodes, each with two leaves beside the next
+/// level.
+fn deep_value(levels: usize) -> Value {
+    let mut inner: Option<Value> = None;
+    for level in (0..levels).rev() {
+        let mut children = vec![
+            json!({"id": format!("deep-{level}-a"), "type": "Text", "props": {"text": format!("level {level}")}}),
+            json!({"id": format!("deep-{level}-b"), "type": "Icon", "props": {"name": "star", "size": 16}}),
+        ];
+        if let Some(n) = inner.take() {
+            children.push(n);
+        }
+        inner = Some(json!({
+            "id": format!("deep-{level}"),
+            "type": "Column",
+            "props": {"gap": level % 8},
+            "children": children,
+        }));
+    }
+    json!({
+        "version": "1.0",
+        "metadata": {"sourceFramework": "react", "sourceFile": "Deep.tsx", "generatedAt": 1},
+        "nodes": [inner.expect("levels > 0")],
+    })
+}
+
+struct Row {
+    name: String,
+    floor: f64,
+    total: f64,
+    goal: f64,
+    stages: [f64; 4],
+    kind: &'static str,
+}
+
+fn ms(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.3}", s * 1e3)
+    } else {
+        format!("{:.2}", s * 1e3)
+    }
+}
+
+fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> Option<Row> {
+    if let Ok(only) = std::env::var("PUSH_ONLY") {
+        if !name.contains(&only) {
+            return None;
+        }
+    }
+    let body = serde_json::to_vec(new_value).expect("encodes");
+    assert!(
+        body.len() <= MAX_SCHEMA_BYTES,
+        "{name}: {} bytes",
+        body.len()
+    );
+    if let Some(old) = old {
+        let _ = old.checksum();
+    }
+    let parsed = Schema::from_slice(&body).expect("valid");
+    let kind = match choose_update(old, &parsed, DEFAULT_INCREMENTAL_THRESHOLD) {
+        UpdatePlan::Unchanged => "none",
+        UpdatePlan::Full => "full",
+        UpdatePlan::Incremental(_) => "incremental",
+    };
+    if std::env::var_os("PUSH_ONCE").is_some() {
+        // One call of each, for instruction counts: `valgrind
+        // --tool=callgrind --toggle-collect='*push_work*'` (or `*floor*`).
+        black_box(floor_scan(&body));
+        black_box(push_work(old, &body));
+        return None;
+    }
+    let floor = median(|| floor_scan(black_box(&body)));
+    let total = median(|| push_work(old, black_box(&body)));
+    let parse = median(|| Schema::from_slice(black_box(&body)).expect("valid"));
+    let fresh = || Schema::from_value(parsed.as_value().clone()).expect("valid");
+    // As in the server: the new schema's checksum reuses the current one's
+    // subtree CRCs, and includes making the fingerprints.
+    let checksum = median_with_setup(fresh, |s| match old {
+        Some(old) => s.checksum_after(old).len(),
+        None => s.checksum().len(),
+    });
+    let delta = match old {
+        Some(old) => median_with_setup(
+            || {
+                let s = fresh();
+                let _ = s.checksum_after(old);
+                s
+            },
+            |s| calculate_schema_delta(old, s),
+        ),
+        None => 0.0,
+    };
+    let mut encode_only = push_work_encode_only(old, &parsed);
+    let encode = median(&mut encode_only);
+    Some(Row {
+        name: format!("{name} ({:.2} MB)", body.len() as f64 / 1e6),
+        floor,
+        total,
+        goal,
+        stages: [parse, checksum, delta, encode],
+        kind,
+    })
+}
+
+/// The encoding stage alone (the plan is made outside the clock).
+fn push_work_encode_only(old: Option<&Schema>, new: &Schema) -> impl FnMut() -> usize {
+    let plan = choose_update(old, new, DEFAULT_INCREMENTAL_THRESHOLD);
+    let schema = Arc::new(new.clone());
+    let checksum = new.checksum().to_string();
+    move || match &plan {
+        UpdatePlan::Unchanged => 0,
+        UpdatePlan::Full => {
+            serialize_message(&create_full_update(SESSION, schema.clone(), 2, true)).len()
+        }
+        UpdatePlan::Incremental(delta) => serialize_message(&create_incremental_update(
+            SESSION,
+            delta.clone(),
+            2,
+            &checksum,
+            true,
+        ))
+        .len(),
+    }
+}
+
+pub fn run() {
+    println!();
+    println!(
+        "push: protocol work per push vs the floor (serde_json scanning the body into IgnoredAny); CPU ms, medians of {SAMPLES}"
+    );
+    let mut rows = Vec::new();
+    for total in [100, 1_000, 10_000, 50_000] {
+        let old_value = schema_value(total);
+        let old = Schema::from_value(old_value.clone()).expect("valid");
+        let edits: &[Edit] = if total == 10_000 {
+            &[Edit::Prop, Edit::Move, Edit::Type, Edit::Metadata]
+        } else {
+            &[Edit::Prop]
+        };
+        for &edit in edits {
+            let mut new = old_value.clone();
+            edit.apply(&mut new, total);
+            let goal = if total == 10_000 && matches!(edit, Edit::Prop) {
+                2.0
+            } else {
+                f64::NAN
+            };
+            rows.extend(measure(
+                format!("{total} nodes, {}", edit.name()),
+                Some(&old),
+                &new,
+                goal,
+            ));
+        }
+    }
+    let deep = deep_value(100);
+    let old = Schema::from_value(deep.clone()).expect("valid");
+    let mut edited = deep;
+    let paths = node_paths(&edited);
+    // The first leaf of the deepest level.
+    node_at(&mut edited, &paths[paths.len() - 2])["props"]["text"] = json!("edited");
+    rows.extend(measure(
+        "100 levels deep, one-prop edit at the bottom".into(),
+        Some(&old),
+        &edited,
+        f64::NAN,
+    ));
+    // The biggest schema accepted, pushed to an empty session.
+    let big = schema_value(63_500);
+    rows.extend(measure("63500 nodes, first push".into(), None, &big, 3.0));
+
+    println!(
+        "{:<52} {:>8} {:>9} {:>7}  {:>8} {:>8} {:>8} {:>8}  {:<11} goal",
+        "case", "floor", "push", "ratio", "parse", "checksum", "delta", "encode", "update"
+    );
+    for r in rows {
+        let ratio = r.total / r.floor;
+        let goal = if r.goal.is_nan() {
+            String::new()
+        } else if ratio <= r.goal {
+            format!("<= {}x: met", r.goal)
+        } else {
+            format!("<= {}x: NOT met", r.goal)
+        };
+        println!(
+            "{:<52} {:>8} {:>9} {:>6.1}x  {:>8} {:>8} {:>8} {:>8}  {:<11} {goal}",
+            r.name,
+            ms(r.floor),
+            ms(r.total),
+            ratio,
+            ms(r.stages[0]),
+            ms(r.stages[1]),
+            ms(r.stages[2]),
+            ms(r.stages[3]),
+            r.kind,
+        );
+    }
+}
