@@ -307,19 +307,21 @@ fn twenty_refused_ten_mib_bodies_are_answered_from_the_head_and_never_buffered()
     let session = created["sessionId"].as_str().unwrap().to_string();
     let before = rss_kib(server.child.id());
     let send = format!("/send/{session}");
-    let refusals: [(&str, Vec<&str>, u16); 5] = [
-        (&send, vec!["Host: evil.example"], 403),
-        (&send, vec!["Content-Type: text/plain"], 415),
-        (&send, vec!["Origin: http://evil.example"], 403),
-        ("/send/no-such-session", vec![], 404),
-        ("/stats", vec![], 405),
+    // (path, extra headers, announced length, expected status)
+    let refusals: [(&str, Vec<&str>, usize, u16); 6] = [
+        (&send, vec!["Host: evil.example"], BODY, 403),
+        (&send, vec!["Content-Type: text/plain"], BODY, 415),
+        (&send, vec!["Origin: http://evil.example"], BODY, 403),
+        ("/send/no-such-session", vec![], BODY, 404),
+        ("/stats", vec![], BODY, 405),
+        (&send, vec![], BODY + 1, 413),
     ];
     let chunk = vec![b' '; 64 * 1024];
     let mut readers = Vec::new();
     let mut writers = Vec::new();
     for i in 0..CLIENTS {
-        let (path, extra, want) = &refusals[i % refusals.len()];
-        let head = post_head(path, extra, BODY);
+        let (path, extra, length, want) = &refusals[i % refusals.len()];
+        let head = post_head(path, extra, *length);
         let mut s = TcpStream::connect(server.addr).unwrap();
         let mut r = s.try_clone().unwrap();
         let want = *want;
