@@ -332,3 +332,68 @@ fn stale_generations_are_ignored() {
     f.hub.on_text(old, b"{}", f.now, &mut f.fx);
     assert!(f.take().is_empty());
 }
+
+#[test]
+fn joins_and_reloads_share_the_state_encoded_once_until_it_changes() {
+    let mut f = Fixture::new(no_coalesce());
+    let session = f.session.clone();
+    f.hub
+        .push(&session, schema("x"), true, f.now, &mut f.fx)
+        .unwrap();
+    assert_eq!(f.hub.counters().schema_encodings, 1, "the broadcast");
+    let a = f.connect(1);
+    let reload = crate::protocol::serialize_message(&crate::protocol::create_reload_message(
+        &session,
+        crate::protocol::ReloadReason::Manual,
+        None,
+    ));
+    for _ in 0..3 {
+        f.hub.on_text(a, reload.as_bytes(), f.now, &mut f.fx);
+    }
+    let schema_part = |frame: &Frame| match frame {
+        Frame::WithSchema { schema, .. } => schema.clone(),
+        Frame::Whole(_) => panic!("not spliced around the shared schema"),
+    };
+    let fx = f.take();
+    let connected: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendConnected { frame, .. } => Some(schema_part(frame)),
+            _ => None,
+        })
+        .collect();
+    let resyncs: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Resync { conn, frame } => Some((*conn, frame.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((connected.len(), resyncs.len()), (1, 3));
+    for (conn, frame) in &resyncs {
+        assert_eq!(*conn, a);
+        assert_eq!(frame, &resyncs[0].1, "one shared resync frame");
+        assert!(Arc::ptr_eq(&schema_part(frame), &connected[0]));
+        let Payload::Update(u) = decode(frame).payload else {
+            panic!("not an update")
+        };
+        assert_eq!((u.sequence_number, u.preserve_state), (1, true));
+    }
+    assert_eq!(f.hub.counters().schema_encodings, 1, "nothing re-encoded");
+    assert_eq!(f.hub.counters().resyncs, 3);
+    // The state changes: the next resync is a new encoding of the new schema.
+    f.hub
+        .push(&session, schema("y"), true, f.now, &mut f.fx)
+        .unwrap();
+    f.take();
+    f.hub.on_text(a, reload.as_bytes(), f.now, &mut f.fx);
+    let Some(Effect::Resync { frame, .. }) = f.take().pop() else {
+        panic!("no resync")
+    };
+    let Payload::Update(u) = decode(&frame).payload else {
+        panic!("not an update")
+    };
+    assert_eq!(u.sequence_number, 2);
+    assert_eq!(u.checksum, schema("y").checksum());
+    assert_eq!(f.hub.counters().schema_encodings, 2);
+}

@@ -422,4 +422,137 @@ mod tests {
         assert!(!q.has_pending_full());
         assert_eq!(q.control_backlog(), 0);
     }
+
+    mod model {
+        //! The queue against a plain model, over random pushes, partial
+        //! writes and drops: frames go out whole and in order, dropped
+        //! frames are exactly the unstarted updates, and the counters agree.
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Update { parts: Vec<usize>, full: bool },
+            Welcome { parts: Vec<usize>, full: bool },
+            Owned(usize),
+            Control(usize),
+            Write { cap: usize, calls: usize },
+            Drop,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            let parts = prop::collection::vec(1usize..40, 1..4);
+            prop_oneof![
+                3 => (parts.clone(), any::<bool>()).prop_map(|(parts, full)| Op::Update { parts, full }),
+                1 => (parts, any::<bool>()).prop_map(|(parts, full)| Op::Welcome { parts, full }),
+                1 => (1usize..30).prop_map(Op::Owned),
+                1 => (1usize..30).prop_map(Op::Control),
+                3 => (1usize..50, 0usize..6).prop_map(|(cap, calls)| Op::Write { cap, calls }),
+                1 => Just(Op::Drop),
+            ]
+        }
+
+        struct Pending {
+            kind: ChunkKind,
+            full: bool,
+            bytes: Vec<u8>,
+        }
+
+        fn drop_model(model: &mut VecDeque<Pending>, offset: usize) {
+            let mut i = 0;
+            model.retain(|p| {
+                let keep = p.kind != ChunkKind::Update || (i == 0 && offset > 0);
+                i += 1;
+                keep
+            });
+        }
+
+        proptest! {
+            #[test]
+            fn queue_matches_the_model(ops in prop::collection::vec(op(), 1..60), max in 1usize..5) {
+                let mut q = OutQueue::default();
+                let mut model: VecDeque<Pending> = VecDeque::new();
+                let mut offset = 0usize; // bytes of the model's front frame written
+                let mut w = Trickle { out: Vec::new(), cap: 1, calls_left: 0 };
+                let mut expected: Vec<u8> = Vec::new();
+                let mut next = 0u8;
+                let mut frame_of = |lens: &[usize]| {
+                    next = next.wrapping_add(1);
+                    let parts: Vec<SharedFrame> =
+                        lens.iter().map(|&n| vec![next; n].into()).collect();
+                    let bytes: Vec<u8> = parts.iter().flat_map(|p| p.to_vec()).collect();
+                    (parts, bytes)
+                };
+                for op in ops {
+                    match op {
+                        Op::Update { parts, full } => {
+                            let (parts, bytes) = frame_of(&parts);
+                            let updates = model.iter().filter(|p| p.kind == ChunkKind::Update).count();
+                            let pushed = q.push_update(parts, full, max);
+                            if updates >= max {
+                                prop_assert_eq!(pushed, Pushed::Overflowed);
+                                drop_model(&mut model, offset);
+                            } else {
+                                prop_assert_eq!(pushed, Pushed::Queued);
+                                model.push_back(Pending { kind: ChunkKind::Update, full, bytes });
+                            }
+                        }
+                        Op::Welcome { parts, full } => {
+                            let (parts, bytes) = frame_of(&parts);
+                            q.push_welcome(parts, full);
+                            model.push_back(Pending { kind: ChunkKind::Welcome, full, bytes });
+                        }
+                        Op::Owned(n) => {
+                            let (_, bytes) = frame_of(&[n]);
+                            q.push_owned(bytes.clone());
+                            model.push_back(Pending { kind: ChunkKind::Control, full: false, bytes });
+                        }
+                        Op::Control(n) => {
+                            let (parts, bytes) = frame_of(&[n]);
+                            q.push_shared_control(parts[0].clone());
+                            model.push_back(Pending { kind: ChunkKind::Control, full: false, bytes });
+                        }
+                        Op::Write { cap, calls } => {
+                            w.cap = cap;
+                            w.calls_left = calls;
+                            let before = w.out.len();
+                            q.write_to(&mut w).unwrap();
+                            let mut n = w.out.len() - before;
+                            while n > 0 {
+                                let front = model.front().unwrap();
+                                let take = (front.bytes.len() - offset).min(n);
+                                expected.extend_from_slice(&front.bytes[offset..offset + take]);
+                                offset += take;
+                                n -= take;
+                                if offset == front.bytes.len() {
+                                    model.pop_front();
+                                    offset = 0;
+                                }
+                            }
+                        }
+                        Op::Drop => {
+                            q.drop_updates();
+                            drop_model(&mut model, offset);
+                        }
+                    }
+                    prop_assert_eq!(&w.out, &expected);
+                    let left: usize = model.iter().map(|p| p.bytes.len()).sum::<usize>() - offset;
+                    prop_assert_eq!(q.pending_bytes(), left);
+                    prop_assert_eq!(
+                        q.pending_updates(),
+                        model.iter().filter(|p| p.kind == ChunkKind::Update).count()
+                    );
+                    prop_assert_eq!(q.has_pending_full(), model.iter().any(|p| p.full));
+                    let control: usize = model
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.kind == ChunkKind::Control)
+                        .map(|(i, p)| p.bytes.len() - if i == 0 { offset } else { 0 })
+                        .sum();
+                    prop_assert_eq!(q.control_backlog(), control);
+                    prop_assert_eq!(q.is_empty(), model.is_empty());
+                }
+            }
+        }
+    }
 }
