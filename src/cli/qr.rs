@@ -70,6 +70,42 @@ impl QrCode {
         }
         out
     }
+
+    /// The code as an SVG image: one path of dark runs on a white square
+    /// with a `quiet`-module border, one user unit per module (scale it
+    /// with `width`/`height` or CSS). Only digits and fixed text: nothing to
+    /// escape.
+    pub fn svg(&self, quiet: usize) -> String {
+        use std::fmt::Write as _;
+        let size = self.size();
+        let span = size + 2 * quiet;
+        let mut out = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {span} {span}\" shape-rendering=\"crispEdges\"><rect width=\"{span}\" height=\"{span}\" fill=\"#fff\"/><path fill=\"#000\" d=\""
+        );
+        for y in 0..size {
+            let mut x = 0;
+            while x < size {
+                if !self.get(x, y) {
+                    x += 1;
+                    continue;
+                }
+                let start = x;
+                while x < size && self.get(x, y) {
+                    x += 1;
+                }
+                let _ = write!(
+                    out,
+                    "M{} {}h{}v1h-{}z",
+                    start + quiet,
+                    y + quiet,
+                    x - start,
+                    x - start
+                );
+            }
+        }
+        out.push_str("\"/></svg>");
+        out
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +129,44 @@ mod tests {
         assert!(code.get(0, 0) && code.get(n - 1, 0) && code.get(0, n - 1));
         assert!(code.get(6, 6) && !code.get(7, 7));
         assert!(!code.get(n, 0) && !code.get(0, n) && !code.get(usize::MAX, 0));
+    }
+
+    /// Reads the dark modules back out of an SVG from [`QrCode::svg`].
+    fn modules_of_svg(svg: &str, quiet: usize) -> Vec<(usize, usize)> {
+        let d = svg
+            .split("d=\"")
+            .nth(1)
+            .and_then(|d| d.split('"').next())
+            .unwrap();
+        let mut dark = Vec::new();
+        for run in d.split('M').filter(|r| !r.is_empty()) {
+            let (xy, rest) = run.split_once('h').unwrap();
+            let (x, y) = xy.split_once(' ').unwrap();
+            let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+            let n: usize = rest.split('v').next().unwrap().parse().unwrap();
+            assert!(rest.ends_with(&format!("v1h-{n}z")), "{run}");
+            dark.extend((x..x + n).map(|x| (x - quiet, y - quiet)));
+        }
+        dark
+    }
+
+    #[test]
+    fn svg_has_exactly_the_dark_modules() {
+        let code = QrCode::encode(b"http://192.168.1.20:3000/s/abc", Ecc::Low).unwrap();
+        let n = code.size();
+        let svg = code.svg(4);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.contains(&format!("viewBox=\"0 0 {0} {0}\"", n + 8)));
+        assert!(svg.ends_with("</svg>"));
+        let mut expected = Vec::new();
+        for y in 0..n {
+            for x in 0..n {
+                if code.get(x, y) {
+                    expected.push((x, y));
+                }
+            }
+        }
+        assert_eq!(modules_of_svg(&svg, 4), expected);
     }
 
     #[test]

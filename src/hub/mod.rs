@@ -13,6 +13,7 @@ pub mod ids;
 pub mod outbox;
 pub mod persist;
 pub mod rate_limit;
+pub mod recent;
 mod refused;
 mod resume;
 pub mod session;
@@ -252,6 +253,8 @@ pub struct Hub {
     epoch: Arc<str>,
     /// Changes to write down, taken by the loop (when `cfg.persist`).
     persist_ops: Vec<persist::PersistOp>,
+    /// The last broadcasts, for the landing page.
+    recent: recent::Recent,
 }
 
 impl Hub {
@@ -272,6 +275,7 @@ impl Hub {
             ids,
             epoch: uuid::Uuid::new_v4().to_string().into(),
             persist_ops: Vec::new(),
+            recent: recent::Recent::default(),
         }
     }
 
@@ -298,6 +302,17 @@ impl Hub {
     /// A session by id.
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.get(id)
+    }
+
+    /// Every session, in no set order.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// The last broadcasts of all sessions, newest first (at most
+    /// [`recent::KEEP`]).
+    pub fn recent_updates(&self) -> impl Iterator<Item = &recent::UpdateRecord> {
+        self.recent.iter()
     }
 
     /// Whether a session of this id is live: `SessionNotFound` or
@@ -593,6 +608,15 @@ impl Hub {
             session.sequence,
             started.elapsed().as_secs_f64() * 1000.0
         );
+        self.recent.push(recent::UpdateRecord {
+            session: session.id.clone(),
+            sequence: session.sequence,
+            kind,
+            bytes,
+            devices,
+            checksum: schema.checksum().into(),
+            at_ms: now.wall_ms,
+        });
         let outcome = PushOutcome {
             update_type: kind,
             clients_updated: devices,

@@ -80,6 +80,8 @@ enum Route {
     Session(String),
     SessionHealth(String),
     Extend(String),
+    /// The landing page, `/`.
+    Landing,
     /// The web device page, `/s/<id>`.
     Page,
     /// A file of the web device, `/web/<name>`.
@@ -91,6 +93,7 @@ impl Route {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let id = |s: &str| super::http::percent_decode(s);
         Some(match segments.as_slice() {
+            [] => Route::Landing,
             ["ws"] => Route::Ws,
             ["health"] => Route::Health,
             ["stats"] => Route::Stats,
@@ -113,6 +116,7 @@ impl Route {
             | Route::Stats
             | Route::Startup
             | Route::SessionHealth(_)
+            | Route::Landing
             | Route::Page
             | Route::Asset(_) => "GET",
             Route::NewSession | Route::Send(_) | Route::Extend(_) => "POST",
@@ -184,6 +188,12 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
             Err(e) => hub_error(e),
         },
         Route::SessionHealth(id) => ok_or_error(ctx.hub.health_json(&id, ctx.now)),
+        Route::Landing => super::landing::Landing {
+            hub: ctx.hub,
+            now: ctx.now,
+            advertised: ctx.advertised,
+        }
+        .response(),
         Route::Page => web::page(req),
         Route::Asset(name) => web::asset(req, &name).unwrap_or_else(|| {
             Response::error(404, "NOT_FOUND", &format!("no such file: /web/{name}"))
@@ -569,6 +579,7 @@ mod tests {
         assert!(!Route::Page.is_control() && !Route::Asset("x".into()).is_control());
         assert_eq!(Route::parse("/s/"), None);
         assert_eq!(Route::parse("/nope"), None);
+        assert_eq!(Route::parse("/"), Some(Route::Landing));
         assert_eq!(Route::parse("/send/"), None);
         assert_eq!(Route::parse("/session/a/b/c"), None);
     }

@@ -20,6 +20,7 @@ mod event_loop;
 pub mod handle;
 pub mod http;
 mod inflate;
+pub mod landing;
 pub mod outbound;
 pub mod state;
 pub mod timer;

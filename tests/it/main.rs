@@ -26,6 +26,7 @@ mod http_api;
 mod http_conformance;
 mod http_intake;
 mod lan_address;
+mod landing;
 mod load;
 mod protocol_checklist;
 mod push_replies;
