@@ -705,7 +705,7 @@ sends `connect`, applies every full and incremental update with the
 library's apply_schema_delta, checks the checksum (asking for a reload on a
 mismatch), acks with the apply time, answers heartbeats and reconnects with
 backoff. It prints one line per update, e.g.
-`#3 incremental (+0 ~1 -0) → checksum 1a2b3c4d ok (0.21 ms)`
+`#2 incremental (+0 ~1 -0) → checksum 6e2bee6b ok (0.20 ms)`
 (nodes added, modified, removed; time to apply and verify).
 Ctrl-C, or the session being closed or expiring, ends it.
 
