@@ -315,6 +315,9 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             }
             "--watch" | "-w" => {
                 let path = PathBuf::from(a.value(flag, inline)?);
+                if path.as_os_str().is_empty() {
+                    return Err(a.error("--watch needs a file name".into()));
+                }
                 if watch.contains(&path) {
                     return Err(a.error(format!("--watch {}: given twice", path.display())));
                 }
@@ -765,6 +768,7 @@ mod tests {
         assert!(serve("").watch.is_empty());
         let e = err("--watch a.json -w a.json");
         assert_eq!(e.message, "--watch a.json: given twice");
+        assert_eq!(err("--watch=").message, "--watch needs a file name");
         assert!(err("--watch-poll=yes").message.contains("--watch-poll"));
     }
 

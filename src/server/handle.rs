@@ -1,7 +1,7 @@
 //! The thread-safe handle: other threads send commands over a channel and
 //! wake the loop, which is the only owner of state, and wait for its answer.
 
-use super::watch::WatchError;
+use super::watch::{self, WatchError};
 use crate::hub::{HubError, PushOutcome, SessionCreated};
 use crate::protocol::Schema;
 use mio::Waker;
@@ -87,7 +87,7 @@ pub(crate) enum Command {
     Watch {
         session: String,
         path: PathBuf,
-        reply: SyncSender<Result<(), HandleError>>,
+        reply: Reply<()>,
     },
     Shutdown,
 }
@@ -147,15 +147,13 @@ impl Handle {
     /// missing one is pushed when it appears. Watching stops when the
     /// session is gone. Fails with [`HandleError::Watch`] for a directory.
     pub fn watch_file(&self, id: &str, path: impl Into<PathBuf>) -> Result<(), HandleError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let cmd = Command::Watch {
+        let path = path.into();
+        watch::refuse_directory(&path).map_err(HandleError::Watch)?;
+        self.call(|reply| Command::Watch {
             session: id.into(),
-            path: path.into(),
-            reply: tx,
-        };
-        self.tx.send(cmd).map_err(|_| HandleError::Stopped)?;
-        self.waker.wake().map_err(|_| HandleError::Stopped)?;
-        rx.recv().map_err(|_| HandleError::Stopped)?
+            path,
+            reply,
+        })
     }
 
     /// The session as `GET /session/:id` shows it.

@@ -366,3 +366,37 @@ fn a_symbolic_link_is_polled_and_its_target_edits_are_pushed() {
     std::fs::write(&target, bytes(&v("two"))).unwrap();
     rig.expect(&v("two"), "the target edited");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_the_file_does_not_block_the_server() {
+    for watcher in [Watcher::Inotify, Watcher::Poll] {
+        let dir = Dir::new();
+        let path = dir.file("app.json");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut rig = Rig::start(watcher);
+        // Opening a FIFO for reading waits for a writer: the server must not.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (handle, session, fifo) =
+            (rig.server.handle.clone(), rig.session.clone(), path.clone());
+        std::thread::spawn(move || tx.send(handle.watch_file(&session, &fifo)));
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(r) => r.expect("watch"),
+            Err(_) => {
+                // Unblock the server (a writer opens the FIFO), and take
+                // the FIFO away so it cannot block again, before failing.
+                let writer = std::fs::OpenOptions::new().write(true).open(&path);
+                let _ = std::fs::remove_file(&path);
+                drop(writer);
+                panic!("{watcher:?}: the server blocked on the FIFO");
+            }
+        }
+        let (status, _) = crate::common::http(rig.server.addr, "GET", "/health", None);
+        assert_eq!(status, 200);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, bytes(&v("file"))).unwrap();
+        rig.expect(&v("file"), "a regular file in place of the FIFO");
+    }
+}

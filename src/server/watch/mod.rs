@@ -23,13 +23,12 @@
 mod inotify;
 mod poll;
 
-use super::HandleError;
 use crate::hub::{Effect, Hub, HubError, Now};
 use crate::protocol::{MAX_SCHEMA_BYTES, Schema};
 use mio::{Registry, Token};
 use poll::{Look, Poller};
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -68,6 +67,15 @@ impl fmt::Display for WatchError {
 }
 
 impl std::error::Error for WatchError {}
+
+/// Refuses a path that names a directory (checked by the caller, before
+/// the loop is asked to watch it).
+pub(crate) fn refuse_directory(path: &Path) -> Result<(), WatchError> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) || path.file_name().is_none() {
+        return Err(WatchError::IsADirectory(path.to_path_buf()));
+    }
+    Ok(())
+}
 
 /// Every watched file, and the inotify descriptor they share.
 #[derive(Debug)]
@@ -143,12 +151,9 @@ impl Watches {
         hub: &mut Hub,
         now: Now,
         fx: &mut Vec<Effect>,
-    ) -> Result<Option<Wake>, HandleError> {
+    ) -> Result<Option<Wake>, HubError> {
         if hub.session(&session).is_none() {
-            return Err(HubError::SessionNotFound.into());
-        }
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) || path.file_name().is_none() {
-            return Err(HandleError::Watch(WatchError::IsADirectory(path)));
+            return Err(HubError::SessionNotFound);
         }
         let i = self.list.len();
         let how = self.choose(registry, token, &path, now.mono);
@@ -388,11 +393,12 @@ enum Unread {
 
 /// Reads a schema file, at most [`MAX_SCHEMA_BYTES`].
 fn read_file(path: &Path) -> Result<Vec<u8>, Unread> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+    let unread = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => Unread::Missing,
         _ => Unread::Io(e),
-    })?;
-    let meta = file.metadata().map_err(Unread::Io)?;
+    };
+    // Looked at before it is opened: opening a FIFO would block the loop.
+    let meta = std::fs::metadata(path).map_err(unread)?;
     if !meta.is_file() {
         return Err(Unread::NotAFile);
     }
@@ -400,10 +406,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Unread> {
     if meta.len() > limit {
         return Err(Unread::TooLarge(meta.len()));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(Unread::Io)?;
+    let bytes = std::fs::read(path).map_err(unread)?;
     if bytes.len() as u64 > limit {
         return Err(Unread::TooLarge(bytes.len() as u64));
     }
@@ -460,7 +463,7 @@ impl Watch {
                         log::warn!("{path} was removed; it is pushed again when it comes back")
                     }
                     Unread::NotAFile => {
-                        log::warn!("{path} is no longer a regular file; waiting for a file")
+                        log::warn!("{path} is not a regular file; waiting for one")
                     }
                     Unread::TooLarge(len) => log::error!(
                         "{path}: not pushed: {len} bytes, over the {MAX_SCHEMA_BYTES}-byte limit"
