@@ -1,0 +1,288 @@
+//! Device messages after `connect`: admission (rate limit), dispatch of ack, ping,
+//! reload and log, and the error and close answers.
+
+use super::*;
+
+impl Hub {
+    /// Counts one message against the connection's rate limit; returns
+    /// its session when the message may be handled.
+    pub(super) fn admit_message(
+        &mut self,
+        conn: ConnId,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) -> Option<Arc<str>> {
+        let device = self.device_mut(conn)?;
+        let verdict = device.rate.check(now.mono);
+        let session = device.session.clone();
+        self.counters.messages_received += 1;
+        match verdict {
+            Verdict::Allow => return Some(session),
+            Verdict::Drop => {}
+            Verdict::DropAndWarn => {
+                let msg = format!(
+                    "more than {} messages per second; excess messages are dropped",
+                    self.cfg.rate_limit
+                );
+                log::warn!("rate limit: {}", self.describe(conn));
+                self.send_error(
+                    conn,
+                    &session,
+                    ErrorCode::RateLimitExceeded,
+                    &msg,
+                    Severity::Warning,
+                    now,
+                    fx,
+                );
+            }
+            Verdict::Close => {
+                log::warn!(
+                    "rate limit: closing {} after 5 s over the limit",
+                    self.describe(conn)
+                );
+                self.close(conn, 1008, "Rate limit exceeded", fx);
+            }
+        }
+        self.counters.rate_limited += 1;
+        None
+    }
+
+    /// A text message from a device.
+    pub fn on_text(&mut self, conn: ConnId, text: &[u8], now: Now, fx: &mut Vec<Effect>) {
+        let Some(session) = self.admit_message(conn, now, fx) else {
+            return;
+        };
+        // Acks and pings (nearly every message) are read without allocating;
+        // the strings then borrow from `text`, else from the owned message.
+        let owned: (String, String);
+        let (session_id, version, payload) = match deserialize_message_ref(text) {
+            Some(m) => (m.session_id, m.version, m.payload),
+            None => match deserialize_message_full(text, true) {
+                Ok(m) => {
+                    owned = (m.session_id, m.version);
+                    (owned.0.as_str(), owned.1.as_str(), m.payload)
+                }
+                Err(e) => {
+                    let mut msg = e.to_string();
+                    truncate(&mut msg, 1024);
+                    log::debug!(
+                        "invalid message from {}: {}",
+                        self.describe(conn),
+                        printable(&msg, TEXT_CHARS)
+                    );
+                    self.refuse_invalid(conn, &session, &msg, now, fx);
+                    return;
+                }
+            },
+        };
+        if *session_id != *session {
+            self.refuse(
+                conn,
+                &session,
+                ErrorCode::SessionNotFound,
+                "the message names another session than the connection URL",
+                (4400, "Session ID mismatch"),
+                now,
+                fx,
+            );
+            return;
+        }
+        // The envelope and `connect`'s clientVersion are both checked, but a
+        // connection hears about a minor difference only once.
+        let mut warned = false;
+        if !self.check_version(conn, &session, version, &mut warned, now, fx) {
+            return;
+        }
+        let registered = self.device(conn).and_then(Device::info).is_some();
+        match (registered, payload) {
+            (false, Payload::Connect(p)) => {
+                if self.check_version(conn, &session, &p.client_version, &mut warned, now, fx) {
+                    self.register(conn, p, now, fx);
+                }
+            }
+            (false, other) => {
+                let msg = format!(
+                    "the first message must be `connect`, not `{}`",
+                    other.message_type().as_str()
+                );
+                self.refuse(
+                    conn,
+                    &session,
+                    ErrorCode::AuthenticationFailed,
+                    &msg,
+                    (4401, "Connect required"),
+                    now,
+                    fx,
+                );
+            }
+            (true, Payload::Connect(_)) => {
+                self.send_error(
+                    conn,
+                    &session,
+                    ErrorCode::InvalidMessage,
+                    "already connected",
+                    Severity::Warning,
+                    now,
+                    fx,
+                );
+            }
+            (true, Payload::Ping(_)) => {
+                if let Some(DeviceState::Registered(info)) =
+                    self.device_mut(conn).map(|d| &mut d.state)
+                {
+                    info.last_ping_ms = Some(now.wall_ms);
+                }
+                let frame =
+                    encode_message(&create_pong_message(&session, now.wall_ms).at(now.wall_ms));
+                fx.push(Effect::Send { conn, frame });
+            }
+            (true, Payload::Ack(ack)) => {
+                self.counters.acks += 1;
+                if !ack.success {
+                    self.counters.failed_acks += 1;
+                    log::warn!(
+                        "{} failed to apply update #{}: {}",
+                        self.describe(conn),
+                        ack.sequence_number,
+                        printable(
+                            ack.error.as_deref().unwrap_or("no reason given"),
+                            TEXT_CHARS
+                        )
+                    );
+                }
+                if let Some(DeviceState::Registered(info)) =
+                    self.device_mut(conn).map(|d| &mut d.state)
+                {
+                    info.last_ack_sequence = Some(ack.sequence_number);
+                    info.last_ack_success = Some(ack.success);
+                    info.last_apply_time = ack.apply_time;
+                }
+            }
+            (true, Payload::Reload(r)) => {
+                log::info!(
+                    "{} asked for a reload ({:?}{})",
+                    self.describe(conn),
+                    r.reason,
+                    r.error
+                        .map(|e| format!(": {}", printable(&e, TEXT_CHARS)))
+                        .unwrap_or_default()
+                );
+                if self.send_full(conn, now, fx) == Err(HubError::NoSchema) {
+                    self.send_error(
+                        conn,
+                        &session,
+                        ErrorCode::UpdateFailed,
+                        "nothing to reload: the session has no schema yet",
+                        Severity::Warning,
+                        now,
+                        fx,
+                    );
+                }
+            }
+            (true, Payload::Log(l)) => {
+                let who = self.describe(conn);
+                let level = match l.level {
+                    LogLevel::Debug => log::Level::Debug,
+                    LogLevel::Info => log::Level::Info,
+                    LogLevel::Warn => log::Level::Warn,
+                    LogLevel::Error => log::Level::Error,
+                };
+                log::log!(target: "device", level, "[{who}] {}", printable(&l.message, TEXT_CHARS));
+            }
+            (true, Payload::Error(e)) => {
+                log::warn!(
+                    "{} reported {}: {}",
+                    self.describe(conn),
+                    printable(&e.code.to_string(), LABEL_CHARS),
+                    printable(&e.message, TEXT_CHARS)
+                );
+            }
+            (true, other @ (Payload::Connected(_) | Payload::Update(_) | Payload::Pong(_))) => {
+                let msg = format!(
+                    "`{}` is sent by the server, not by devices",
+                    other.message_type().as_str()
+                );
+                self.refuse_invalid(conn, &session, &msg, now, fx);
+            }
+        }
+    }
+
+    /// A fatal error message, then close with `close` (code, reason).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn refuse(
+        &mut self,
+        conn: ConnId,
+        session: &str,
+        code: ErrorCode,
+        message: &str,
+        close: (u16, &'static str),
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.send_error(conn, session, code, message, Severity::Fatal, now, fx);
+        self.close(conn, close.0, close.1, fx);
+    }
+
+    /// Counts an invalid message and answers `INVALID_MESSAGE` (recoverable:
+    /// the connection stays open).
+    pub(super) fn refuse_invalid(
+        &mut self,
+        conn: ConnId,
+        session: &str,
+        message: &str,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.counters.invalid_messages += 1;
+        self.send_error(
+            conn,
+            session,
+            ErrorCode::InvalidMessage,
+            message,
+            Severity::Error,
+            now,
+            fx,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_error(
+        &self,
+        conn: ConnId,
+        session: &str,
+        code: ErrorCode,
+        message: &str,
+        severity: Severity,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) {
+        let recoverable = severity != Severity::Fatal;
+        let frame = encode_message(
+            &create_error_message(session, code, message, severity, recoverable, None)
+                .at(now.wall_ms),
+        );
+        fx.push(Effect::Send { conn, frame });
+    }
+
+    /// Asks the loop to close `conn` and forgets it.
+    pub(super) fn close(
+        &mut self,
+        conn: ConnId,
+        code: u16,
+        reason: &'static str,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.disconnect(conn);
+        fx.push(Effect::Close { conn, code, reason });
+    }
+
+    pub(super) fn describe(&self, conn: ConnId) -> String {
+        match self.device(conn) {
+            Some(d) => match d.info() {
+                Some(i) => format!("{} ({})", printable(i.label(), LABEL_CHARS), d.peer),
+                None => format!("connection from {}", d.peer),
+            },
+            None => "connection".into(),
+        }
+    }
+}
