@@ -623,7 +623,7 @@ SERVE FLAGS:                               DEFAULT
     -p, --port N               port; if taken, the next free one     3000
                                (0 = any free port)
     --strict-port              fail instead when the port is taken   off
-    --public-host HOST         host put in device URLs               LAN address
+    --public-host HOST         host name or IP put in device URLs    LAN address
     --no-qr                    do not print the QR code              off
     --qr page|ws               what the QR code opens: the web       page
                                device page, or the ws:// URL
@@ -663,7 +663,10 @@ SERVE FLAGS:                               DEFAULT
     -h, --help                 this help
     -V, --version              print the version
 
-Logs go to stderr, coloured on a terminal unless NO_COLOR is set.
+Logs go to stderr, coloured on a terminal unless NO_COLOR is set. When
+stdin is a terminal, keys act at once: r resync every device, d list the
+devices, o open the landing page (http://127.0.0.1:PORT/), c clear the
+screen, q quit, h or ? list them.
 
 STATE: sessions (id, expiry, sequence number, schema, recent updates) are
 kept in $XDG_STATE_HOME/lumora-hr-mini/port-PORT/ (else
