@@ -8,6 +8,7 @@
 use super::fingerprint::NodeFp;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Where canonical bytes go: a buffer for [`canonical_json`], the CRC state
 /// for [`calculate_checksum`].
@@ -154,7 +155,25 @@ fn sorted_members(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
 
 /// The CRC-32 and length of every node subtree's canonical JSON, by the
 /// subtree's fingerprint: what a later schema can reuse.
-pub(crate) type SubtreeCrcs = HashMap<u64, (u32, u64)>;
+pub(crate) type SubtreeCrcs = HashMap<u64, (u32, u64), BuildHasherDefault<FingerprintHasher>>;
+
+/// The keys of [`SubtreeCrcs`] are hashes already: used as they are.
+#[derive(Default)]
+pub(crate) struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// A CRC over canonical bytes and already hashed parts: bytes are buffered,
 /// parts are joined with `crc32fast`'s `combine`.
@@ -209,7 +228,10 @@ pub(crate) fn checksum_reusing(
     fps: &[NodeFp],
     reuse: Option<&SubtreeCrcs>,
 ) -> (String, SubtreeCrcs) {
-    let mut crcs = SubtreeCrcs::with_capacity(reuse.map_or(0, HashMap::len));
+    let mut crcs = SubtreeCrcs::with_capacity_and_hasher(
+        reuse.map_or(0, HashMap::len),
+        BuildHasherDefault::default(),
+    );
     let nodes = schema.get("nodes").and_then(Value::as_array);
     let (Some(map), Some(nodes)) = (schema.as_object(), nodes) else {
         return (calculate_checksum(schema), crcs);
@@ -252,49 +274,59 @@ fn write_node_list(
         if i > 0 {
             out.put(b",");
         }
-        out.part(node_crc(node, fp, reuse, crcs));
+        node_into(node, fp, reuse, crcs, out);
     }
     out.put(b"]");
 }
 
-/// CRC and length of one node's canonical JSON, subtree included.
-fn node_crc(
+/// Writes one node's canonical JSON (subtree included) into `out`, as a
+/// known CRC when the subtree is in `crcs` or `reuse`, and records its CRC.
+/// A leaf's few bytes are written and hashed twice (once for its own CRC),
+/// which is cheaper than combining.
+fn node_into(
     node: &Value,
     fp: &NodeFp,
     reuse: Option<&SubtreeCrcs>,
     crcs: &mut SubtreeCrcs,
-) -> (u32, u64) {
+    out: &mut PartSink,
+) {
     if let Some(&known) = crcs
         .get(&fp.subtree)
         .or_else(|| reuse.and_then(|r| r.get(&fp.subtree)))
     {
         crcs.insert(fp.subtree, known);
-        return known;
+        out.part(known);
+        return;
     }
-    let mut out = PartSink::new();
-    match node {
-        Value::Object(map) => {
-            out.put(b"{");
-            for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
-                if i > 0 {
-                    out.put(b",");
-                }
-                write_string(k, &mut out);
-                out.put(b":");
-                match v {
-                    Value::Array(kids) if k == "children" && kids.len() == fp.children.len() => {
-                        write_node_list(kids, &fp.children, reuse, crcs, &mut out)
-                    }
-                    _ => write_value(v, &mut out),
-                }
-            }
-            out.put(b"}");
+    let map = match node {
+        Value::Object(map) if map.get("children").is_some_and(Value::is_array) => map,
+        leaf => {
+            let mut bytes = Vec::new();
+            write_value(leaf, &mut bytes);
+            crcs.insert(fp.subtree, (crc32fast::hash(&bytes), bytes.len() as u64));
+            out.put(&bytes);
+            return;
         }
-        other => write_value(other, &mut out),
+    };
+    let mut sub = PartSink::new();
+    sub.put(b"{");
+    for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
+        if i > 0 {
+            sub.put(b",");
+        }
+        write_string(k, &mut sub);
+        sub.put(b":");
+        match v {
+            Value::Array(kids) if k == "children" && kids.len() == fp.children.len() => {
+                write_node_list(kids, &fp.children, reuse, crcs, &mut sub)
+            }
+            _ => write_value(v, &mut sub),
+        }
     }
-    let result = out.finish();
+    sub.put(b"}");
+    let result = sub.finish();
     crcs.insert(fp.subtree, result);
-    result
+    out.part(result);
 }
 
 /// JSON.stringify's minimal escaping: `"`, `\`, the five short control

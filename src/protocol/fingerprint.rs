@@ -90,19 +90,25 @@ fn finish(f: impl FnOnce(&mut DefaultHasher)) -> u64 {
 }
 
 fn member_fp(k: &str, v: &Value) -> u64 {
-    let fv = value_fp(v);
     finish(|h| {
         k.hash(h);
-        fv.hash(h);
+        value_into(h, v);
     })
 }
 
 /// The fingerprint of any JSON value.
 pub(crate) fn value_fp(v: &Value) -> u64 {
+    finish(|h| value_into(h, v))
+}
+
+/// Feeds a value into `h`: scalars and arrays are streamed (a prefix-free
+/// encoding: a tag, lengths, and `str`'s terminated bytes); each object
+/// member gets a hasher of its own so that member order does not matter.
+fn value_into(h: &mut DefaultHasher, v: &Value) {
     match v {
-        Value::Null => finish(|h| 0u8.hash(h)),
-        Value::Bool(b) => finish(|h| (1u8, *b).hash(h)),
-        Value::Number(n) => finish(|h| {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, *b).hash(h),
+        Value::Number(n) => {
             if let Some(u) = n.as_u64() {
                 (2u8, u).hash(h)
             } else if let Some(i) = n.as_i64() {
@@ -110,24 +116,19 @@ pub(crate) fn value_fp(v: &Value) -> u64 {
             } else {
                 (4u8, n.as_f64().unwrap_or(0.0).to_bits()).hash(h)
             }
-        }),
-        Value::String(s) => finish(|h| (5u8, s.as_str()).hash(h)),
-        Value::Array(items) => finish(|h| {
-            6u8.hash(h);
-            items.len().hash(h);
+        }
+        Value::String(s) => (5u8, s.as_str()).hash(h),
+        Value::Array(items) => {
+            (6u8, items.len()).hash(h);
             for item in items {
-                value_fp(item).hash(h);
+                value_into(h, item);
             }
-        }),
+        }
         Value::Object(map) => {
             let sum = map
                 .iter()
                 .fold(0u64, |acc, (k, v)| acc.wrapping_add(member_fp(k, v)));
-            finish(|h| {
-                8u8.hash(h);
-                map.len().hash(h);
-                sum.hash(h);
-            })
+            (8u8, map.len(), sum).hash(h);
         }
     }
 }
