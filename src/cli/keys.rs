@@ -39,26 +39,48 @@ impl RawMode {
     /// this process is in its foreground; `None` otherwise (nothing is
     /// changed).
     pub fn enter(fd: RawFd) -> Option<RawMode> {
-        // SAFETY: isatty, tcgetpgrp and getpgrp take no pointers.
-        let foreground = unsafe { libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == libc::getpgrp() };
-        if !foreground {
+        if !foreground(fd) {
             return None;
         }
         let saved = get_attr(fd)?;
-        let mut raw = saved;
-        raw.c_lflag &= !(libc::ICANON | libc::ECHO);
-        raw.c_cc[libc::VMIN] = 1;
-        raw.c_cc[libc::VTIME] = 0;
         install_panic_hook();
         if let Ok(mut s) = SAVED.lock() {
             *s = Some((fd, saved));
         }
-        if !set_attr(fd, &raw) {
+        if !set_attr(fd, &cbreak(saved)) {
             forget_saved();
             return None;
         }
         Some(RawMode { fd, saved })
     }
+
+    /// Puts the saved settings back for a while (before the process stops
+    /// on Ctrl-Z).
+    fn suspend(&self) {
+        set_attr(self.fd, &self.saved);
+    }
+
+    /// Cbreak mode again, if the process is back in the foreground (after
+    /// `fg`); false when it is not (after `bg`: touching the terminal then
+    /// would stop it again).
+    fn resume(&self) -> bool {
+        foreground(self.fd) && set_attr(self.fd, &cbreak(self.saved))
+    }
+}
+
+/// Whether `fd` is a terminal whose foreground process group is ours.
+fn foreground(fd: RawFd) -> bool {
+    // SAFETY: isatty, tcgetpgrp and getpgrp take no pointers.
+    unsafe { libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == libc::getpgrp() }
+}
+
+/// `saved` without line buffering and echo: one byte per read.
+fn cbreak(saved: libc::termios) -> libc::termios {
+    let mut raw = saved;
+    raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+    raw.c_cc[libc::VMIN] = 1;
+    raw.c_cc[libc::VTIME] = 0;
+    raw
 }
 
 impl Drop for RawMode {
@@ -148,28 +170,59 @@ impl Key {
     }
 }
 
+/// A socket that becomes readable when `signal` arrives.
+fn on_signal(signal: libc::c_int) -> Option<UnixStream> {
+    let (rx, tx) = UnixStream::pair().ok()?;
+    rx.set_nonblocking(true).ok()?;
+    signal_hook::low_level::pipe::register(signal, tx).ok()?;
+    Some(rx)
+}
+
+/// Reads what a signal socket holds, so it is not readable again until the
+/// next signal.
+fn drain(s: &UnixStream) {
+    let mut buf = [0u8; 16];
+    while matches!((&*s).read(&mut buf), Ok(n) if n > 0) {}
+}
+
 /// Runs the shortcuts until the server thread ends (it closes its end of
 /// `done`). Stdin at end of file or failing is simply no longer read.
-pub fn run(handle: &Handle, done: &UnixStream, banner: &mut Banner<'_>, page: &str) {
+///
+/// Ctrl-Z (SIGTSTP) puts the terminal's settings back before the process
+/// stops; when it is continued in the foreground (`fg`) cbreak mode
+/// returns. While it runs in the background (`bg`) stdin is not read and
+/// the terminal not touched; every 250 ms it looks whether it is back in
+/// front.
+pub fn run(raw: &RawMode, handle: &Handle, done: &UnixStream, banner: &mut Banner<'_>, page: &str) {
     let mut stdin_open = true;
+    let mut in_front = true;
     let mut openers: Vec<libc::pid_t> = Vec::new();
     let mut quitting = false;
+    let stop = on_signal(libc::SIGTSTP);
+    let cont = on_signal(libc::SIGCONT);
+    let fd = |s: &Option<UnixStream>| s.as_ref().map_or(-1, AsRawFd::as_raw_fd);
     loop {
         openers.retain(|&pid| running(pid));
+        let poll = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let mut fds = [
-            libc::pollfd {
-                fd: if stdin_open { libc::STDIN_FILENO } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: done.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            poll(if stdin_open && in_front {
+                libc::STDIN_FILENO
+            } else {
+                -1
+            }),
+            poll(done.as_raw_fd()),
+            poll(fd(&stop)),
+            poll(fd(&cont)),
         ];
-        // SAFETY: poll reads and writes the two structs of the array.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // In the background, look every 250 ms whether `fg` brought the
+        // process back (a running job gets no signal for that).
+        let timeout = if in_front { -1 } else { 250 };
+        // SAFETY: poll reads and writes the four structs of the array.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -181,7 +234,32 @@ pub fn run(handle: &Handle, done: &UnixStream, banner: &mut Banner<'_>, page: &s
         if fds[1].revents != 0 {
             return;
         }
+        if !in_front && foreground(libc::STDIN_FILENO) {
+            in_front = raw.resume();
+        }
+        if let (Some(s), true) = (&stop, fds[2].revents != 0) {
+            drain(s);
+            raw.suspend();
+            // SAFETY: raise only sends a signal to this process. SIGSTOP,
+            // unlike the SIGTSTP we caught, always stops it.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+            // Continued: back in cbreak mode if in the foreground.
+            in_front = raw.resume();
+            continue;
+        }
+        if let (Some(s), true) = (&cont, fds[3].revents != 0) {
+            drain(s);
+            in_front = raw.resume();
+            continue;
+        }
         if fds[0].revents == 0 {
+            continue;
+        }
+        if !foreground(libc::STDIN_FILENO) {
+            // Sent to the background: reading would stop the process.
+            in_front = false;
             continue;
         }
         let mut buf = [0u8; 64];

@@ -123,9 +123,9 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
             log::error!("cannot watch {}: {e}", path.display());
         }
     }
-    if let Some(done) = &done_rx {
+    if let (Some(done), Some(raw)) = (&done_rx, &raw) {
         let page = format!("{}/", banner.control_url());
-        keys::run(&handle, done, &mut banner, &page);
+        keys::run(raw, &handle, done, &mut banner, &page);
     }
     let joined = thread.join();
     drop(raw);

@@ -278,6 +278,45 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
     assert!(cooked(&stty), "terminal restored after SIGTERM:\n{stty}");
 }
 
+/// The state letter of a process (`R`, `S`, `T` for stopped, ...).
+fn process_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(") ")
+        .next()
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or('?')
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
+    let Some(pane) = Pane::start("") else { return };
+    let (_, pid) = pane.ready();
+    assert!(raw(&pane.stty_now()));
+    pane.keys("C-z");
+    let deadline = Instant::now() + SOON;
+    while process_state(pid) != 'T' {
+        assert!(Instant::now() < deadline, "Ctrl-Z did not stop the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cooked(&pane.stty_now()), "settings put back while stopped");
+    // SAFETY: kill sends a signal to the server we started in the pane.
+    unsafe {
+        libc::kill(pid, libc::SIGCONT);
+    }
+    let deadline = Instant::now() + SOON;
+    while !raw(&pane.stty_now()) {
+        assert!(Instant::now() < deadline, "cbreak mode did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pane.keys("h");
+    pane.wait_for("press q to quit");
+    pane.keys("q");
+    let (code, stty) = pane.exited();
+    assert_eq!(code, 0);
+    assert!(cooked(&stty), "{stty}");
+}
+
 #[test]
 fn without_a_terminal_keys_are_ordinary_input_and_change_nothing() {
     let mut child = Command::new(BIN)
