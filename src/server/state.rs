@@ -29,7 +29,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -260,38 +260,49 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-enum Msg {
-    Op(PersistOp),
-    Stop,
+/// What the loop hands to the writer thread: changes, and whether to stop.
+/// A mutex and a condition variable rather than a channel: the writer takes
+/// everything queued at once, and it keeps the binary small.
+#[derive(Default)]
+struct Queue {
+    ops: Mutex<(Vec<PersistOp>, bool)>,
+    ready: Condvar,
 }
 
 /// The writer thread's end of the state directory.
 pub struct Writer {
-    tx: Sender<Msg>,
+    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer for `dir`.
     pub fn start(dir: PathBuf, interval: Duration) -> io::Result<Writer> {
-        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(Queue::default());
+        let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || write_loop(&dir, interval, &rx))?;
+            .spawn(move || write_loop(&dir, interval, &q))?;
         Ok(Writer {
-            tx,
+            queue,
             thread: Some(thread),
         })
     }
 
-    /// Hands a change to the writer (never blocks).
+    /// Hands a change to the writer (never waits for a write).
     pub fn send(&self, op: PersistOp) {
-        let _ = self.tx.send(Msg::Op(op));
+        if let Ok(mut q) = self.queue.ops.lock() {
+            q.0.push(op);
+            self.queue.ready.notify_one();
+        }
     }
 
     /// Writes everything pending and stops the thread.
     pub fn finish(&mut self) {
-        let _ = self.tx.send(Msg::Stop);
+        if let Ok(mut q) = self.queue.ops.lock() {
+            q.1 = true;
+            self.queue.ready.notify_one();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -309,44 +320,65 @@ enum Pending {
     Remove,
 }
 
-fn write_loop(dir: &Path, interval: Duration, rx: &Receiver<Msg>) {
+/// Waits for changes (until `due` when some are pending); returns them and
+/// whether to stop.
+fn take(queue: &Queue, due: Option<Instant>) -> (Vec<PersistOp>, bool) {
+    let Ok(mut q) = queue.ops.lock() else {
+        return (Vec::new(), true);
+    };
+    while q.0.is_empty() && !q.1 {
+        match due {
+            None => match queue.ready.wait(q) {
+                Ok(g) => q = g,
+                Err(_) => return (Vec::new(), true),
+            },
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match queue.ready.wait_timeout(q, left) {
+                    Ok((g, _)) => q = g,
+                    Err(_) => return (Vec::new(), true),
+                }
+            }
+        }
+    }
+    (std::mem::take(&mut q.0), q.1)
+}
+
+fn write_loop(dir: &Path, interval: Duration, queue: &Queue) {
+    // Below the loop's priority: on a busy machine, encoding and writing a
+    // big schema must not take the CPU from the thread serving devices.
+    // SAFETY: setpriority only changes this thread's nice value (on Linux,
+    // `who = 0` with PRIO_PROCESS names the calling thread).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
     let mut sessions: HashMap<Arc<str>, Pending> = HashMap::new();
     let mut server: Option<Vec<u8>> = None;
     let mut last_write: Option<Instant> = None;
     let mut failing = false;
     loop {
-        let due = last_write.map(|t| t + interval);
-        let wait = match (due, sessions.is_empty() && server.is_none()) {
-            (_, true) => None,
-            (None, false) => Some(Duration::ZERO),
-            (Some(d), false) => Some(d.saturating_duration_since(Instant::now())),
-        };
-        let msg = match wait {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(w) => rx.recv_timeout(w),
-        };
-        let stop = match msg {
-            Ok(Msg::Op(op)) => {
-                match op {
-                    PersistOp::Save(s) => {
-                        sessions.insert(s.id.clone(), Pending::Save(s));
-                    }
-                    PersistOp::Remove(id) => {
-                        sessions.insert(id, Pending::Remove);
-                    }
-                    PersistOp::Server { epoch, startup } => {
-                        server = Some(encode_server(&epoch, startup.as_deref()));
-                    }
+        let pending = !sessions.is_empty() || server.is_some();
+        // Nothing pending: wait for a change. Pending: until it is due.
+        let due = pending.then(|| last_write.map_or_else(Instant::now, |t| t + interval));
+        let (ops, stop) = take(queue, due);
+        for op in ops {
+            match op {
+                PersistOp::Save(s) => {
+                    sessions.insert(s.id.clone(), Pending::Save(s));
                 }
-                // Take what else is already queued before writing.
-                continue;
+                PersistOp::Remove(id) => {
+                    sessions.insert(id, Pending::Remove);
+                }
+                PersistOp::Server { epoch, startup } => {
+                    server = Some(encode_server(&epoch, startup.as_deref()));
+                }
             }
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => true,
-            Err(RecvTimeoutError::Timeout) => false,
-        };
-        if (stop || due.is_none_or(|d| Instant::now() >= d))
-            && (!sessions.is_empty() || server.is_some())
-        {
+        }
+        let due_now = last_write.is_none_or(|t| Instant::now() >= t + interval);
+        if (stop || due_now) && (!sessions.is_empty() || server.is_some()) {
             let result = flush(dir, &mut sessions, &mut server);
             last_write = Some(Instant::now());
             match result {
