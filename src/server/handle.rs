@@ -1,6 +1,7 @@
 //! The thread-safe handle: other threads send commands over a channel and
 //! wake the loop, which is the only owner of state, and wait for its answer.
 
+use super::mailbox::{self, Sender};
 use super::watch::{self, WatchError};
 use crate::hub::{HubError, PushOutcome, SessionCreated};
 use crate::protocol::Schema;
@@ -11,7 +12,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::Duration;
 
 /// Why a handle call failed.
@@ -50,7 +50,7 @@ type Answer = Result<Box<dyn Any + Send>, HubError>;
 
 /// Where the loop sends the answer to a call returning `T`.
 pub(crate) struct Reply<T> {
-    tx: SyncSender<Answer>,
+    tx: Sender<Answer>,
     answer: PhantomData<fn(T)>,
 }
 
@@ -107,7 +107,7 @@ impl fmt::Debug for Handle {
 
 impl Handle {
     fn call<T: 'static>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
-        let (tx, rx) = mpsc::sync_channel(1);
+        let (tx, rx) = mailbox::channel();
         let reply = Reply {
             tx,
             answer: PhantomData,

@@ -21,6 +21,7 @@ pub mod handle;
 pub mod http;
 mod inflate;
 pub mod landing;
+mod mailbox;
 pub mod outbound;
 pub mod state;
 pub mod timer;
@@ -39,7 +40,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -61,7 +62,7 @@ impl Server {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mailbox::channel();
         let advertised = advertised_address(&config, local_addr);
         let port_note =
             (config.port != 0 && local_addr.port() != config.port).then_some(config.port);
