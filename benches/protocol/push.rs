@@ -314,6 +314,46 @@ fn push_work_encode_only(old: Option<&Schema>, new: &Schema) -> impl FnMut() -> 
     }
 }
 
+/// Resident memory of this process, in bytes (`/proc/self/statm`).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// What holding `count` schemas of about 1 MiB costs, as the server holds
+/// a session's current schema: parsed, then with its checksum (node
+/// fingerprints and subtree CRCs) made.
+fn memory(count: usize) {
+    let value = schema_value(6_400);
+    let body = serde_json::to_vec(&value).expect("encodes");
+    drop(value);
+    let json = (body.len() * count) as f64;
+    let before = rss_bytes();
+    let held: Vec<Schema> = (0..count)
+        .map(|_| Schema::from_slice(&body).expect("valid"))
+        .collect();
+    let parsed = rss_bytes();
+    for s in &held {
+        let _ = s.checksum();
+    }
+    let summed = rss_bytes();
+    println!(
+        "memory: {count} schemas of {:.2} MB ({:.1} MB of JSON): parsed +{:.1} MB ({:.1}x), checksums +{:.1} MB more ({:.1}x in all)",
+        body.len() as f64 / 1e6,
+        json / 1e6,
+        (parsed - before) as f64 / 1e6,
+        (parsed - before) as f64 / json,
+        (summed - parsed) as f64 / 1e6,
+        (summed - before) as f64 / json,
+    );
+    drop(held);
+}
+
 pub fn run() {
     println!();
     println!(
@@ -360,6 +400,9 @@ pub fn run() {
     let big = schema_value(63_500);
     rows.extend(measure("63500 nodes, first push".into(), None, &big, 3.0));
 
+    if std::env::var("PUSH_ONLY").map_or(true, |only| "memory".contains(&only)) {
+        memory(100);
+    }
     println!(
         "{:<52} {:>8} {:>9} {:>7}  {:>8} {:>8} {:>8} {:>8}  {:<11} goal",
         "case", "floor", "push", "ratio", "parse", "checksum", "delta", "encode", "update"
