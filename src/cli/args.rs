@@ -748,6 +748,38 @@ mod tests {
     }
 
     #[test]
+    fn state_dir_flags() {
+        let o = serve("--state-dir /tmp/x --port 3001");
+        assert_eq!(o.config.state_dir, Some(PathBuf::from("/tmp/x")));
+        // Explicit directories are kept even on a random port.
+        let o = serve("--state-dir=/tmp/y --port 0");
+        assert_eq!(o.config.state_dir, Some(PathBuf::from("/tmp/y")));
+        assert_eq!(serve("--no-state").config.state_dir, None);
+        assert_eq!(serve("--port 0").config.state_dir, None);
+        assert!(
+            err("--no-state --state-dir /tmp/x")
+                .message
+                .contains("contradict")
+        );
+        assert!(err("--state-dir=").message.contains("must not be empty"));
+        let o = serve("--history-updates 8 --history-bytes 1MiB");
+        assert_eq!(
+            (o.config.hub.history_updates, o.config.hub.history_bytes),
+            (8, 1 << 20)
+        );
+        assert_eq!(serve("--history-updates 0").config.hub.history_updates, 0);
+        assert!(
+            err("--history-bytes lots")
+                .message
+                .contains("--history-bytes")
+        );
+        // The default follows $XDG_STATE_HOME / $HOME; it is the library's
+        // resolution, per port below it.
+        let d = serve("--port 3002").config.state_dir;
+        assert_eq!(d, crate::server::state::default_dir());
+    }
+
+    #[test]
     fn no_arguments_serve_with_the_defaults() {
         let o = serve("");
         let d = Config::default();

@@ -208,4 +208,63 @@ mod tests {
         h.record(entry(9, Some("c8"), 10));
         assert_eq!(h.entries().len(), 1);
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn seq_of(f: &Frame) -> u64 {
+            let Frame::Whole(b) = f else {
+                panic!("whole frames only here")
+            };
+            u64::from_le_bytes(b[..8].try_into().unwrap())
+        }
+
+        proptest! {
+            /// Whatever the bounds and frame sizes, a replay is exactly the
+            /// updates after the device's number, in order, within the
+            /// bounds; and it succeeds whenever they are all kept.
+            #[test]
+            fn a_replay_is_exactly_what_was_missed(
+                lens in proptest::collection::vec(8usize..64, 1..80),
+                max_updates in 0usize..24,
+                max_bytes in 8usize..600,
+                from in 0u64..90,
+            ) {
+                let mut h = History::new(max_updates, max_bytes);
+                let n = lens.len() as u64;
+                for (i, len) in lens.iter().enumerate() {
+                    let s = i as u64 + 1;
+                    let mut bytes = s.to_le_bytes().to_vec();
+                    bytes.resize(*len, 0);
+                    h.record(HistoryEntry {
+                        sequence: s,
+                        base_checksum: (s > 1).then(|| format!("c{}", s - 1).into()),
+                        frame: Frame::Whole(bytes.into()),
+                    });
+                }
+                prop_assert!(h.entries().len() <= max_updates);
+                prop_assert!(h.bytes() <= max_bytes);
+                let kept = h.entries().len() as u64;
+                let result = h.replay(from, &format!("c{from}"), n, Some(&format!("c{n}")));
+                match result {
+                    Ok(frames) => {
+                        prop_assert!(from <= n);
+                        let seqs: Vec<u64> = frames.iter().map(seq_of).collect();
+                        prop_assert_eq!(seqs, ((from + 1)..=n).collect::<Vec<_>>());
+                    }
+                    Err(Gap::Ahead) => prop_assert!(from > n),
+                    Err(Gap::TooOld) => prop_assert!(from < n && n - from > kept),
+                    Err(Gap::Checksum) => prop_assert_eq!(from, 0),
+                }
+                if from >= 1 && from <= n && n - from <= kept {
+                    let (held, current) = (format!("c{from}"), format!("c{n}"));
+                    let again = h.replay(from, &held, n, Some(&current));
+                    prop_assert!(again.is_ok());
+                    // The wrong checksum never replays.
+                    prop_assert_eq!(h.replay(from, "bad", n, Some(&format!("c{n}"))), Err(Gap::Checksum));
+                }
+            }
+        }
+    }
 }
