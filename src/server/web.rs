@@ -129,10 +129,11 @@ fn accepts_gzip(req: &Request) -> bool {
         .any(|item| {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim();
-            let q = parts
+            // `q=0`, `q=0.0`, `q=0.000` refuse; any other weight accepts.
+            let refused = parts
                 .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+                .is_some_and(|q| q.trim().bytes().all(|b| b == b'0' || b == b'.'));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
 }
 
