@@ -216,13 +216,24 @@ fn attach(proc: &mut Proc) -> WebSocket<TcpStream> {
     ws_connect(port, &format!("/devtools/page/{target}"))
 }
 
+/// Opens a DevTools WebSocket; a handshake cut by a signal (other tests
+/// in this process install handlers) is tried again, a few times.
 fn ws_connect(port: u16, path: &str) -> WebSocket<TcpStream> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("DevTools port");
-    stream.set_read_timeout(Some(STEP)).expect("timeout");
     let url = format!("ws://127.0.0.1:{port}{path}");
-    let (ws, _) = tungstenite::client::client(url.as_str(), stream)
-        .unwrap_or_else(|e| panic!("DevTools handshake with {url}: {e}"));
-    ws
+    let mut attempts = 0;
+    loop {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("DevTools port");
+        stream.set_read_timeout(Some(STEP)).expect("timeout");
+        match tungstenite::client::client(url.as_str(), stream) {
+            Ok((ws, _)) => return ws,
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::Interrupted && attempts < 5 =>
+            {
+                attempts += 1;
+            }
+            Err(e) => panic!("DevTools handshake with {url}: {e}"),
+        }
+    }
 }
 
 /// One DevTools command: waits (bounded by the socket's read timeout) for
@@ -234,9 +245,13 @@ fn command(ws: &mut WebSocket<TcpStream>, id: u64, method: &str, params: Value) 
     let deadline = Instant::now() + STEP;
     loop {
         assert!(Instant::now() < deadline, "no DevTools reply to {method}");
-        let m = ws
-            .read()
-            .unwrap_or_else(|e| panic!("DevTools read ({method}): {e}"));
+        let m = match ws.read() {
+            Ok(m) => m,
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                continue;
+            }
+            Err(e) => panic!("DevTools read ({method}): {e}"),
+        };
         let Message::Text(t) = m else { continue };
         let v: Value = serde_json::from_str(t.as_str()).expect("DevTools JSON");
         if v["id"] == id {
