@@ -226,7 +226,7 @@ const build = (n) => {
 
 // ---- connection, updates, acks
 let ws = null, state = 'connecting', tries = 0, timer = 0, pinger = 0, pongDue = 0, epoch = null;
-let last = { kind: '-', ms: 0, ok: null }, stop = false;
+let last = { kind: '-', ms: 0, ok: null }, stop = false, resumes = 0;
 const devId = (() => {
   try {
     let d = localStorage.getItem('lumora-device-id');
@@ -269,7 +269,9 @@ const onMessage = (ev) => {
     case 'connected': {
       state = 'connected'; tries = 0;
       if (p.serverEpoch !== undefined) epoch = p.serverEpoch;
-      if (p.resumed === true && schema) { seq = p.sequenceNumber; break; }
+      // Resumed: the schema held is still good; missed updates follow, each
+      // one more than the number held.
+      if (p.resumed === true && schema) { resumes++; break; }
       if (p.initialSchema) {
         const err = received(p.sequenceNumber, 'full', p.checksum, t0, () => setFull(p.initialSchema));
         if (err) send('reload', { reason: 'error', error: err });
@@ -370,6 +372,6 @@ root.addEventListener('pointerleave', () => inspect(null, false));
 root.addEventListener('click', (e) => inspect(e.target, true));
 
 // For tests and curious developers: window.lumora.
-window.lumora = { checksum, canonical, crc32, reconnect() { if (ws) ws.close(); }, get schema() { return schema; }, get sequence() { return seq; }, get last() { return last; }, get state() { return state; } };
+window.lumora = { checksum, canonical, crc32, reconnect() { if (ws) ws.close(); }, get schema() { return schema; }, get sequence() { return seq; }, get last() { return last; }, get state() { return state; }, get resumes() { return resumes; } };
 if (!sid) { state = 'closed: no session in the URL'; bar(); } else connect();
 })();

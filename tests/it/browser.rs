@@ -347,6 +347,39 @@ fn web_device_renders_every_kind_of_update_acks_and_shows_refused_pushes() {
     });
     assert_eq!(b.eval(&node_js("title"))["text"], "Later");
     assert_eq!(b.eval("lumora.sequence"), 8);
+    // It resumed (the server knew its state): no full schema was resent,
+    // and the next update applies on top of what it held.
+    assert_eq!(b.eval("lumora.resumes"), 1);
+    let mut after = next.clone();
+    after["nodes"][0]["children"][0]["children"][0]["props"]["text"] = json!("After");
+    assert_eq!(push(&server, &session, &after)["updateType"], "incremental");
+    wait_ack(&server, &mut b, &session, 9);
+    assert_eq!(b.eval(&node_js("title"))["text"], "After");
+
+    // 12. Offline while two updates go out: on reconnect it resumes and
+    // gets just the missed ones.
+    b.call("Network.enable", json!({}));
+    b.call(
+        "Network.emulateNetworkConditions",
+        json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    b.eval("lumora.reconnect(); 1");
+    crate::common::wait_until(crate::support::SOON, "the page to be gone", || {
+        let (_, s) = http(server.addr, "GET", &format!("/session/{session}"), None);
+        s["devices"].as_array().is_some_and(|d| d.is_empty())
+    });
+    let mut missed = after.clone();
+    missed["nodes"][0]["children"][0]["children"][0]["props"]["text"] = json!("Missed 1");
+    push(&server, &session, &missed);
+    missed["nodes"][0]["children"][0]["children"][0]["props"]["text"] = json!("Missed 2");
+    push(&server, &session, &missed);
+    b.call(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    wait_ack(&server, &mut b, &session, 11);
+    assert_eq!(b.eval(&node_js("title"))["text"], "Missed 2");
+    assert_eq!(b.eval("lumora.resumes"), 2);
 }
 
 #[test]
