@@ -533,27 +533,23 @@ pub fn parse_duration(text: &str, bare_unit: &str) -> Result<Duration, String> {
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let unit = if unit.is_empty() { bare_unit } else { unit };
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)"
-            ));
-        }
+    let bad = || format!("{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)");
+    // The number read as seconds, then scaled to the unit.
+    let n = crate::server::config::parse_decimal_seconds(number).ok_or_else(bad)?;
+    let out_of_range = || format!("{text:?} is out of range");
+    let d = match unit {
+        "ms" => n / 1000,
+        "s" => n,
+        "m" | "min" => n.checked_mul(60).ok_or_else(out_of_range)?,
+        "h" => n.checked_mul(3600).ok_or_else(out_of_range)?,
+        "d" => n.checked_mul(86_400).ok_or_else(out_of_range)?,
+        _ => return Err(bad()),
     };
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)"))?;
-    let secs = n * scale;
     // Up to ten years: enough for any timeout, and far from overflow.
-    if !(0.0..=315_360_000.0).contains(&secs) {
-        return Err(format!("{text:?} is out of range"));
+    if d > Duration::from_secs(315_360_000) {
+        return Err(out_of_range());
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// Parses a byte count: `65536`, `64k`, `64KiB`, `10M`, `10MiB`.
@@ -1096,6 +1092,8 @@ mod tests {
         assert!(parse_duration("5y", "s").is_err());
         assert!(parse_duration("1e400s", "s").is_err());
         assert!(parse_duration("-1s", "s").is_err());
+        assert!(parse_duration("11000d", "s").is_err());
+        assert_eq!(parse_duration("0.5ms", "s"), Ok(Duration::from_micros(500)));
         assert_eq!(format_duration(ms(8 * 3_600_000)), "8h");
         assert_eq!(format_duration(ms(100)), "100ms");
         assert_eq!(format_duration(ms(90_000)), "90s");

@@ -371,8 +371,8 @@ fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
     let Some(raw) = req.query_param("seconds").or_else(from_body) else {
         return Ok(config.hub.session_ttl);
     };
-    match raw.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 7.0 * 86_400.0 => Ok(Duration::from_secs_f64(s)),
+    match super::config::parse_decimal_seconds(&raw) {
+        Some(s) if !s.is_zero() && s <= Duration::from_secs(7 * 86_400) => Ok(s),
         _ => Err(Response::error(
             400,
             "BAD_REQUEST",

@@ -125,6 +125,28 @@ impl Default for Config {
     }
 }
 
+/// Parses a non-negative decimal number of seconds (`30`, `1.5`, `0.25`)
+/// exactly, to the nanosecond (further digits are dropped); `None` for
+/// anything else, or past about 584 years. Integer arithmetic only: parsing
+/// text as a float would link the float parser's tables into the binary.
+pub fn parse_decimal_seconds(text: &str) -> Option<Duration> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let secs = if whole.is_empty() {
+        0
+    } else {
+        whole.parse::<u64>().ok()?
+    };
+    let mut nanos = 0u32;
+    for (i, b) in frac.bytes().take(9).enumerate() {
+        nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+    }
+    Some(Duration::new(secs, nanos))
+}
+
 /// True for loopback peers (`127.0.0.0/8`, `::1`, and `::ffff:127.x.y.z`
 /// as seen by a dual-stack listener): the default of
 /// [`Config::is_local_peer`].
@@ -140,6 +162,29 @@ pub fn is_loopback_peer(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_seconds() {
+        let d = parse_decimal_seconds;
+        assert_eq!(d("30"), Some(Duration::from_secs(30)));
+        assert_eq!(d("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(d(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(d("2."), Some(Duration::from_secs(2)));
+        assert_eq!(d("0.0000000019"), Some(Duration::from_nanos(1)));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "1.2.3",
+            " 1",
+            "inf",
+            "NaN",
+            "99999999999999999999",
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn loopback_peers() {
