@@ -38,6 +38,11 @@ impl EncodedState {
         self.resync = None;
     }
 
+    /// The schema's JSON for state `sequence`, when it is encoded already.
+    pub fn schema_json_if_made(&self, sequence: u64) -> Option<SharedFrame> {
+        self.schema.clone().filter(|_| self.sequence == sequence)
+    }
+
     /// True when the schema of state `sequence` is encoded already.
     pub fn has_schema(&self, sequence: u64) -> bool {
         self.sequence == sequence && self.schema.is_some()

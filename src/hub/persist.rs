@@ -41,6 +41,9 @@ pub struct SessionSnapshot {
     pub sequence: u64,
     /// The last broadcast schema.
     pub schema: Option<Arc<Schema>>,
+    /// Its JSON, when the session has it encoded already (shared, so the
+    /// writer need not serialize it again).
+    pub schema_json: Option<super::outbox::SharedFrame>,
     /// The recent updates, oldest first.
     pub history: Vec<HistoryEntry>,
 }
@@ -96,15 +99,23 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
-/// Encodes a session file.
-pub fn encode_session(s: &SessionSnapshot) -> Vec<u8> {
-    let schema = s
-        .schema
-        .as_ref()
-        .map(|x| serde_json::to_vec(x.as_value()).unwrap_or_default())
-        .unwrap_or_default();
+/// The schema's JSON as it goes into the file: the session's shared
+/// encoding when there is one, else serialized now.
+pub fn schema_bytes(s: &SessionSnapshot) -> std::borrow::Cow<'_, [u8]> {
+    match (&s.schema_json, &s.schema) {
+        (Some(json), _) => std::borrow::Cow::Borrowed(&json[..]),
+        (None, Some(x)) => {
+            std::borrow::Cow::Owned(serde_json::to_vec(x.as_value()).unwrap_or_default())
+        }
+        (None, None) => std::borrow::Cow::Borrowed(&[]),
+    }
+}
+
+/// The format line and the header of a session file whose body is
+/// `schema` followed by the history's frames.
+pub fn encode_head(s: &SessionSnapshot, schema: &[u8]) -> Vec<u8> {
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&schema);
+    crc.update(schema);
     let history: Vec<Value> = s
         .history
         .iter()
@@ -129,18 +140,30 @@ pub fn encode_session(s: &SessionSnapshot) -> Vec<u8> {
         "bodyCrc": format!("{:08x}", crc.finalize()),
     })
     .to_string();
-    let body: usize = schema.len() + s.history.iter().map(|e| e.frame.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(SESSION_MAGIC.len() + 4 + header.len() + body);
-    out.extend_from_slice(format!("{SESSION_MAGIC}{FORMAT_VERSION}\n").as_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(&schema);
-    for e in &s.history {
-        for part in frame_parts(&e.frame) {
-            out.extend_from_slice(part);
-        }
-    }
+    let mut out = format!("{SESSION_MAGIC}{FORMAT_VERSION}\n{header}\n").into_bytes();
+    out.shrink_to_fit();
     out
+}
+
+/// The pieces of a session file, in order (the head, the schema, every
+/// part of every frame), to be written one after the other.
+pub fn session_file_parts<'a>(
+    s: &'a SessionSnapshot,
+    head: &'a [u8],
+    schema: &'a [u8],
+) -> Vec<&'a [u8]> {
+    let mut parts = vec![head, schema];
+    for e in &s.history {
+        parts.extend(frame_parts(&e.frame));
+    }
+    parts
+}
+
+/// Encodes a session file in one buffer.
+pub fn encode_session(s: &SessionSnapshot) -> Vec<u8> {
+    let schema = schema_bytes(s);
+    let head = encode_head(s, &schema);
+    session_file_parts(s, &head, &schema).concat()
 }
 
 /// A frame's bytes, in order.
@@ -252,6 +275,7 @@ pub fn decode_session(bytes: &[u8]) -> Result<SessionSnapshot, FormatError> {
         expires_at_ms: num("expiresAt")?,
         sequence: num("sequenceNumber")?,
         schema,
+        schema_json: None,
         history,
     })
 }
@@ -271,6 +295,7 @@ mod tests {
             expires_at_ms: 1_700_028_800_000,
             sequence: 3,
             schema: Some(Arc::new(schema)),
+            schema_json: None,
             history: vec![
                 HistoryEntry {
                     sequence: 2,
@@ -303,6 +328,13 @@ mod tests {
         );
         assert_eq!(back.history[1].base_checksum.as_deref(), Some("22222222"));
         assert_eq!(back.history[1].frame.len(), 8);
+        // The session's shared encoding of the schema gives the same file.
+        let json = serde_json::to_vec(s.schema.as_ref().unwrap().as_value()).unwrap();
+        let cached = SessionSnapshot {
+            schema_json: Some(json.into()),
+            ..s.clone()
+        };
+        assert_eq!(encode_session(&cached), bytes);
         let empty = SessionSnapshot {
             schema: None,
             history: Vec::new(),

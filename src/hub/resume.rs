@@ -100,6 +100,7 @@ impl Hub {
             expires_at_ms: s.expires_at_ms,
             sequence: s.sequence,
             schema: s.schema.clone(),
+            schema_json: s.encoded.schema_json_if_made(s.sequence),
             history: s.history.entries().cloned().collect(),
         };
         self.persist_ops.push(PersistOp::Save(Box::new(snapshot)));
@@ -136,8 +137,15 @@ impl Hub {
             self.epoch = e.into();
         }
         for s in sessions {
-            if s.expires_at_ms <= now.wall_ms || self.sessions.len() >= self.cfg.max_sessions {
+            if s.expires_at_ms <= now.wall_ms {
                 self.forget(&s.id);
+                continue;
+            }
+            if self.sessions.len() >= self.cfg.max_sessions {
+                // Kept on disk for a server with a higher --max-sessions.
+                log::warn!(
+                    "state: more stored sessions than --max-sessions; not all were restored"
+                );
                 continue;
             }
             let left = Duration::from_millis(s.expires_at_ms - now.wall_ms);

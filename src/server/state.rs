@@ -20,7 +20,8 @@
 //! serving from memory.
 
 use crate::hub::persist::{
-    FORMAT_VERSION, FormatError, PersistOp, SessionSnapshot, decode_session, encode_session,
+    FORMAT_VERSION, FormatError, PersistOp, SessionSnapshot, decode_session, encode_head,
+    schema_bytes, session_file_parts,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -237,9 +238,9 @@ fn decode_server(bytes: &[u8]) -> Result<(String, Option<String>), String> {
     Ok((epoch.to_string(), startup))
 }
 
-/// Writes `bytes` to `dir/name` crash-safely: temporary file (0600),
-/// fsync, rename, fsync of the directory.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+/// Writes `parts`, one after the other, to `dir/name` crash-safely:
+/// temporary file (0600), fsync, rename, fsync of the directory.
+pub fn write_atomic(dir: &Path, name: &str, parts: &[&[u8]]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -248,7 +249,9 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, dir.join(name))?;
@@ -412,14 +415,18 @@ fn flush(
 ) -> io::Result<()> {
     let mut first_error = None;
     if let Some(bytes) = server.take() {
-        if let Err(e) = write_atomic(dir, SERVER_FILE, &bytes) {
+        if let Err(e) = write_atomic(dir, SERVER_FILE, &[&bytes]) {
             first_error.get_or_insert(e);
         }
     }
     for (id, pending) in sessions.drain() {
         let name = file_name(&id);
         let result = match pending {
-            Pending::Save(s) => write_atomic(dir, &name, &encode_session(&s)),
+            Pending::Save(s) => {
+                let schema = schema_bytes(&s);
+                let head = encode_head(&s, &schema);
+                write_atomic(dir, &name, &session_file_parts(&s, &head, &schema))
+            }
             Pending::Remove => match fs::remove_file(dir.join(&name)) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 other => other,

@@ -387,6 +387,7 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
         schema: Some(Arc::new(
             lumora_hr_mini::protocol::Schema::from_value(v(1)).unwrap(),
         )),
+        schema_json: None,
         history: Vec::new(),
     });
     let session_name = format!("session-{id}.state");
