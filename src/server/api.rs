@@ -2,7 +2,7 @@
 //! the one place where hub and schema errors become HTTP statuses and codes.
 
 use super::config::Config;
-use super::http::{Request, Response};
+use super::http::{Method, Request, Response};
 use super::urls::{page_url, ws_url};
 use super::{web, websocket};
 use crate::hub::{Effect, Hub, HubError, Now};
@@ -109,7 +109,7 @@ impl Route {
         })
     }
 
-    fn allow(&self) -> &'static str {
+    fn allow(&self) -> &'static [Method] {
         match self {
             Route::Ws
             | Route::Health
@@ -118,9 +118,9 @@ impl Route {
             | Route::SessionHealth(_)
             | Route::Landing
             | Route::Page
-            | Route::Asset(_) => "GET",
-            Route::NewSession | Route::Send(_) | Route::Extend(_) => "POST",
-            Route::Session(_) => "GET, DELETE",
+            | Route::Asset(_) => &[Method::Get],
+            Route::NewSession | Route::Send(_) | Route::Extend(_) => &[Method::Post],
+            Route::Session(_) => &[Method::Get, Method::Delete],
         }
     }
 
@@ -176,10 +176,12 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
         },
         Route::Startup => startup(ctx),
         Route::Send(id) => send(req, &id, ctx),
-        Route::Session(id) if req.method == "DELETE" => match ctx.hub.delete_session(&id, ctx.fx) {
-            Ok(()) => Response::json(200, &json!({"success": true})),
-            Err(e) => hub_error(e),
-        },
+        Route::Session(id) if req.method == Method::Delete => {
+            match ctx.hub.delete_session(&id, ctx.fx) {
+                Ok(()) => Response::json(200, &json!({"success": true})),
+                Err(e) => hub_error(e),
+            }
+        }
         Route::Session(id) => match ctx.hub.session_json(&id, ctx.now) {
             Ok(mut v) => {
                 v["pageUrl"] = page_url(ctx.advertised, &id).into();
@@ -222,21 +224,16 @@ fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Res
         ));
     };
     guard(req, &route, ctx)?;
-    let allowed = route.allow().split(", ").any(|m| m == req.method);
-    if !allowed {
+    if !route.allow().contains(&req.method) {
+        let allow = Method::allow_header(route.allow());
         return Err(Response::error(
             405,
             "METHOD_NOT_ALLOWED",
-            &format!(
-                "{} is not served on {}; use {}",
-                req.method,
-                req.path,
-                route.allow()
-            ),
+            &format!("{} is not served on {}; use {allow}", req.method, req.path),
         )
-        .with_header("Allow", route.allow()));
+        .with_header("Allow", allow));
     }
-    if req.method != "POST" && body_len > 0 {
+    if req.method != Method::Post && body_len > 0 {
         return Err(Response::error(
             413,
             "PAYLOAD_TOO_LARGE",
@@ -249,7 +246,7 @@ fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Res
     // A body must be declared JSON; so must an empty one that declares a
     // type at all (a bodiless `<form enctype="text/plain">` post).
     let declared = req.header("content-type").is_some();
-    if req.method == "POST" && (declared || body_len > 0) && !is_json(req) {
+    if req.method == Method::Post && (declared || body_len > 0) && !is_json(req) {
         return Err(Response::error(
             415,
             "UNSUPPORTED_MEDIA_TYPE",

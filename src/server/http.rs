@@ -19,11 +19,75 @@ pub struct Limits {
     pub max_body: usize,
 }
 
+/// A request method (RFC 9110 §9), parsed once with the head. Methods are
+/// case-sensitive: `get` is not `GET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `DELETE`
+    Delete,
+    /// `OPTIONS`
+    Options,
+    /// `PATCH`
+    Patch,
+    /// Any other token, kept as sent (for messages).
+    Other(String),
+}
+
+impl Method {
+    /// The method named by a request line's token.
+    pub fn parse(token: &str) -> Method {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    /// The token, as on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Patch => "PATCH",
+            Method::Other(token) => token,
+        }
+    }
+
+    /// An `Allow` header value listing these methods, e.g. `GET, DELETE`.
+    pub fn allow_header(methods: &[Method]) -> String {
+        let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        names.join(", ")
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    /// `GET`, `POST`, ...
-    pub method: String,
+    /// The method.
+    pub method: Method,
     /// Path without the query, e.g. `/send/abc`.
     pub path: String,
     /// Query string without `?` (may be empty).
@@ -251,7 +315,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError
     if head_len > limits.max_head {
         return Err(too_large());
     }
-    let method = req.method.unwrap_or_default().to_string();
+    let method = Method::parse(req.method.unwrap_or_default());
     let minor_version = req.version.unwrap_or(1);
     let (target_authority, target) = request_target(req.path.unwrap_or_default())?;
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -555,13 +619,36 @@ mod tests {
     fn parses_pipelined_requests_with_bodies() {
         let buf = b"POST /send/a%20b?preserveState=false HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
         let (r, n) = complete(buf);
-        assert_eq!(r.method, "POST");
+        assert_eq!(r.method, Method::Post);
         assert_eq!(r.path, "/send/a%20b");
         assert_eq!(r.query_param("preserveState").as_deref(), Some("false"));
         assert_eq!(r.body, b"{}");
         assert!(r.keep_alive());
         let (r2, _) = complete(&buf[n..]);
         assert_eq!(r2.path, "/health");
+    }
+
+    #[test]
+    fn methods_are_parsed_once_and_case_sensitive() {
+        for m in [
+            Method::Get,
+            Method::Head,
+            Method::Post,
+            Method::Put,
+            Method::Delete,
+            Method::Options,
+            Method::Patch,
+        ] {
+            assert_eq!(Method::parse(m.as_str()), m);
+        }
+        assert_eq!(Method::parse("get"), Method::Other("get".into()));
+        let (r, _) = complete(b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.method, Method::Other("BREW".into()));
+        assert_eq!(r.method.to_string(), "BREW");
+        assert_eq!(
+            Method::allow_header(&[Method::Get, Method::Delete]),
+            "GET, DELETE"
+        );
     }
 
     #[test]
@@ -729,7 +816,8 @@ mod tests {
 
     #[test]
     fn response_encoding() {
-        let r = Response::error(405, "METHOD_NOT_ALLOWED", "no").with_header("Allow", "POST");
+        let r = Response::error(405, "METHOD_NOT_ALLOWED", "no")
+            .with_header("Allow", Method::allow_header(&[Method::Post]));
         let text = String::from_utf8(r.encode(true)).unwrap();
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(text.contains("\r\nAllow: POST\r\n"));

@@ -140,10 +140,11 @@ fn accepts_gzip(req: &Request) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::http::Method;
 
     fn get(headers: &[(&str, &str)]) -> Request {
         Request {
-            method: "GET".into(),
+            method: Method::Get,
             path: "/s/x".into(),
             query: String::new(),
             headers: headers

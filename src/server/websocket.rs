@@ -3,7 +3,7 @@
 //! and the adapter that lets tungstenite read from the socket while every
 //! byte it writes goes through the connection's own ordered out-queue.
 
-use super::http::{Request, Response};
+use super::http::{Method, Request, Response};
 use super::outbound::OutQueue;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
@@ -18,10 +18,10 @@ pub fn wants_upgrade(req: &Request) -> bool {
 /// Checks an upgrade request (RFC 6455 §4.2.1) and returns the 101 response
 /// bytes, or the error response to send instead.
 pub fn accept_upgrade(req: &Request) -> Result<Vec<u8>, Response> {
-    if req.method != "GET" {
+    if req.method != Method::Get {
         return Err(
             Response::error(405, "METHOD_NOT_ALLOWED", "WebSocket upgrades use GET")
-                .with_header("Allow", "GET"),
+                .with_header("Allow", Method::allow_header(&[Method::Get])),
         );
     }
     if req.minor_version < 1 || !req.header_has_token("connection", "upgrade") {
