@@ -5,7 +5,11 @@
 //!   deltas) with no I/O, shareable by devices and tools written in Rust;
 //! - [`hub`]: sessions and devices as plain state driven by events;
 //! - [`server`]: the single-threaded `mio` loop, HTTP API and WebSocket;
-//! - [`net`]: finding the LAN address devices should use.
+//! - [`net`]: finding the LAN address devices should use;
+//! - [`client`]: headless devices; [`cli`]: the command line.
+//!
+//! `ARCHITECTURE.md` in the repository maps every file and walks a push and
+//! a device message through them.
 
 #![warn(missing_docs)]
 // Every unsafe block says why it is sound, and unsafe functions do not

@@ -1,4 +1,4 @@
-//! What the server logs (SPEC §9): session ids only at debug level, and
+//! What the server logs: session ids only at debug level, and
 //! nothing a device sends can write control characters to the terminal.
 //! Its own test binary: it installs a process-wide logger.
 

@@ -1,5 +1,5 @@
-//! `fanout`: the load tool behind the README's "Performance" table
-//! (SPEC §12). It is a bench target with `harness = false`, so it is built
+//! `fanout`: the load tool behind the README's "Performance" table. It is
+//! a bench target with `harness = false`, so it is built
 //! with the release profile, never goes into the `lumora-hr-mini` binary,
 //! and finds that binary through `CARGO_BIN_EXE_lumora-hr-mini`.
 //!

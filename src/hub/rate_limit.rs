@@ -1,4 +1,4 @@
-//! Per-connection message rate limit (SPEC §6): a token bucket, plus the
+//! Per-connection message rate limit: a token bucket, plus the
 //! bookkeeping for "at most one warning a second" and "closed after 5 s over".
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Schema checksums (SPEC §3): CRC-32 of the RFC 8785 (JCS) canonical JSON of
+//! Schema checksums: CRC-32 of the RFC 8785 (JCS) canonical JSON of
 //! a schema, leaving out the top-level `metadata.generatedAt`.
 //!
 //! Numbers are formatted by `ryu-js`, which follows ECMAScript's

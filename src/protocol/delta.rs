@@ -1,4 +1,4 @@
-//! Schema deltas (SPEC §4): compute, apply, and choose between a full update,
+//! Schema deltas: compute, apply, and choose between a full update,
 //! an incremental one, or none.
 //!
 //! Applying a delta is: delete `removed` ids (with subtrees) anywhere, replace
@@ -225,7 +225,8 @@ fn diff_children(
     true
 }
 
-/// Applies `delta` to `schema` in SPEC §4's order and validates the result.
+/// Applies `delta` to `schema` in the protocol's order (removed, modified,
+/// added, metadata changes) and validates the result.
 ///
 /// Removing an id that is not there is not an error (it may have gone with
 /// an ancestor); modifying one is, because the result could not be right.
@@ -336,7 +337,7 @@ impl UpdatePlan {
     }
 }
 
-/// The server's choice (SPEC §4): nothing when the checksum is unchanged; a
+/// The server's choice: nothing when the checksum is unchanged; a
 /// delta when it is small (by `threshold`) or only touches top-level keys,
 /// and encodes smaller than the full schema; else the full schema.
 pub fn choose_update(current: Option<&Schema>, new: &Schema, threshold: usize) -> UpdatePlan {

@@ -1,4 +1,4 @@
-//! The protocol's error codes (SPEC §5).
+//! The protocol's error codes.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -17,7 +17,7 @@ pub enum ErrorCode {
     SessionExpired,
     /// The first message was not `connect`, or a credential was refused.
     AuthenticationFailed,
-    /// A pushed schema breaks SPEC §2.
+    /// A pushed schema breaks the schema rules.
     SchemaValidationFailed,
     /// An update could not be applied.
     UpdateFailed,

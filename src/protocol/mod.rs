@@ -1,9 +1,9 @@
 //! The wire protocol: pure data and functions, no sockets, no threads.
 //!
-//! - [`schema`]: Lumora IR validation and limits (SPEC §2)
-//! - [`checksum`]: canonical JSON and CRC-32 (SPEC §3)
-//! - [`delta`]: compute / apply / choose updates (SPEC §4)
-//! - [`message`] and [`validate`]: messages and their rules (SPEC §5)
+//! - [`schema`]: Lumora IR validation and limits
+//! - [`checksum`]: canonical JSON and CRC-32
+//! - [`delta`]: compute / apply / choose updates
+//! - [`message`] and [`validate`]: messages and their rules
 //! - [`hot`]: allocation-free decoding of `ack` and `ping`
 
 pub mod checksum;

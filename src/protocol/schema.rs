@@ -1,4 +1,4 @@
-//! Lumora IR schemas (SPEC §2): validation with JSON paths and limits.
+//! Lumora IR schemas: validation with JSON paths and limits.
 //!
 //! A schema is kept as the `serde_json::Value` it arrived as, so every key the
 //! server does not know about survives untouched; [`Schema`] only guarantees
@@ -29,7 +29,7 @@ pub enum SchemaError {
     },
     /// The bytes are not JSON, or nest too deeply to parse safely.
     Json(JsonError),
-    /// A rule of SPEC §2 is broken at `path` (e.g. `nodes[0].children[3].id`).
+    /// A schema rule is broken at `path` (e.g. `nodes[0].children[3].id`).
     Invalid {
         /// JSON path of the first offending value.
         path: String,
@@ -120,7 +120,7 @@ impl Schema {
             .unwrap_or(&[])
     }
 
-    /// The schema's checksum (SPEC §3), computed once.
+    /// The schema's checksum, computed once.
     pub fn checksum(&self) -> &str {
         self.checksum_with(None)
     }
@@ -168,7 +168,7 @@ pub(crate) fn children_of(node: &Value) -> &[Value] {
         .unwrap_or(&[])
 }
 
-/// Checks a value against SPEC §2, naming the first offending JSON path.
+/// Checks a value against the schema rules, naming the first offending JSON path.
 pub fn validate_schema(value: &Value) -> Result<(), SchemaError> {
     let obj = value.as_object().ok_or_else(|| {
         invalid(

@@ -1,4 +1,4 @@
-//! Message validation (SPEC §5): every problem found, not just the first.
+//! Message validation: every problem found, not just the first.
 
 use super::error_code::ErrorCode;
 use super::json::type_name;

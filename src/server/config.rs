@@ -1,4 +1,4 @@
-//! Every limit and default of the server in one place (SPEC §6–10).
+//! Every limit and default of the server in one place.
 
 use crate::hub::HubConfig;
 use std::net::{IpAddr, Ipv4Addr};

@@ -1,5 +1,5 @@
 //! The server: one thread, one `mio` poll loop, HTTP and WebSocket on one
-//! port (SPEC §6–11).
+//! port.
 //!
 //! - [`config`]: every limit and default
 //! - `event_loop`: the poll loop (moves bytes and timers only)

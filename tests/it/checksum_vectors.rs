@@ -1,4 +1,4 @@
-//! The published checksum vectors (SPEC §3): exact canonical text and CRC.
+//! The published checksum vectors: exact canonical text and CRC.
 
 use lumora_hr_mini::protocol::{Schema, calculate_checksum, canonical_json, validate_checksum};
 use serde_json::Value;

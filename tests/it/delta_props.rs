@@ -1,4 +1,4 @@
-//! Property tests of SPEC §4 on randomly generated trees: for every pair of
+//! Property tests of the delta rules on randomly generated trees: for every pair of
 //! valid schemas, `apply(old, delta(old, new)) == new` (same JSON value, same
 //! checksum), the delta survives the wire, it stays small, and the checksum
 //! computed reusing the previous schema's subtree CRCs equals the one
@@ -573,7 +573,7 @@ fn check_incremental_checksum(old: &Schema, new: &Schema) -> Result<(), TestCase
     Ok(())
 }
 
-/// The SPEC §4 invariant and its companions for one pair of schemas.
+/// The delta invariant and its companions for one pair of schemas.
 fn check_pair(old: &Schema, new: &Schema) -> Result<(), TestCaseError> {
     check_incremental_checksum(old, new)?;
     let plan = choose_update(Some(old), new, DEFAULT_INCREMENTAL_THRESHOLD);

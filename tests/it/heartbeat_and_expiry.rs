@@ -1,5 +1,5 @@
 //! Heartbeat (WebSocket pings, idle timeout) and session expiry / extension
-//! (SPEC §6–7), with the timers shortened through `Config`.
+//!, with the timers shortened through `Config`.
 
 use crate::common::{Device, TestServer, http, schema, text};
 use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, now_ms, stats, wait_for, wait_until};

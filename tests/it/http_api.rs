@@ -1,4 +1,4 @@
-//! Every endpoint of the HTTP API (SPEC §8), with good and bad input, over
+//! Every endpoint of the HTTP API, with good and bad input, over
 //! real sockets.
 
 use crate::common::{Device, TestServer, http, schema, text};

@@ -1,4 +1,4 @@
-//! 1,000 devices on one server (SPEC §12 asks for 10,000 on one thread;
+//! 1,000 devices on one server (the goal is 10,000 on one thread;
 //! this is the functional check that a broadcast reaches every one of a
 //! thousand, not a benchmark).
 

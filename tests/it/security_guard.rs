@@ -1,4 +1,4 @@
-//! The control-API lockdown (SPEC §9) against a real server: Host
+//! The control-API lockdown against a real server: Host
 //! (DNS rebinding), Origin (browsers), Content-Type (cross-site forms),
 //! loopback-or-token, the session cap. Each test ends with the normal
 //! device flow to show the server still serves.

@@ -1,4 +1,4 @@
-//! Hostile input against a real server (SPEC §8–9): oversized and
+//! Hostile input against a real server: oversized and
 //! malformed requests, bad WebSocket upgrades and frames, and peers that
 //! send without reading. Each test ends with the normal device flow to show
 //! the server still serves.

@@ -1,4 +1,4 @@
-//! Many connections (SPEC §9): thousands of idle connections do not slow
+//! Many connections: thousands of idle connections do not slow
 //! `/health` down, and past `max_connections` new connections get 503
 //! until some close.
 

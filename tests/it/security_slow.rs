@@ -1,4 +1,4 @@
-//! Slow clients (SPEC §8): a request must arrive whole within
+//! Slow clients: a request must arrive whole within
 //! `request_timeout` (1 s here instead of 10 s), however it is trickled,
 //! and an idle keep-alive connection is closed after `keep_alive_timeout`.
 

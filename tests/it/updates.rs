@@ -1,4 +1,4 @@
-//! Updates (SPEC §4, §7): sequence numbers, coalescing, the handle's push
+//! Updates: sequence numbers, coalescing, the handle's push
 //! calls, and slow devices that stop reading.
 
 use crate::common::{Device, TestServer, schema, text};
@@ -138,7 +138,7 @@ fn sequence_numbers_count_broadcasts_without_gaps() {
 
 #[test]
 fn coalescing_holds_quick_pushes_and_sends_only_the_latest() {
-    // SPEC's default window is 100 ms; 500 ms leaves room for a busy
+    // The default window is 100 ms; 500 ms leaves room for a busy
     // machine between a broadcast and the pushes meant to land in its window.
     let window = Duration::from_millis(500);
     let server = TestServer::with(|c| c.hub.coalesce = window);

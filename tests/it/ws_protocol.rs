@@ -1,4 +1,4 @@
-//! The WebSocket endpoint (SPEC §5–6): close codes, the `connect`
+//! The WebSocket endpoint: close codes, the `connect`
 //! handshake, message handling, rate limiting, and shutdown.
 
 use crate::common::{Device, TestServer, schema, text};

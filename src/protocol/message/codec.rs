@@ -17,7 +17,7 @@ pub fn serialize_message(message: &Message) -> String {
     serde_json::to_string(message).unwrap_or_default()
 }
 
-/// Decodes a message. With `validate`, the SPEC §5 rules are checked first
+/// Decodes a message. With `validate`, the message rules are checked first
 /// and every problem is reported; without, only what decoding needs.
 ///
 /// `ack` and `ping`, the messages devices send all the time, are read by

@@ -62,7 +62,7 @@ pub enum MessageType {
 }
 
 impl MessageType {
-    /// All kinds, in SPEC order.
+    /// All kinds, in the order the protocol lists them.
     pub const ALL: [MessageType; 9] = [
         MessageType::Connect,
         MessageType::Connected,
