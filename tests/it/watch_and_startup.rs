@@ -1,7 +1,7 @@
 //! `Handle::watch_file` (pushes from the timer wheel) and the startup
 //! session named by `GET /session/startup`.
 
-use crate::common::{TestServer, http, schema, text, wait_until};
+use crate::common::{Device, TestServer, http, schema, text, wait_until};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,9 +56,15 @@ fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
         lumora_hr_mini::protocol::calculate_checksum(&schema(json!([text("a", "second")])));
     assert_eq!(current["checksum"], expected);
 
-    // Broken files are not pushed; a later good one is.
+    // Broken files are not pushed: the session's devices are told why (the
+    // positive signal that the watcher read it), and nothing else changes.
+    let (mut device, _) = Device::connected(server.addr, &session, "watcher");
     file.write("{\"version\": \"1\", \"nodes\": [{\"type\": \"Text\"}]}");
-    std::thread::sleep(Duration::from_millis(400));
+    let refused = device.recv_type("error");
+    assert_eq!(
+        refused["payload"]["code"], "SCHEMA_VALIDATION_FAILED",
+        "{refused}"
+    );
     assert_eq!(sequence(&server, &session), 2);
     file.write(&schema(json!([text("a", "three")])).to_string());
     wait_until(
