@@ -136,6 +136,20 @@ pub struct WsPhase {
     pub needs_resync: bool,
 }
 
+/// How reading a WebSocket connection ended: one outcome, so a read
+/// cannot be both refused and gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsReadEnd {
+    /// Everything available (or the read budget) was read; still open.
+    Open,
+    /// The peer sent a close frame (answered by tungstenite).
+    PeerClosed,
+    /// The peer broke a rule: close with this code and reason.
+    Refused(u16, &'static str),
+    /// The connection failed; drop it.
+    Gone,
+}
+
 /// A connection.
 pub struct Conn {
     /// The socket.

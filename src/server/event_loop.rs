@@ -5,7 +5,7 @@
 use super::api::{self, Ctx, LoopStats, Routed};
 use super::body_budget::BodyBudget;
 use super::config::Config;
-use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsPhase};
+use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsPhase, WsReadEnd};
 use super::handle::Command;
 use super::http::{self, Limits, Response};
 use super::mailbox::Receiver;
@@ -533,16 +533,13 @@ impl EventLoop {
         let Phase::WebSocket(ws) = &mut conn.phase else {
             return;
         };
-        let mut close: Option<(u16, &'static str)> = None;
-        let mut gone = false;
-        let mut peer_closed = false;
         let mut budget = READ_BUDGET;
         let mut io = WsIo::new(&mut conn.sock, &mut conn.out);
         io.stop_when_drained = !closed;
-        loop {
+        let end = loop {
             if budget == 0 {
                 self.again.push((key, id.generation));
-                break;
+                break WsReadEnd::Open;
             }
             budget -= 1;
             match ws.ctx.read(&mut io) {
@@ -555,34 +552,29 @@ impl EventLoop {
                         WsMessage::Binary(_) => self.hub.on_binary(id, now, &mut self.fx),
                         WsMessage::Close(_) => {
                             let _ = ws.ctx.flush(&mut io);
-                            peer_closed = true;
-                            break;
+                            break WsReadEnd::PeerClosed;
                         }
                         WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
                     }
                 }
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    break WsReadEnd::Open;
+                }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(tungstenite::Error::Capacity(e)) => {
                     log::debug!("{}: {e}", conn.peer);
-                    close = Some((1009, "Message too big"));
-                    break;
+                    break WsReadEnd::Refused(1009, "Message too big");
                 }
                 Err(tungstenite::Error::Utf8(_)) => {
-                    close = Some((1007, "Invalid UTF-8"));
-                    break;
+                    break WsReadEnd::Refused(1007, "Invalid UTF-8");
                 }
                 Err(tungstenite::Error::Protocol(e)) => {
                     log::debug!("{}: WebSocket protocol error: {e}", conn.peer);
-                    close = Some((1002, "Protocol error"));
-                    break;
+                    break WsReadEnd::Refused(1002, "Protocol error");
                 }
-                Err(_) => {
-                    gone = true;
-                    break;
-                }
+                Err(_) => break WsReadEnd::Gone,
             }
-        }
+        };
         // tungstenite answers ping frames by itself; a peer that pings
         // without reading would otherwise grow its queue without bound.
         let flooding = conn.out.control_backlog() > self.config.max_pending_replies;
@@ -592,15 +584,17 @@ impl EventLoop {
                 conn.peer
             );
         }
-        if gone || flooding {
+        if end == WsReadEnd::Gone || flooding {
             self.apply_effects(now);
             return self.remove(key);
         }
-        if peer_closed {
-            self.hub.disconnect(id);
-            self.begin_close(key, now);
-        } else if let Some((code, reason)) = close {
-            self.close_ws(id, code, reason, now);
+        match end {
+            WsReadEnd::PeerClosed => {
+                self.hub.disconnect(id);
+                self.begin_close(key, now);
+            }
+            WsReadEnd::Refused(code, reason) => self.close_ws(id, code, reason, now),
+            WsReadEnd::Open | WsReadEnd::Gone => {}
         }
         self.apply_effects(now);
         self.flush(key, now);
