@@ -19,10 +19,10 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::sync::Arc;
 
-/// Bytes shared by every connection they are queued on.
-pub type SharedFrame = Arc<[u8]>;
+/// Bytes shared by every connection they are queued on (the hub's type:
+/// it encodes them).
+pub use crate::hub::SharedFrame;
 
 /// What a queued chunk is, which decides whether overflow may drop it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +302,7 @@ const SHRINK_ABOVE: usize = 64;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A writer that takes at most `cap` bytes per call, then blocks.
     struct Trickle {
