@@ -13,7 +13,7 @@
 //! directory.
 
 use lumora_hr_mini::hub::persist::{SessionSnapshot, encode_session};
-use lumora_hr_mini::protocol::Schema;
+use lumora_hr_mini::protocol::{Schema, UpdateType};
 use lumora_hr_mini::server::{Config, Server};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -148,7 +148,7 @@ fn stall(state: Option<&Path>, rounds: usize, after_delta: bool) -> (f64, f64, f
         let out = handle
             .push_update(&session, Schema::from_value(v).unwrap(), true)
             .unwrap();
-        assert_eq!(out.update_type, "incremental");
+        assert_eq!(out.update_type, UpdateType::Incremental);
         while recv(&mut d)["type"] != "update" {}
     }
     let extender = {

@@ -5,6 +5,7 @@
 
 use super::args::PushOptions;
 use super::http_client::{self, HttpResponse, HttpUrl, RequestError};
+use crate::protocol::UpdateType;
 use serde_json::Value;
 use std::io::Read;
 use std::process::ExitCode;
@@ -184,8 +185,10 @@ pub fn describe_outcome(reply: &Value) -> String {
             "held (checksum {held}): within the coalescing window, so it will be compared with {current} when the window ends, and sent only if it differs"
         );
     }
-    match reply["updateType"].as_str() {
-        Some("none") => format!("no change (update #{seq} is current, checksum {checksum})"),
+    match reply["updateType"].as_str().and_then(UpdateType::parse) {
+        Some(UpdateType::None) => {
+            format!("no change (update #{seq} is current, checksum {checksum})")
+        }
         Some(kind) => {
             format!("{kind} update #{seq} → {devices} device{plural} (checksum {checksum})")
         }

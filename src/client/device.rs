@@ -3,29 +3,11 @@
 
 use crate::protocol::{
     ErrorPayload, PROTOCOL_VERSION, Payload, PingStatus, ReloadReason, Resume, ResumePoint, Schema,
-    SchemaDelta, UpdateBody, apply_schema_delta, create_ack_message, create_connect_message,
-    create_ping_message, create_reload_message, deserialize_message, serialize_message,
+    SchemaDelta, UpdateBody, UpdateKind, apply_schema_delta, create_ack_message,
+    create_connect_message, create_ping_message, create_reload_message, deserialize_message,
+    serialize_message,
 };
 use std::time::Instant;
-
-/// Full or incremental.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateKind {
-    /// The whole schema.
-    Full,
-    /// A delta against the previous schema.
-    Incremental,
-}
-
-impl UpdateKind {
-    /// `full` or `incremental`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpdateKind::Full => "full",
-            UpdateKind::Incremental => "incremental",
-        }
-    }
-}
 
 /// An update as the device applied it (or failed to).
 #[derive(Debug, Clone, PartialEq)]

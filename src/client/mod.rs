@@ -10,7 +10,8 @@
 pub mod device;
 pub mod fleet;
 
-pub use device::{Applied, DeviceState, Event, Join, UpdateKind};
+pub use crate::protocol::UpdateKind;
+pub use device::{Applied, DeviceState, Event, Join};
 pub use fleet::{Fleet, FleetConfig, FleetEnd, FleetEvent, Summary};
 
 use crate::net::{Scheme, ServerUrl};

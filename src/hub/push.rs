@@ -2,12 +2,13 @@
 //! and single-device resyncs.
 
 use super::*;
+use crate::protocol::UpdateType;
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushOutcome {
-    /// `full`, `incremental`, `none` or `pending` (held by coalescing).
-    pub update_type: &'static str,
+    /// Full, incremental, none or pending (held by coalescing).
+    pub update_type: UpdateType,
     /// Devices the update was queued to.
     pub clients_updated: usize,
     /// The session's sequence number after the push.
@@ -22,7 +23,7 @@ pub struct PushOutcome {
 
 pub(super) fn unchanged(session: &Session, schema: &Schema) -> PushOutcome {
     PushOutcome {
-        update_type: "none",
+        update_type: UpdateType::None,
         clients_updated: 0,
         sequence_number: session.sequence,
         checksum: schema.checksum().to_string(),
@@ -36,19 +37,12 @@ pub(super) fn unchanged(session: &Session, schema: &Schema) -> PushOutcome {
 /// ends it is compared with what devices hold and sent only if it differs.
 pub(super) fn held(session: &Session, checksum: &str) -> PushOutcome {
     PushOutcome {
-        update_type: "pending",
+        update_type: UpdateType::Pending,
         clients_updated: 0,
         sequence_number: session.sequence,
         checksum: checksum.to_string(),
         batched: true,
         bytes: 0,
-    }
-}
-
-pub(super) fn plan_kind(body: &UpdateBody) -> &'static str {
-    match body {
-        UpdateBody::Full(_) => "full",
-        UpdateBody::Incremental(_) => "incremental",
     }
 }
 
@@ -112,7 +106,7 @@ impl Hub {
         let threshold = self.cfg.incremental_threshold;
         let Some(session) = self.sessions.get_mut(id) else {
             return PushOutcome {
-                update_type: "none",
+                update_type: UpdateType::None,
                 clients_updated: 0,
                 sequence_number: 0,
                 checksum: schema.checksum().to_string(),
@@ -127,7 +121,7 @@ impl Hub {
             UpdatePlan::Full => UpdateBody::Full(schema.clone()),
             UpdatePlan::Incremental(delta) => UpdateBody::Incremental(delta),
         };
-        let kind = plan_kind(&body);
+        let kind = body.kind();
         let base_checksum = session.schema.as_ref().map(|s| Arc::from(s.checksum()));
         session.sequence += 1;
         session.encoded.invalidate(session.sequence);
@@ -183,7 +177,7 @@ impl Hub {
             at_ms: now.wall_ms,
         });
         let outcome = PushOutcome {
-            update_type: kind,
+            update_type: kind.into(),
             clients_updated: devices,
             sequence_number: session.sequence,
             checksum: schema.checksum().to_string(),

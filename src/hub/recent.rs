@@ -1,6 +1,7 @@
 //! The last broadcasts, newest first, for the landing page: a small
 //! bounded list, so memory does not grow with the number of pushes.
 
+use crate::protocol::UpdateKind;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ pub struct UpdateRecord {
     pub session: Arc<str>,
     /// Its sequence number.
     pub sequence: u64,
-    /// `full` or `incremental`.
-    pub kind: &'static str,
+    /// Full or incremental.
+    pub kind: UpdateKind,
     /// Size of the update frame.
     pub bytes: usize,
     /// Devices it went to.
@@ -56,7 +57,7 @@ mod tests {
             r.push(UpdateRecord {
                 session: "s".into(),
                 sequence,
-                kind: "full",
+                kind: UpdateKind::Full,
                 bytes: 1,
                 devices: 0,
                 checksum: "c".into(),

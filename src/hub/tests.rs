@@ -1,7 +1,7 @@
 //! The hub driven directly: no sockets, time passed in.
 
 use super::*;
-use crate::protocol::{Message, deserialize_message};
+use crate::protocol::{Message, UpdateType, deserialize_message};
 use serde_json::json;
 
 fn peer() -> SocketAddr {
@@ -103,7 +103,7 @@ fn connect_is_answered_and_broadcasts_reach_every_device_with_one_frame() {
         .unwrap();
     assert_eq!(
         (out.update_type, out.sequence_number, out.clients_updated),
-        ("full", 1, 2)
+        (UpdateType::Full, 1, 2)
     );
     match f.take().as_slice() {
         [Effect::Broadcast { conns, frame }] => {
@@ -175,7 +175,7 @@ fn coalescing_holds_then_broadcasts_the_latest_as_a_delta() {
         .unwrap();
     assert_eq!(
         (held.update_type, held.batched, held.sequence_number),
-        ("pending", true, 1)
+        (UpdateType::Pending, true, 1)
     );
     f.advance(10);
     f.hub

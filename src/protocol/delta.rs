@@ -18,6 +18,7 @@
 
 use super::fingerprint::NodeFp;
 use super::schema::{Schema, SchemaError};
+use super::update_type::UpdateType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -327,12 +328,12 @@ pub enum UpdatePlan {
 }
 
 impl UpdatePlan {
-    /// The wire name: `none`, `full` or `incremental`.
-    pub fn kind(&self) -> &'static str {
+    /// What the push does: `none`, `full` or `incremental`.
+    pub fn kind(&self) -> UpdateType {
         match self {
-            UpdatePlan::Unchanged => "none",
-            UpdatePlan::Full => "full",
-            UpdatePlan::Incremental(_) => "incremental",
+            UpdatePlan::Unchanged => UpdateType::None,
+            UpdatePlan::Full => UpdateType::Full,
+            UpdatePlan::Incremental(_) => UpdateType::Incremental,
         }
     }
 }
@@ -527,7 +528,7 @@ mod tests {
         one[3]["props"]["text"] = json!("changed");
         assert_eq!(
             choose_update(Some(&old), &schema(Value::Array(one)), 10).kind(),
-            "incremental"
+            UpdateType::Incremental
         );
         let many: Vec<Value> = big
             .iter()
@@ -545,7 +546,7 @@ mod tests {
         meta["theme"] = json!({"dark": true});
         assert_eq!(
             choose_update(Some(&old), &Schema::from_value(meta).unwrap(), 10).kind(),
-            "incremental"
+            UpdateType::Incremental
         );
     }
 

@@ -4,6 +4,7 @@
 //! - [`checksum`]: canonical JSON and CRC-32
 //! - [`delta`]: compute / apply / choose updates
 //! - [`message`] and [`validate`]: messages and their rules
+//! - [`update_type`]: typed `full` / `incremental` / `none` / `pending`
 //! - [`hot`]: allocation-free decoding of `ack` and `ping`
 
 pub mod checksum;
@@ -15,6 +16,7 @@ pub mod json;
 pub mod message;
 pub mod resume;
 pub mod schema;
+pub mod update_type;
 pub mod validate;
 
 pub use checksum::{calculate_checksum, canonical_json, validate_checksum};
@@ -28,4 +30,5 @@ pub use json::JsonError;
 pub use message::*;
 pub use resume::{Resume, ResumePoint};
 pub use schema::{MAX_NODE_DEPTH, MAX_SCHEMA_BYTES, Schema, SchemaError, validate_schema};
+pub use update_type::{UpdateKind, UpdateType};
 pub use validate::{validate_message, validate_protocol_version};

@@ -3,7 +3,9 @@
 
 use crate::common::{Device, TestServer, schema, text};
 use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, stats, wait_until};
-use lumora_hr_mini::protocol::{Schema, SchemaDelta, apply_schema_delta, calculate_checksum};
+use lumora_hr_mini::protocol::{
+    Schema, SchemaDelta, UpdateType, apply_schema_delta, calculate_checksum,
+};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -238,7 +240,7 @@ fn pushes_through_the_handle() {
         .handle
         .push_update(&session, Schema::from_value(v1.clone()).unwrap(), false)
         .unwrap();
-    assert_eq!(out.update_type, "full");
+    assert_eq!(out.update_type, UpdateType::Full);
     assert_eq!(out.sequence_number, 1);
     assert_eq!(out.clients_updated, 2);
     assert_eq!(out.checksum, calculate_checksum(&v1));

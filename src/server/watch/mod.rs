@@ -24,7 +24,7 @@ mod inotify;
 mod poll;
 
 use crate::hub::{Effect, Hub, HubError, Now};
-use crate::protocol::{MAX_SCHEMA_BYTES, Schema};
+use crate::protocol::{MAX_SCHEMA_BYTES, Schema, UpdateType};
 use mio::{Registry, Token};
 use poll::{Look, Poller};
 use std::fmt;
@@ -497,7 +497,7 @@ impl Watch {
             _ => log::info!("{path} changed"),
         }
         match hub.push(&self.session, schema, true, now, fx) {
-            Ok(o) if o.update_type == "none" => log::info!("{path}: no change to push"),
+            Ok(o) if o.update_type == UpdateType::None => log::info!("{path}: no change to push"),
             Ok(_) => {}
             Err(e @ (HubError::SessionNotFound | HubError::SessionExpired)) => {
                 log::warn!("{path}: no longer watched: {e}");
