@@ -2,6 +2,7 @@
 
 use super::args::DeviceOptions;
 use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, Join, WsUrl};
+use crate::protocol::Close;
 use std::process::ExitCode;
 
 /// Runs the devices until Ctrl-C or the end of the session.
@@ -121,19 +122,24 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(FleetEnd::SessionEnded { code, reason }) => {
-            let message = match code {
-                1000 => "the session was closed on the server".to_string(),
-                4404 => "session not found: the server has no session with this id; \
+            let known = Close::from_code(code);
+            let message = match known {
+                Some(Close::Normal) => "the session was closed on the server".to_string(),
+                Some(Close::SessionNotFound) => {
+                    "session not found: the server has no session with this id; \
                          copy the device URL from the server's banner"
-                    .to_string(),
-                4410 => {
+                        .to_string()
+                }
+                Some(Close::SessionExpired) => {
                     "session expired: start the server again or create a new session".to_string()
                 }
-                4426 => format!("the server speaks another protocol version: {reason}"),
+                Some(Close::UnsupportedVersion) => {
+                    format!("the server speaks another protocol version: {reason}")
+                }
                 _ => format!("the server ended the connection: {reason} ({code})"),
             };
             say!("{message}");
-            if code == 1000 {
+            if known == Some(Close::Normal) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -12,6 +12,7 @@
 use super::WsUrl;
 use super::device::{Applied, DeviceState, Event, Join};
 use crate::protocol::ErrorPayload;
+use crate::protocol::close::{CONNECTION_TIMEOUT, Close};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use std::cmp::Reverse;
@@ -113,7 +114,8 @@ pub enum FleetEnd {
     Stopped,
     /// Every device was ended by the server; the last close code and reason.
     SessionEnded {
-        /// Close code (1000 closed, 4404 not found, 4410 expired, ...).
+        /// Close code (1000 closed, 4404 not found, 4410 expired, ...; see
+        /// [`Close::from_code`]); 0 when the upgrade itself was refused.
         code: u16,
         /// Close reason.
         reason: String,
@@ -672,7 +674,7 @@ impl Fleet {
                 Message::Close(frame) => {
                     let (code, reason) = match frame {
                         Some(f) => (u16::from(f.code), f.reason.to_string()),
-                        None => (1005, String::new()),
+                        None => (Close::NoStatus.code(), String::new()),
                     };
                     *closed_with = Some((code, reason.clone()));
                     // tungstenite has queued the answering close frame: send
@@ -757,12 +759,21 @@ impl Fleet {
         slot.registered = false;
         slot.epoch += 1;
         let ends = match code {
-            // A deleted session closes with 1000; so does an idle timeout,
-            // which is worth a retry.
-            Some(1000) => reason != "Connection timeout",
-            // Not found, expired, refused upgrade, bad session id, version.
-            Some(0 | 4400 | 4404 | 4410 | 4426) => true,
-            _ => false,
+            // The upgrade itself was refused.
+            Some(0) => true,
+            Some(code) => match Close::from_code(code) {
+                // A deleted session closes normally; so does an idle
+                // timeout, which is worth a retry.
+                Some(Close::Normal) => reason != CONNECTION_TIMEOUT,
+                Some(
+                    Close::SessionRequired
+                    | Close::SessionNotFound
+                    | Close::SessionExpired
+                    | Close::UnsupportedVersion,
+                ) => true,
+                _ => false,
+            },
+            None => false,
         };
         if ends {
             let code = code.unwrap_or(0);
@@ -822,7 +833,7 @@ impl Fleet {
         for slot in &mut self.slots {
             if let Link::Open { sock, ws, .. } = &mut slot.link {
                 let frame = CloseFrame {
-                    code: 1000.into(),
+                    code: Close::Normal.code().into(),
                     reason: "Device stopped".into(),
                 };
                 let _ = ws.close(sock, Some(frame));

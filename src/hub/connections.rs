@@ -26,29 +26,17 @@ impl Hub {
                 .at(now.wall_ms),
             );
             fx.push(Effect::Send { conn, frame });
-            fx.push(Effect::Close {
-                conn,
-                code: 4400,
-                reason: "Session ID required",
-            });
+            fx.push(Effect::close(conn, Close::SessionRequired));
             return;
         };
         let session = match self.lookup(id, now) {
             Ok(s) => s.id.clone(),
             Err(HubError::SessionExpired) => {
-                fx.push(Effect::Close {
-                    conn,
-                    code: 4410,
-                    reason: "Session expired",
-                });
+                fx.push(Effect::close(conn, Close::SessionExpired));
                 return;
             }
             Err(_) => {
-                fx.push(Effect::Close {
-                    conn,
-                    code: 4404,
-                    reason: "Session not found",
-                });
+                fx.push(Effect::close(conn, Close::SessionNotFound));
                 return;
             }
         };
@@ -177,7 +165,10 @@ impl Hub {
                     session,
                     ErrorCode::UnsupportedVersion,
                     &msg,
-                    (4426, "Unsupported protocol version"),
+                    (
+                        Close::UnsupportedVersion,
+                        Close::UnsupportedVersion.reason().unwrap_or_default(),
+                    ),
                     now,
                     fx,
                 );
@@ -201,7 +192,7 @@ impl Hub {
             return;
         };
         let Some(session) = self.sessions.get_mut(&*device.session) else {
-            self.close(conn, 4404, "Session not found", fx);
+            self.close_with_reason(conn, Close::SessionNotFound, fx);
             return;
         };
         let index = session.add_device(conn);

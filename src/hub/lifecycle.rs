@@ -81,8 +81,8 @@ impl Hub {
         let n = self.drop_devices_of(&session.id, fx, |conn, fx| {
             fx.push(Effect::Close {
                 conn,
-                code: 1000,
-                reason: "Session closed",
+                code: Close::Normal,
+                reason: SESSION_CLOSED,
             });
         });
         log::info!("session deleted; {n} device(s) disconnected");
@@ -110,11 +110,7 @@ impl Hub {
                 conn,
                 frame: frame.clone(),
             });
-            fx.push(Effect::Close {
-                conn,
-                code: 4410,
-                reason: "Session expired",
-            });
+            fx.push(Effect::close(conn, Close::SessionExpired));
         });
         if self.expired.len() >= EXPIRED_MEMORY {
             self.expired.pop_front();

@@ -40,7 +40,7 @@ impl Hub {
                     "rate limit: closing {} after 5 s over the limit",
                     self.describe(conn)
                 );
-                self.close(conn, 1008, "Rate limit exceeded", fx);
+                self.close_with_reason(conn, Close::PolicyViolation, fx);
             }
         }
         self.counters.rate_limited += 1;
@@ -81,7 +81,7 @@ impl Hub {
                 &session,
                 ErrorCode::SessionNotFound,
                 "the message names another session than the connection URL",
-                (4400, "Session ID mismatch"),
+                (Close::SessionRequired, "Session ID mismatch"),
                 now,
                 fx,
             );
@@ -110,7 +110,7 @@ impl Hub {
                     &session,
                     ErrorCode::AuthenticationFailed,
                     &msg,
-                    (4401, "Connect required"),
+                    (Close::NotAuthenticated, "Connect required"),
                     now,
                     fx,
                 );
@@ -215,7 +215,7 @@ impl Hub {
         session: &str,
         code: ErrorCode,
         message: &str,
-        close: (u16, &'static str),
+        close: (Close, &'static str),
         now: Now,
         fx: &mut Vec<Effect>,
     ) {
@@ -268,12 +268,18 @@ impl Hub {
     pub(super) fn close(
         &mut self,
         conn: ConnId,
-        code: u16,
+        code: Close,
         reason: &'static str,
         fx: &mut Vec<Effect>,
     ) {
         self.disconnect(conn);
         fx.push(Effect::Close { conn, code, reason });
+    }
+
+    /// [`Hub::close`] with the reason that `code` always carries.
+    pub(super) fn close_with_reason(&mut self, conn: ConnId, code: Close, fx: &mut Vec<Effect>) {
+        self.disconnect(conn);
+        fx.push(Effect::close(conn, code));
     }
 
     pub(super) fn describe(&self, conn: ConnId) -> String {

@@ -41,6 +41,7 @@ pub use push::PushOutcome;
 use sanitize::{LABEL_CHARS, TEXT_CHARS, printable, truncate};
 pub use session::{HeldPush, Session};
 
+use crate::protocol::close::{CONNECTION_TIMEOUT, Close, SESSION_CLOSED};
 use crate::protocol::message::deserialize_message_full;
 use crate::protocol::validate::parse_version;
 use crate::protocol::{

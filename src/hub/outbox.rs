@@ -1,7 +1,7 @@
 //! What the hub asks the event loop to do: send frames, close connections,
 //! set timers. The hub never touches a socket; it fills an outbox.
 
-use crate::protocol::{Message, serialize_message};
+use crate::protocol::{Close, Message, serialize_message};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -132,7 +132,7 @@ pub enum Effect {
         /// Which.
         conn: ConnId,
         /// WebSocket close code.
-        code: u16,
+        code: Close,
         /// Close reason (short, sent to the peer).
         reason: &'static str,
     },
@@ -143,6 +143,17 @@ pub enum Effect {
         /// With what.
         timer: HubTimer,
     },
+}
+
+impl Effect {
+    /// Close `conn` with `code` and the reason that code always carries.
+    pub fn close(conn: ConnId, code: Close) -> Effect {
+        Effect::Close {
+            conn,
+            code,
+            reason: code.reason().unwrap_or_default(),
+        }
+    }
 }
 
 /// Encodes an unmasked, final WebSocket text frame around `payload` (RFC 6455

@@ -245,7 +245,7 @@ fn expiry_closes_devices_with_4410_and_remembers_the_id() {
     assert!(
         fx.contains(&Effect::Close {
             conn,
-            code: 4410,
+            code: Close::SessionExpired,
             reason: "Session expired"
         }),
         "{fx:?}"
@@ -264,7 +264,7 @@ fn expiry_closes_devices_with_4410_and_remembers_the_id() {
         f.take(),
         vec![Effect::Close {
             conn: late,
-            code: 4410,
+            code: Close::SessionExpired,
             reason: "Session expired"
         }]
     );
@@ -286,7 +286,7 @@ fn first_message_must_be_connect_and_the_deadline_is_enforced() {
     assert!(
         fx.contains(&Effect::Close {
             conn: a,
-            code: 4401,
+            code: Close::NotAuthenticated,
             reason: "Connect required"
         }),
         "{fx:?}"
@@ -305,7 +305,7 @@ fn first_message_must_be_connect_and_the_deadline_is_enforced() {
         .on_timer(timer, f.now.plus(Duration::from_secs(10)), &mut f.fx);
     assert!(f.take().contains(&Effect::Close {
         conn: b,
-        code: 4401,
+        code: Close::NotAuthenticated,
         reason: "Connect timeout"
     }));
 }

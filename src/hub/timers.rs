@@ -21,7 +21,7 @@ impl Hub {
                         &session,
                         ErrorCode::AuthenticationFailed,
                         &msg,
-                        (4401, "Connect timeout"),
+                        (Close::NotAuthenticated, "Connect timeout"),
                         now,
                         fx,
                     );
@@ -74,7 +74,7 @@ impl Hub {
             })
             .collect();
         for &conn in &stale {
-            self.close(conn, 1000, "Connection timeout", fx);
+            self.close(conn, Close::Normal, CONNECTION_TIMEOUT, fx);
         }
         stale.len()
     }

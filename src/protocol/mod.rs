@@ -2,12 +2,14 @@
 //!
 //! - [`schema`]: Lumora IR validation and limits
 //! - [`checksum`]: canonical JSON and CRC-32
+//! - [`close`]: the WebSocket close codes and their reasons
 //! - [`delta`]: compute / apply / choose updates
 //! - [`message`] and [`validate`]: messages and their rules
 //! - [`update_type`]: typed `full` / `incremental` / `none` / `pending`
 //! - [`hot`]: allocation-free decoding of `ack` and `ping`
 
 pub mod checksum;
+pub mod close;
 pub mod delta;
 pub mod error_code;
 mod fingerprint;
@@ -20,6 +22,7 @@ pub mod update_type;
 pub mod validate;
 
 pub use checksum::{calculate_checksum, canonical_json, validate_checksum};
+pub use close::Close;
 pub use delta::{
     DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,
     calculate_schema_delta, choose_update, should_use_incremental_update,

@@ -6,6 +6,7 @@ use super::body_budget::Reservation;
 use super::http::Head;
 use super::outbound::{Flushed, OutQueue};
 use super::websocket::WsIo;
+use crate::protocol::Close;
 use mio::net::TcpStream;
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -144,8 +145,8 @@ pub enum WsReadEnd {
     Open,
     /// The peer sent a close frame (answered by tungstenite).
     PeerClosed,
-    /// The peer broke a rule: close with this code and reason.
-    Refused(u16, &'static str),
+    /// The peer broke a rule: close with this code (and its reason).
+    Refused(Close),
     /// The connection failed; drop it.
     Gone,
 }

@@ -14,6 +14,7 @@ use super::timer::TimerWheel;
 use super::watch::Watches;
 use super::websocket::{self, WsIo};
 use crate::hub::{ConnId, Effect, Hub, HubTimer, Now};
+use crate::protocol::close::{CONNECTION_TIMEOUT, Close};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -563,14 +564,14 @@ impl EventLoop {
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(tungstenite::Error::Capacity(e)) => {
                     log::debug!("{}: {e}", conn.peer);
-                    break WsReadEnd::Refused(1009, "Message too big");
+                    break WsReadEnd::Refused(Close::MessageTooBig);
                 }
                 Err(tungstenite::Error::Utf8(_)) => {
-                    break WsReadEnd::Refused(1007, "Invalid UTF-8");
+                    break WsReadEnd::Refused(Close::InvalidPayload);
                 }
                 Err(tungstenite::Error::Protocol(e)) => {
                     log::debug!("{}: WebSocket protocol error: {e}", conn.peer);
-                    break WsReadEnd::Refused(1002, "Protocol error");
+                    break WsReadEnd::Refused(Close::ProtocolError);
                 }
                 Err(_) => break WsReadEnd::Gone,
             }
@@ -593,7 +594,9 @@ impl EventLoop {
                 self.hub.disconnect(id);
                 self.begin_close(key, now);
             }
-            WsReadEnd::Refused(code, reason) => self.close_ws(id, code, reason, now),
+            WsReadEnd::Refused(code) => {
+                self.close_ws(id, code, code.reason().unwrap_or_default(), now)
+            }
             WsReadEnd::Open | WsReadEnd::Gone => {}
         }
         self.apply_effects(now);
@@ -763,14 +766,14 @@ impl EventLoop {
     // ----- closing --------------------------------------------------------------
 
     /// Sends a close frame and moves the connection to Closing.
-    fn close_ws(&mut self, conn: ConnId, code: u16, reason: &'static str, now: Now) {
+    fn close_ws(&mut self, conn: ConnId, code: Close, reason: &'static str, now: Now) {
         self.hub.disconnect(conn);
         let Some(c) = self.live_ws(conn) else {
             return;
         };
         if let Some((ctx, mut io)) = c.websocket() {
             let frame = CloseFrame {
-                code: code.into(),
+                code: code.code().into(),
                 reason: reason.into(),
             };
             let _ = ctx.close(&mut io, Some(frame));
@@ -871,7 +874,7 @@ impl EventLoop {
             .unwrap_or(now.mono - idle);
         if now.mono.saturating_duration_since(last_seen) >= idle {
             log::info!("closing a device silent for {} s", idle.as_secs_f64());
-            self.close_ws(conn, 1000, "Connection timeout", now);
+            self.close_ws(conn, Close::Normal, CONNECTION_TIMEOUT, now);
         } else {
             self.wheel.set(
                 conn.key,
@@ -1033,8 +1036,8 @@ impl EventLoop {
             if ws {
                 self.close_ws(
                     ConnId { key, generation },
-                    1001,
-                    "Server shutting down",
+                    Close::GoingAway,
+                    Close::GoingAway.reason().unwrap_or_default(),
                     now,
                 );
             } else {
