@@ -3,8 +3,10 @@
 //!
 //! Every method takes the time as an argument and appends what should happen
 //! (frames to send, connections to close, timers to set) to an outbox of
-//! [`Effect`]s; nothing here touches a socket or reads a clock, so the whole
-//! protocol can be driven from unit tests.
+//! [`Effect`]s; nothing here touches a socket or reads a clock (the loop
+//! passes [`Now`]; ids come from an injected [`IdSource`], and the only
+//! clock read, for the log's `prepared in` times, is an injected stopwatch),
+//! so the whole protocol can be driven from unit tests.
 
 mod clock;
 mod config;
@@ -99,6 +101,9 @@ pub struct Hub {
     startup: Option<Arc<str>>,
     /// Session and connection ids.
     ids: Box<dyn IdSource>,
+    /// Reads a monotonic clock, only to report how long a push took to
+    /// prepare (the log's `prepared in`); decisions use the `Now` passed in.
+    stopwatch: fn() -> Instant,
     /// `serverEpoch`: this state lineage (random, or restored from disk).
     epoch: Arc<str>,
     /// Changes to write down, taken by the loop (when `cfg.persist`).
@@ -123,10 +128,18 @@ impl Hub {
             counters: Counters::default(),
             startup: None,
             ids,
+            stopwatch: Instant::now,
             epoch: uuid::Uuid::new_v4().to_string().into(),
             persist_ops: Vec::new(),
             recent: recent::Recent::default(),
         }
+    }
+
+    /// The same hub measuring its `prepared in` times with `stopwatch`
+    /// instead of the system's monotonic clock (tests make them exact).
+    pub fn with_stopwatch(mut self, stopwatch: fn() -> Instant) -> Hub {
+        self.stopwatch = stopwatch;
+        self
     }
 
     /// The configuration.

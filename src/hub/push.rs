@@ -114,7 +114,7 @@ impl Hub {
                 bytes: 0,
             };
         };
-        let started = Instant::now();
+        let started = (self.stopwatch)();
         let plan = choose_update(session.schema.as_deref(), &schema, threshold);
         let body = match plan {
             UpdatePlan::Unchanged => return unchanged(session, &schema),
@@ -165,7 +165,10 @@ impl Hub {
         log::info!(
             "update #{} {kind}: {bytes} bytes to {devices} device(s), prepared in {:.2} ms",
             session.sequence,
-            started.elapsed().as_secs_f64() * 1000.0
+            (self.stopwatch)()
+                .saturating_duration_since(started)
+                .as_secs_f64()
+                * 1000.0
         );
         self.recent.push(recent::UpdateRecord {
             session: session.id.clone(),
