@@ -67,7 +67,7 @@ impl Hub {
         let stale: Vec<ConnId> = self
             .devices
             .iter()
-            .filter(|(_, d)| now.mono.saturating_duration_since(d.last_seen) >= idle)
+            .filter(|(_, d)| silent_too_long(d.last_seen, idle, now))
             .map(|(&key, d)| ConnId {
                 key,
                 generation: d.generation,
@@ -78,4 +78,26 @@ impl Hub {
         }
         stale.len()
     }
+
+    /// The idle-timeout policy for one WebSocket connection, asked when its
+    /// idle timer fires: a device silent for `idle_timeout` (or one the hub
+    /// does not know) is closed with 1000 "Connection timeout" (an effect);
+    /// otherwise the answer is when to look again.
+    pub fn idle_check(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) -> Option<Instant> {
+        let idle = self.cfg.idle_timeout;
+        match self.device(conn).map(|d| d.last_seen) {
+            Some(seen) if !silent_too_long(seen, idle, now) => Some(seen + idle),
+            _ => {
+                log::info!("closing a device silent for {} s", idle.as_secs_f64());
+                self.close(conn, Close::Normal, CONNECTION_TIMEOUT, fx);
+                None
+            }
+        }
+    }
+}
+
+/// Whether a device last heard from at `last_seen` has been silent for
+/// `idle` or more: the one definition of "idle".
+fn silent_too_long(last_seen: Instant, idle: Duration, now: Now) -> bool {
+    now.mono.saturating_duration_since(last_seen) >= idle
 }

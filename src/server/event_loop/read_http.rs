@@ -1,0 +1,245 @@
+//! Reading HTTP: heads judged first, bodies within the budget, `100 Continue`, routing, the upgrade.
+
+use super::*;
+
+impl EventLoop {
+    pub(super) fn read_http(&mut self, key: usize, now: Now) {
+        let limits = Limits {
+            max_head: self.config.max_head_bytes,
+            max_headers: self.config.max_headers,
+            max_body: self.config.max_body_bytes,
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let generation = conn.generation;
+        let Phase::Http(h) = &mut conn.phase else {
+            return;
+        };
+        let was_empty = h.inbuf.is_empty();
+        // A body is read only once its head was admitted.
+        let cap = h.read_cap(limits.max_head);
+        let status = match conn::read_available(&mut conn.sock, &mut h.inbuf, cap) {
+            Ok(s) => s,
+            Err(_) => return self.remove(key),
+        };
+        if was_empty && !h.inbuf.is_empty() && h.served > 0 {
+            // The next request's first byte starts its own 10 s clock.
+            if h.set_deadline(now.mono + self.config.request_timeout) {
+                self.wheel
+                    .set(key, kind::HTTP, h.deadline, Timer::Http(key, generation));
+            }
+        }
+        // Bytes of `inbuf` taken by the requests handled below, removed once
+        // at the end: draining after each of many pipelined requests would
+        // move the rest of a large buffer every time.
+        let mut start = 0;
+        loop {
+            self.stats.connections_open = self.conns.len();
+            self.stats.timers_pending = self.wheel.len();
+            self.stats.buffered_body_bytes = self.body_budget.in_use();
+            self.stats.uptime_ms = self.started.elapsed().as_millis() as u64;
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            let Phase::Http(h) = &mut conn.phase else {
+                break;
+            };
+            if conn.out.control_backlog() > self.config.max_pending_replies {
+                // The peer pipelines requests without reading the answers:
+                // stop until the queue drains.
+                h.paused = true;
+                break;
+            }
+            let peer = conn.peer;
+            let local_hosts = &mut self.local_hosts;
+            let mut is_local = |name: &str| is_local_address(local_hosts, name);
+            let mut ctx = Ctx {
+                hub: &mut self.hub,
+                fx: &mut self.fx,
+                now,
+                config: &self.config,
+                peer,
+                advertised: &self.advertised,
+                is_local_host: &mut is_local,
+                stats: &self.stats,
+            };
+            let arrived = h.inbuf.len() - start;
+            // The head of the request at the front: admitted earlier, or
+            // parsed and judged now, before any of its body is buffered.
+            let pending =
+                match h.pending.take() {
+                    Some(p) => Ok(p),
+                    None => match http::parse_head(&h.inbuf[start..], &limits) {
+                        Ok(None) => {
+                            if status == ReadStatus::Eof {
+                                self.begin_close(key, now);
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            log::debug!("bad request from {}: {e:?}", conn.peer);
+                            conn.out.push_owned(e.response().encode(false));
+                            self.begin_close(key, now);
+                            break;
+                        }
+                        Ok(Some(head)) => {
+                            let verdict = api::admit(&head.request, head.body_len, &mut ctx)
+                                .and_then(|()| match head.body_len {
+                                    0 => Ok(None),
+                                    n => self.body_budget.reserve(n).map(Some),
+                                });
+                            match verdict {
+                                Ok(room) => {
+                                    if head.request.expects_continue && arrived < head.total() {
+                                        conn.out.push_owned(CONTINUE.to_vec());
+                                    }
+                                    h.inbuf.reserve_exact(
+                                        (start + head.total()).saturating_sub(h.inbuf.len()),
+                                    );
+                                    Ok(Box::new(conn::Pending { head, room }))
+                                }
+                                Err(resp) => Err((head, resp)),
+                            }
+                        }
+                    },
+                };
+            let (request, routed) = match pending {
+                Ok(p) if arrived < p.head.total() => {
+                    h.pending = Some(p);
+                    if status == ReadStatus::Eof {
+                        self.begin_close(key, now);
+                    }
+                    break;
+                }
+                Ok(p) => {
+                    let total = p.head.total();
+                    let request = p.head.into_request(&h.inbuf[start..]);
+                    start += total;
+                    let routed = api::handle(&request, &mut ctx);
+                    drop(p.room);
+                    (request, routed)
+                }
+                // Refused from its head, with the whole request here: it is
+                // answered like any other.
+                Err((head, resp)) if arrived >= head.total() => {
+                    start += head.total();
+                    (head.request, Routed::Respond(resp))
+                }
+                // Refused with its body still to come: answered at once and
+                // closed; what arrives meanwhile is read and thrown away.
+                Err((head, resp)) => {
+                    log::debug!(
+                        "{} {} {} from {peer}, refused from its head",
+                        head.request.method,
+                        head.request.path,
+                        resp.status
+                    );
+                    h.served += 1;
+                    self.stats.http_requests += 1;
+                    conn.out.push_owned(resp.encode(false));
+                    self.begin_close(key, now);
+                    break;
+                }
+            };
+            h.served += 1;
+            self.stats.http_requests += 1;
+            log::debug!(
+                "{} {} {} from {peer}",
+                request.method,
+                request.path,
+                match &routed {
+                    Routed::Respond(r) => r.status,
+                    Routed::Upgrade { .. } => 101,
+                }
+            );
+            match routed {
+                Routed::Respond(resp) => {
+                    let keep = request.keep_alive() && self.shutdown_deadline.is_none();
+                    conn.out.push_owned(resp.encode(keep));
+                    if !keep {
+                        self.begin_close(key, now);
+                        break;
+                    }
+                    let timeout = if start == h.inbuf.len() {
+                        self.config.keep_alive_timeout
+                    } else {
+                        self.config.request_timeout
+                    };
+                    if h.set_deadline(now.mono + timeout) {
+                        self.wheel
+                            .set(key, kind::HTTP, h.deadline, Timer::Http(key, generation));
+                    }
+                }
+                Routed::Upgrade { handshake, session } => {
+                    conn.out.push_owned(handshake);
+                    let leftover = h.inbuf.split_off(start);
+                    let has_leftover = !leftover.is_empty();
+                    let ctx = WebSocketContext::from_partially_read(
+                        leftover,
+                        Role::Server,
+                        Some(websocket::config(self.config.max_message_bytes)),
+                    );
+                    conn.phase = Phase::WebSocket(Box::new(WsPhase {
+                        ctx,
+                        needs_resync: false,
+                    }));
+                    self.stats.websocket_upgrades += 1;
+                    let id = ConnId { key, generation };
+                    self.hub
+                        .ws_opened(id, session.as_deref(), peer, now, &mut self.fx);
+                    let ping = self.config.hub.ping_interval;
+                    let idle = self.config.hub.idle_timeout;
+                    self.wheel.cancel(key, kind::HTTP);
+                    self.wheel.set(
+                        key,
+                        kind::PING,
+                        now.mono + ping,
+                        Timer::Ping(key, generation),
+                    );
+                    self.wheel.set(
+                        key,
+                        kind::IDLE,
+                        now.mono + idle,
+                        Timer::Idle(key, generation),
+                    );
+                    if has_leftover {
+                        self.again.push((key, generation));
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(Phase::Http(h)) = self.conns.get_mut(key).map(|c| &mut c.phase) {
+            h.consume(start);
+            if status == ReadStatus::Capped && !h.paused {
+                // Stopped at the cap: more may be waiting, with no new
+                // readiness event to say so.
+                self.again.push((key, generation));
+            }
+        }
+        self.apply_effects(now);
+        self.flush(key, now);
+    }
+}
+
+/// True when `name` is an IP address of this machine: binding a UDP socket
+/// to it succeeds only then, and sends nothing. Multicast and broadcast
+/// addresses also bind but name no machine, so they are not local. Answers
+/// are cached.
+pub(super) fn is_local_address(cache: &mut HashMap<String, bool>, name: &str) -> bool {
+    if let Some(&known) = cache.get(name) {
+        return known;
+    }
+    let unicast = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    };
+    let local = name
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| !ip.is_unspecified() && unicast(&ip) && UdpSocket::bind((ip, 0)).is_ok());
+    if cache.len() < 256 {
+        cache.insert(name.to_string(), local);
+    }
+    local
+}
