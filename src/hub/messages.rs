@@ -52,28 +52,24 @@ impl Hub {
         let Some(session) = self.admit_message(conn, now, fx) else {
             return;
         };
-        // Acks and pings (nearly every message) are read without allocating;
-        // the strings then borrow from `text`, else from the owned message.
-        let owned: (String, String);
-        let (session_id, version, payload) = match deserialize_message_ref(text) {
-            Some(m) => (m.session_id, m.version, m.payload),
-            None => match deserialize_message_full(text, true) {
-                Ok(m) => {
-                    owned = (m.session_id, m.version);
-                    (owned.0.as_str(), owned.1.as_str(), m.payload)
-                }
-                Err(e) => {
-                    let mut msg = e.to_string();
-                    truncate(&mut msg, 1024);
-                    log::debug!(
-                        "invalid message from {}: {}",
-                        self.describe(conn),
-                        printable(&msg, TEXT_CHARS)
-                    );
-                    self.refuse_invalid(conn, &session, &msg, now, fx);
-                    return;
-                }
-            },
+        // Acks and pings (nearly every message) are read without allocating.
+        let Decoded {
+            session_id,
+            version,
+            payload,
+        } = match decode(text) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut msg = e.to_string();
+                truncate(&mut msg, 1024);
+                log::debug!(
+                    "invalid message from {}: {}",
+                    self.describe(conn),
+                    printable(&msg, TEXT_CHARS)
+                );
+                self.refuse_invalid(conn, &session, &msg, now, fx);
+                return;
+            }
         };
         if *session_id != *session {
             self.refuse(
@@ -90,7 +86,7 @@ impl Hub {
         // The envelope and `connect`'s clientVersion are both checked, but a
         // connection hears about a minor difference only once.
         let mut warned = false;
-        if !self.check_version(conn, &session, version, &mut warned, now, fx) {
+        if !self.check_version(conn, &session, &version, &mut warned, now, fx) {
             return;
         }
         let registered = self.device(conn).and_then(Device::info).is_some();

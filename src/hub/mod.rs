@@ -44,12 +44,11 @@ use sanitize::{LABEL_CHARS, TEXT_CHARS, printable, truncate};
 pub use session::{HeldPush, Session};
 
 use crate::protocol::close::{CONNECTION_TIMEOUT, Close, SESSION_CLOSED};
-use crate::protocol::message::deserialize_message_full;
 use crate::protocol::validate::parse_version;
 use crate::protocol::{
-    ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity, UpdateBody, UpdatePlan,
-    choose_update, create_error_message, create_pong_message, create_update_message,
-    deserialize_message_ref,
+    Decoded, ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity, UpdateBody,
+    UpdatePlan, choose_update, create_error_message, create_pong_message, create_update_message,
+    decode,
 };
 use rate_limit::{RateLimiter, Verdict};
 use serde_json::{Value, json};

@@ -10,6 +10,7 @@
 
 pub mod checksum;
 pub mod close;
+pub mod decode;
 pub mod delta;
 pub mod error_code;
 mod fingerprint;
@@ -23,6 +24,7 @@ pub mod validate;
 
 pub use checksum::{calculate_checksum, canonical_json, validate_checksum};
 pub use close::Close;
+pub use decode::{Decoded, decode};
 pub use delta::{
     DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,
     calculate_schema_delta, choose_update, should_use_incremental_update,
