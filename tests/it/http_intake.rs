@@ -3,13 +3,14 @@
 //! otherwise, a refused request's body is never buffered, and the bodies
 //! buffered at once across all connections are bounded.
 
+use crate::amplification::ServerProcess;
 use crate::common::{TestServer, schema, text};
 use crate::hostile::{REMOTE, connect_from, only_127_0_0_1, read_until_closed};
 use crate::support::{SOON, stats};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
 use std::time::Duration;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -235,63 +236,6 @@ fn curl_gets_100_continue_for_a_big_push_and_a_final_answer_for_a_refused_one() 
     assert!(!refused_log.contains("100 Continue"), "{refused_log}");
 }
 
-/// `VmRSS` of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
-
-/// The server binary on 127.0.0.1:0, in its own process so that its RSS
-/// is its own (other tests of this crate run in parallel threads).
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerProcess {
-    fn start() -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lumora-hr-mini"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--no-qr"])
-            .env("NO_COLOR", "1")
-            .env_remove("LUMORA_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lumora-hr-mini");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            let line = lines.next().expect("the banner").expect("a banner line");
-            if let Some(rest) = line
-                .split("http://")
-                .nth(1)
-                .filter(|_| line.contains("Listening"))
-            {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .expect("address");
-            }
-        };
-        // Keep reading so the banner pipe never fills.
-        std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, addr }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Twenty clients send the head of a refused request and a 10 MiB body at
 /// once, without waiting (all but its last byte, so that a server that
 /// buffers bodies would still be holding every one of them). Each gets its
@@ -305,7 +249,7 @@ fn twenty_refused_ten_mib_bodies_are_answered_from_the_head_and_never_buffered()
     let (status, created) = crate::common::http(server.addr, "POST", "/session/new", None);
     assert_eq!(status, 201);
     let session = created["sessionId"].as_str().unwrap().to_string();
-    let before = rss_kib(server.child.id());
+    let before = server.status_kib("VmRSS");
     let send = format!("/send/{session}");
     // (path, extra headers, announced length, expected status)
     let refusals: [(&str, Vec<&str>, usize, u16); 6] = [
@@ -348,7 +292,7 @@ fn twenty_refused_ten_mib_bodies_are_answered_from_the_head_and_never_buffered()
     // Every body has been sent (or refused by a reset): a server that
     // buffers would now hold CLIENTS × 10 MiB.
     let open: Vec<TcpStream> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    let during = rss_kib(server.child.id());
+    let during = server.status_kib("VmRSS");
     for r in readers {
         let (want, out) = r.join().unwrap();
         assert_eq!(

@@ -2,19 +2,18 @@
 //! port and state directory, damaged state files, a state directory that
 //! cannot be used, a disk that refuses writes.
 
-use crate::common::{TempDir, http, wait_until};
+use crate::common::{TempDir, http, lines, wait_until};
 use crate::resume::{Phone, new_state, v};
 use lumora_hr_mini::client::Join;
 use lumora_hr_mini::hub::persist::{SessionSnapshot, decode_session, encode_session};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
@@ -129,19 +128,6 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn wait_line(rx: &Receiver<String>, seen: &mut Vec<String>, needle: &str) -> String {
