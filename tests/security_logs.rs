@@ -91,7 +91,7 @@ fn session_ids_stay_at_debug_and_device_text_is_escaped() {
     assert_eq!(status, 403);
     drop(d);
     wait_until(Duration::from_secs(10), "the device to be gone", || {
-        server.handle.stats().unwrap()["totalDevices"] == 0
+        server.handle.stats().unwrap().total_devices == 0
     });
     let (status, _) = common::http(server.addr, "DELETE", &format!("/session/{session}"), None);
     assert_eq!(status, 200);

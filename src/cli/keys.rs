@@ -15,8 +15,8 @@
 //! closes when it ends, and drives the server through its [`Handle`].
 
 use super::banner::Banner;
+use crate::hub::DeviceHealth;
 use crate::server::Handle;
-use serde_json::Value;
 use std::ffi::{CStr, CString};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
@@ -377,17 +377,16 @@ fn running(pid: libc::pid_t) -> bool {
 /// The `d` listing: every registered device of every session.
 fn device_list(handle: &Handle) -> String {
     let sessions = match handle.stats() {
-        Ok(s) => s["sessionDetails"].as_array().cloned().unwrap_or_default(),
+        Ok(s) => s.session_details,
         Err(e) => return format!("  cannot list the devices: {e}"),
     };
     let mut rows = Vec::new();
     for s in &sessions {
-        let Some(id) = s["id"].as_str() else { continue };
-        let Ok(health) = handle.session_health(id) else {
+        let Ok(health) = handle.session_health(&s.id) else {
             continue;
         };
-        for d in health["devices"].as_array().into_iter().flatten() {
-            rows.push(device_row(id, d));
+        for d in &health.devices {
+            rows.push(device_row(&s.id, d));
         }
     }
     format_devices(&rows, sessions.len())
@@ -395,27 +394,24 @@ fn device_list(handle: &Handle) -> String {
 
 /// One row of the listing: name, platform, session, health, last ack,
 /// apply time.
-fn device_row(session: &str, d: &Value) -> [String; 6] {
-    let ack = match (d["lastAckSequence"].as_u64(), d["lastAckSuccess"].as_bool()) {
+fn device_row(session: &str, d: &DeviceHealth) -> [String; 6] {
+    let ack = match (d.last_ack_sequence, d.last_ack_success) {
         (Some(n), Some(true)) => format!("#{n} ok"),
         (Some(n), _) => format!("#{n} failed"),
         (None, _) => "none".into(),
     };
-    let apply = d["lastApplyTime"]
-        .as_f64()
+    let apply = d
+        .last_apply_time_ms
         .map(|ms| format!("{ms:.2} ms"))
         .unwrap_or_else(|| "-".into());
-    let health = if d["healthy"] == true {
+    let health = if d.healthy {
         "healthy".to_string()
     } else {
-        format!(
-            "silent {:.0}s",
-            d["timeSinceLastPing"].as_f64().unwrap_or(0.0) / 1000.0
-        )
+        format!("silent {:.0}s", d.time_since_last_ping_ms as f64 / 1000.0)
     };
     [
-        printable(d["deviceName"].as_str().unwrap_or("?")),
-        printable(d["platform"].as_str().unwrap_or("?")),
+        printable(d.device_name.as_deref().unwrap_or("?")),
+        printable(&d.platform),
         session.chars().take(8).collect(),
         health,
         ack,
@@ -473,7 +469,22 @@ fn format_devices(rows: &[[String; 6]], sessions: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn device(name: &str, platform: &str, healthy: bool) -> DeviceHealth {
+        DeviceHealth {
+            connection_id: "c".into(),
+            device_id: "d".into(),
+            device_name: Some(name.into()),
+            platform: platform.into(),
+            healthy,
+            last_ping_ms: 0,
+            time_since_last_ping_ms: 0,
+            last_ack_sequence: None,
+            last_ack_success: None,
+            last_apply_time_ms: None,
+            sequence_lag: None,
+        }
+    }
 
     #[test]
     fn keys() {
@@ -487,8 +498,12 @@ mod tests {
 
     #[test]
     fn device_rows_say_health_ack_and_apply_time() {
-        let d = json!({"deviceName": "Pixel\x1b[31m 7", "platform": "android", "healthy": true,
-                       "lastAckSequence": 4, "lastAckSuccess": true, "lastApplyTime": 0.4213});
+        let d = DeviceHealth {
+            last_ack_sequence: Some(4),
+            last_ack_success: Some(true),
+            last_apply_time_ms: Some(0.4213),
+            ..device("Pixel\x1b[31m 7", "android", true)
+        };
         let row = device_row("2f6c1e2a-8d3b-4c5e-9f10-3a4b5c6d7e8f", &d);
         assert_eq!(
             row,
@@ -502,8 +517,10 @@ mod tests {
             ]
             .map(String::from)
         );
-        let d = json!({"deviceName": "x".repeat(40), "platform": "ios", "healthy": false,
-                       "timeSinceLastPing": 61000, "lastAckSequence": null});
+        let d = DeviceHealth {
+            time_since_last_ping_ms: 61_000,
+            ..device(&"x".repeat(40), "ios", false)
+        };
         let row = device_row("s", &d);
         assert_eq!(row[0].chars().count(), 24);
         assert!(row[0].ends_with('…'));

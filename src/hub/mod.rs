@@ -42,6 +42,7 @@ pub use outbox::{ConnId, Effect, Frame, HubTimer, SharedFrame, encode_message, e
 pub use push::PushOutcome;
 use sanitize::{LABEL_CHARS, TEXT_CHARS, printable, truncate};
 pub use session::{HeldPush, Session};
+pub use views::{DeviceHealth, DeviceView, HealthView, SessionSummary, SessionView};
 
 use crate::protocol::close::{CONNECTION_TIMEOUT, Close, SESSION_CLOSED};
 use crate::protocol::validate::parse_version;
@@ -51,7 +52,6 @@ use crate::protocol::{
     decode,
 };
 use rate_limit::{RateLimiter, Verdict};
-use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};

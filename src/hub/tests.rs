@@ -397,3 +397,76 @@ fn joins_and_reloads_share_the_state_encoded_once_until_it_changes() {
     assert_eq!(u.checksum, schema("y").checksum());
     assert_eq!(f.hub.counters().schema_encodings, 2);
 }
+
+#[test]
+fn views_say_what_the_hub_holds() {
+    let mut f = Fixture::new(no_coalesce());
+    let id = f.session.clone();
+    let view = f.hub.session_view(&id, f.now).unwrap();
+    assert_eq!(
+        (
+            view.connected_devices,
+            view.sequence_number,
+            view.has_schema
+        ),
+        (0, 0, false)
+    );
+    assert_eq!(view.checksum, None);
+    let a = f.connect(1);
+    f.connect(2);
+    let pushed = schema("x");
+    let checksum = pushed.checksum().to_string();
+    f.hub.push(&id, pushed, true, f.now, &mut f.fx).unwrap();
+
+    let view = f.hub.session_view(&id, f.now).unwrap();
+    assert_eq!(&*view.session_id, id);
+    assert_eq!((view.connected_devices, view.sequence_number), (2, 1));
+    assert_eq!(view.checksum.as_deref(), Some(checksum.as_str()));
+    assert!(view.has_schema);
+    let mut devices: Vec<&str> = view.devices.iter().map(|d| d.device_id.as_str()).collect();
+    devices.sort();
+    assert_eq!(devices, ["d1", "d2"]);
+    assert!(view.devices.iter().all(|d| d.address == peer()));
+
+    // d1 reports a failed apply: unhealthy at once; d2 stays healthy.
+    let ack = json!({"type": "ack", "sessionId": id, "timestamp": 1, "version": "1.0.0",
+                     "payload": {"sequenceNumber": 1, "success": false, "applyTime": 2.5}});
+    f.hub
+        .on_text(a, ack.to_string().as_bytes(), f.now, &mut f.fx);
+    let h = f.hub.health_view(&id, f.now).unwrap();
+    assert_eq!(
+        (h.total_devices, h.healthy_devices, h.unhealthy_devices),
+        (2, 1, 1)
+    );
+    let d1 = h.devices.iter().find(|d| d.device_id == "d1").unwrap();
+    assert!(!d1.healthy);
+    assert_eq!(
+        (d1.last_ack_sequence, d1.last_ack_success, d1.sequence_lag),
+        (Some(1), Some(false), Some(0))
+    );
+    assert_eq!(d1.last_apply_time_ms, Some(2.5));
+    let d2 = h.devices.iter().find(|d| d.device_id == "d2").unwrap();
+    assert!(d2.healthy);
+    assert_eq!((d2.last_ack_sequence, d2.sequence_lag), (None, None));
+
+    // Silent for more than 1.5 ping intervals: nobody is healthy.
+    f.advance(46_000);
+    let h = f.hub.health_view(&id, f.now).unwrap();
+    assert_eq!((h.healthy_devices, h.unhealthy_devices), (0, 2));
+    assert!(
+        h.devices
+            .iter()
+            .all(|d| d.time_since_last_ping_ms >= 46_000)
+    );
+
+    let summaries = f.hub.session_summaries();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(
+        (
+            &*summaries[0].id,
+            summaries[0].devices,
+            summaries[0].sequence_number
+        ),
+        (id.as_str(), 2, 1)
+    );
+}

@@ -3,36 +3,17 @@
 
 use super::config::Config;
 use super::http::{Method, Request, Response};
+use super::replies::{
+    Created, Deleted, Extended, Held, Pushed, ServerHealth, SessionPage, Startup,
+};
+pub use super::stats::{LoopStats, Stats};
 use super::urls::{page_url, ws_url};
 use super::{web, websocket};
 use crate::hub::{Effect, Hub, HubError, Now};
 use crate::protocol::{JsonError, Schema, SchemaError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-/// Loop-level numbers reported by `/stats`.
-#[derive(Debug, Clone, Default)]
-pub struct LoopStats {
-    /// Milliseconds since the server started.
-    pub uptime_ms: u64,
-    /// Connections accepted since start.
-    pub connections_accepted: u64,
-    /// Connections refused at capacity.
-    pub connections_refused: u64,
-    /// Connections open now.
-    pub connections_open: usize,
-    /// HTTP requests answered.
-    pub http_requests: u64,
-    /// WebSocket upgrades completed.
-    pub websocket_upgrades: u64,
-    /// Slow devices whose pending updates were dropped for a resync.
-    pub slow_device_resyncs: u64,
-    /// Timers pending in the timer wheel.
-    pub timers_pending: usize,
-    /// Request-body bytes reserved now (see `Config::max_buffered_body_bytes`).
-    pub buffered_body_bytes: usize,
-}
 
 /// What the connection should do with a request.
 #[derive(Debug)]
@@ -154,23 +135,23 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
         Route::Ws => return upgrade(req),
         Route::Health => Response::json(
             200,
-            &json!({
-                "status": "ok",
-                "sessions": ctx.hub.session_count(),
-                "totalDevices": ctx.hub.device_count(),
-            }),
+            &ServerHealth {
+                status: "ok",
+                sessions: ctx.hub.session_count(),
+                total_devices: ctx.hub.device_count(),
+            },
         ),
         Route::Stats => stats(ctx),
         Route::NewSession => match ctx.hub.create_session(ctx.now) {
             Ok(s) => Response::json(
                 201,
-                &json!({
-                    "sessionId": s.session_id,
-                    "wsUrl": ws_url(ctx.advertised, &s.session_id),
-                    "pageUrl": page_url(ctx.advertised, &s.session_id),
-                    "createdAt": s.created_at_ms,
-                    "expiresAt": s.expires_at_ms,
-                }),
+                &Created {
+                    session_id: &s.session_id,
+                    ws_url: ws_url(ctx.advertised, &s.session_id),
+                    page_url: page_url(ctx.advertised, &s.session_id),
+                    created_at_ms: s.created_at_ms,
+                    expires_at_ms: s.expires_at_ms,
+                },
             ),
             Err(e) => hub_error(e),
         },
@@ -178,18 +159,24 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
         Route::Send(id) => send(req, &id, ctx),
         Route::Session(id) if req.method == Method::Delete => {
             match ctx.hub.delete_session(&id, ctx.fx) {
-                Ok(()) => Response::json(200, &json!({"success": true})),
+                Ok(()) => Response::json(200, &Deleted { success: true }),
                 Err(e) => hub_error(e),
             }
         }
-        Route::Session(id) => match ctx.hub.session_json(&id, ctx.now) {
-            Ok(mut v) => {
-                v["pageUrl"] = page_url(ctx.advertised, &id).into();
-                Response::json(200, &v)
-            }
+        Route::Session(id) => match ctx.hub.session_view(&id, ctx.now) {
+            Ok(session) => Response::json(
+                200,
+                &SessionPage {
+                    session: &session,
+                    page_url: page_url(ctx.advertised, &id),
+                },
+            ),
             Err(e) => hub_error(e),
         },
-        Route::SessionHealth(id) => ok_or_error(ctx.hub.health_json(&id, ctx.now)),
+        Route::SessionHealth(id) => match ctx.hub.health_view(&id, ctx.now) {
+            Ok(health) => Response::json(200, &health),
+            Err(e) => hub_error(e),
+        },
         Route::Landing => super::landing::Landing {
             hub: ctx.hub,
             now: ctx.now,
@@ -203,9 +190,13 @@ pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
         Route::Extend(id) => {
             let by = extension(req, ctx.config);
             match by.and_then(|by| ctx.hub.extend_session(&id, by, ctx.now).map_err(hub_error)) {
-                Ok(expires_at) => {
-                    Response::json(200, &json!({"success": true, "expiresAt": expires_at}))
-                }
+                Ok(expires_at_ms) => Response::json(
+                    200,
+                    &Extended {
+                        success: true,
+                        expires_at_ms,
+                    },
+                ),
                 Err(resp) => resp,
             }
         }
@@ -297,17 +288,17 @@ fn startup(ctx: &Ctx<'_>) -> Response {
             "this server has no startup session; pass a session id",
         );
     };
-    match ctx.hub.session_json(id, ctx.now) {
+    match ctx.hub.session_view(id, ctx.now) {
         Ok(s) => Response::json(
             200,
-            &json!({
-                "sessionId": id,
-                "wsUrl": ws_url(ctx.advertised, id),
-                "pageUrl": page_url(ctx.advertised, id),
-                "createdAt": s["createdAt"],
-                "expiresAt": s["expiresAt"],
-                "sequenceNumber": s["sequenceNumber"],
-            }),
+            &Startup {
+                session_id: id,
+                ws_url: ws_url(ctx.advertised, id),
+                page_url: page_url(ctx.advertised, id),
+                created_at_ms: s.created_at_ms,
+                expires_at_ms: s.expires_at_ms,
+                sequence_number: s.sequence_number,
+            },
         ),
         Err(e) => hub_error(e),
     }
@@ -331,26 +322,26 @@ fn send(req: &Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
             let current = ctx.hub.session(id).and_then(|s| s.schema.as_ref());
             Response::json(
                 202,
-                &json!({
-                    "success": true,
-                    "batched": true,
-                    "updateType": o.update_type,
-                    "clientsUpdated": 0,
-                    "heldChecksum": o.checksum,
-                    "currentSequenceNumber": o.sequence_number,
-                    "currentChecksum": current.map(|s| s.checksum()),
-                }),
+                &Held {
+                    success: true,
+                    batched: true,
+                    update_type: o.update_type,
+                    clients_updated: 0,
+                    held_checksum: &o.checksum,
+                    current_sequence_number: o.sequence_number,
+                    current_checksum: current.map(|s| s.checksum()),
+                },
             )
         }
         Ok(o) => Response::json(
             200,
-            &json!({
-                "success": true,
-                "clientsUpdated": o.clients_updated,
-                "updateType": o.update_type,
-                "sequenceNumber": o.sequence_number,
-                "checksum": o.checksum,
-            }),
+            &Pushed {
+                success: true,
+                clients_updated: o.clients_updated,
+                update_type: o.update_type,
+                sequence_number: o.sequence_number,
+                checksum: &o.checksum,
+            },
         ),
         Err(e) => hub_error(e),
     }
@@ -379,42 +370,7 @@ fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
 }
 
 fn stats(ctx: &Ctx<'_>) -> Response {
-    Response::json(200, &stats_json(ctx.hub, ctx.stats))
-}
-
-/// The `/stats` document.
-pub fn stats_json(hub: &Hub, s: &LoopStats) -> Value {
-    let c = hub.counters();
-    json!({
-            "sessions": hub.session_count(),
-            "totalDevices": hub.device_count(),
-            "sessionDetails": hub.session_details(),
-            "uptime": s.uptime_ms,
-            "connections": {
-                "open": s.connections_open,
-                "accepted": s.connections_accepted,
-                "refused": s.connections_refused,
-                "websocketUpgrades": s.websocket_upgrades,
-                "bufferedBodyBytes": s.buffered_body_bytes,
-            },
-            "timersPending": s.timers_pending,
-            "counters": {
-                "httpRequests": s.http_requests,
-                "pushes": c.pushes,
-                "broadcasts": c.broadcasts,
-                "updatesQueued": c.updates_queued,
-                "resyncs": c.resyncs,
-                "resyncsSkipped": c.resyncs_skipped,
-                "schemaEncodings": c.schema_encodings,
-                "slowDeviceResyncs": s.slow_device_resyncs,
-                "messagesReceived": c.messages_received,
-                "acks": c.acks,
-                "failedAcks": c.failed_acks,
-                "rateLimited": c.rate_limited,
-                "invalidMessages": c.invalid_messages,
-                "sessionsExpired": c.sessions_expired,
-            },
-    })
+    Response::json(200, &Stats::new(ctx.hub, ctx.stats))
 }
 
 fn is_json(req: &Request) -> bool {
@@ -422,13 +378,6 @@ fn is_json(req: &Request) -> bool {
         let mime = ct.split(';').next().unwrap_or("").trim();
         mime.eq_ignore_ascii_case("application/json")
     })
-}
-
-fn ok_or_error(r: Result<Value, HubError>) -> Response {
-    match r {
-        Ok(v) => Response::json(200, &v),
-        Err(e) => hub_error(e),
-    }
 }
 
 /// Hub errors as HTTP: the one mapping.

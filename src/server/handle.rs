@@ -2,11 +2,11 @@
 //! wake the loop, which is the only owner of state, and wait for its answer.
 
 use super::mailbox::{self, Sender};
+use super::stats::Stats;
 use super::watch::{self, WatchError};
-use crate::hub::{HubError, PushOutcome, SessionCreated};
+use crate::hub::{DeviceView, HealthView, HubError, PushOutcome, SessionCreated, SessionView};
 use crate::protocol::Schema;
 use mio::Waker;
-use serde_json::Value;
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
@@ -66,7 +66,7 @@ impl<T: Send + 'static> Reply<T> {
 pub(crate) enum Command {
     CreateSession(Reply<SessionCreated>),
     CreateStartupSession(Reply<SessionCreated>),
-    GetSession(String, Reply<Value>),
+    GetSession(String, Reply<SessionView>),
     DeleteSession(String, Reply<()>),
     Push {
         session: String,
@@ -79,11 +79,11 @@ pub(crate) enum Command {
         connection_id: String,
         reply: Reply<()>,
     },
-    Health(String, Reply<Value>),
+    Health(String, Reply<HealthView>),
     Extend(String, Duration, Reply<u64>),
     Cleanup(Reply<usize>),
     ResyncAll(Reply<usize>),
-    Stats(Reply<Value>),
+    Stats(Reply<Stats>),
     Watch {
         session: String,
         path: PathBuf,
@@ -156,8 +156,8 @@ impl Handle {
         })
     }
 
-    /// The session as `GET /session/:id` shows it.
-    pub fn get_session(&self, id: &str) -> Result<Value, HandleError> {
+    /// The session as `GET /session/:id` shows it (without `pageUrl`).
+    pub fn get_session(&self, id: &str) -> Result<SessionView, HandleError> {
         self.call(|r| Command::GetSession(id.into(), r))
     }
 
@@ -191,16 +191,12 @@ impl Handle {
     }
 
     /// The session's registered devices (the `devices` of `GET /session/:id`).
-    pub fn connected_devices(&self, id: &str) -> Result<Vec<Value>, HandleError> {
-        let s = self.get_session(id)?;
-        Ok(s.get("devices")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+    pub fn connected_devices(&self, id: &str) -> Result<Vec<DeviceView>, HandleError> {
+        Ok(self.get_session(id)?.devices)
     }
 
     /// Device health as `GET /session/:id/health` shows it.
-    pub fn session_health(&self, id: &str) -> Result<Value, HandleError> {
+    pub fn session_health(&self, id: &str) -> Result<HealthView, HandleError> {
         self.call(|r| Command::Health(id.into(), r))
     }
 
@@ -221,7 +217,7 @@ impl Handle {
     }
 
     /// The `/stats` document.
-    pub fn stats(&self) -> Result<Value, HandleError> {
+    pub fn stats(&self) -> Result<Stats, HandleError> {
         self.call(Command::Stats)
     }
 

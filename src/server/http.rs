@@ -5,7 +5,6 @@
 //! an oversized head or body is refused before it is buffered.
 
 use serde::Serialize;
-use serde_json::json;
 use std::fmt::Write as _;
 
 /// Size limits for a request.
@@ -514,6 +513,13 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// An error's body: `{"error": message, "code": code}`, in that order.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'a str,
+}
+
 impl Response {
     /// A JSON response.
     pub fn json(status: u16, body: &impl Serialize) -> Response {
@@ -527,7 +533,13 @@ impl Response {
 
     /// `{"error": message, "code": code}`.
     pub fn error(status: u16, code: &str, message: &str) -> Response {
-        Response::json(status, &json!({"error": message, "code": code}))
+        Response::json(
+            status,
+            &ErrorBody {
+                error: message,
+                code,
+            },
+        )
     }
 
     /// Adds a header.

@@ -7,8 +7,7 @@
 use super::http::Response;
 use super::urls::{page_path, page_url, ws_url};
 use crate::cli::qr::{Ecc, QrCode};
-use crate::hub::{Hub, Now};
-use serde_json::Value;
+use crate::hub::{DeviceHealth, Hub, Now};
 use std::fmt::Write as _;
 
 /// Everything the page shows.
@@ -133,18 +132,17 @@ impl Landing<'_> {
             esc(&page),
             esc(&ws_url(self.advertised, s.id.as_ref())),
         );
-        let health = hub.health_json(&s.id, self.now).unwrap_or(Value::Null);
-        let devices = health["devices"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let devices = hub
+            .health_view(&s.id, self.now)
+            .map(|h| h.devices)
+            .unwrap_or_default();
         if devices.is_empty() {
             out.push_str("<p class=\"dim\">No devices connected.</p>");
         } else {
             out.push_str(
                 "<table><tr><th>device</th><th>platform</th><th>health</th><th>last ack</th><th>apply time</th></tr>",
             );
-            for d in devices {
+            for d in &devices {
                 device_row(out, d);
             }
             out.push_str("</table>");
@@ -162,33 +160,29 @@ impl Landing<'_> {
     }
 }
 
-fn device_row(out: &mut String, d: &Value) {
-    let text = |k: &str| esc(d[k].as_str().unwrap_or("")).into_owned();
-    let name = match d["deviceName"].as_str() {
-        Some(n) => esc(n).into_owned(),
-        None => text("deviceId"),
-    };
-    let health = if d["healthy"] == true {
+fn device_row(out: &mut String, d: &DeviceHealth) {
+    let name = esc(d.device_name.as_deref().unwrap_or(&d.device_id));
+    let health = if d.healthy {
         "<span class=\"ok\">healthy</span>".to_string()
     } else {
         format!(
             "<span class=\"bad\">silent {}</span>",
-            ago(d["timeSinceLastPing"].as_u64().unwrap_or(0))
+            ago(d.time_since_last_ping_ms)
         )
     };
-    let ack = match (d["lastAckSequence"].as_u64(), d["lastAckSuccess"].as_bool()) {
+    let ack = match (d.last_ack_sequence, d.last_ack_success) {
         (Some(n), Some(true)) => format!("#{n} ok"),
         (Some(n), _) => format!("<span class=\"bad\">#{n} failed</span>"),
         (None, _) => "none".into(),
     };
-    let apply = d["lastApplyTime"]
-        .as_f64()
+    let apply = d
+        .last_apply_time_ms
         .map(|ms| format!("{ms:.2} ms"))
         .unwrap_or_else(|| "-".into());
     let _ = write!(
         out,
         "<tr><td>{name}</td><td>{}</td><td>{health}</td><td>{ack}</td><td>{apply}</td></tr>",
-        text("platform")
+        esc(&d.platform)
     );
 }
 

@@ -4,7 +4,8 @@
 //! - [`config`]: every limit and default
 //! - `event_loop`: the poll loop (moves bytes and timers only)
 //! - `conn`: a connection's state machine
-//! - [`http`] / [`api`]: requests, routing, the control-API guard
+//! - [`http`] / [`api`]: requests, routing, the control-API guard;
+//!   `replies` and [`stats`]: the typed JSON bodies it answers with
 //! - [`websocket`]: upgrade and tungstenite plumbing
 //! - [`outbound`]: bounded out-queues of shared frames
 //! - [`timer`]: the timer wheel
@@ -23,7 +24,9 @@ mod inflate;
 pub mod landing;
 mod mailbox;
 pub mod outbound;
+mod replies;
 pub mod state;
+pub mod stats;
 pub mod timer;
 pub mod urls;
 mod watch;

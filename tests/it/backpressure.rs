@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 fn stats_requests(server: &TestServer) -> u64 {
-    server.handle.stats().unwrap()["counters"]["httpRequests"]
-        .as_u64()
-        .unwrap()
+    server.handle.stats().unwrap().counters.http_requests
 }
 
 #[test]

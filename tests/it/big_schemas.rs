@@ -3,7 +3,7 @@
 //! resync of a device that fell behind. None of them is an "unread reply".
 
 use crate::common::{Device, TestServer, schema};
-use crate::support::{SOON, counter, wait_until};
+use crate::support::{SOON, counters, wait_until};
 use lumora_hr_mini::protocol::calculate_checksum;
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
@@ -41,7 +41,7 @@ fn a_device_joins_a_session_whose_schema_is_over_1_mib() {
         c2["payload"]["connectionId"],
         connected["payload"]["connectionId"]
     );
-    assert_eq!(counter(&server, "schemaEncodings"), 1);
+    assert_eq!(counters(&server).schema_encodings, 1);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn reload_of_a_schema_over_1_mib_is_answered_in_full() {
         device.send(&reload);
     }
     wait_until(SOON, "the reloads are handled", || {
-        counter(&server, "resyncs") == 6
+        counters(&server).resyncs == 6
     });
     let mut edited = s.clone();
     edited["nodes"][0]["props"]["text"] = json!("edited");
@@ -83,9 +83,9 @@ fn reload_of_a_schema_over_1_mib_is_answered_in_full() {
         assert_eq!(m["payload"]["schema"], s);
         fulls += 1;
     }
-    let skipped = counter(&server, "resyncsSkipped");
+    let skipped = counters(&server).resyncs_skipped;
     assert_eq!(fulls + skipped, 5, "{fulls} sent, {skipped} folded");
-    assert_eq!(counter(&server, "schemaEncodings"), 1);
+    assert_eq!(counters(&server).schema_encodings, 1);
 }
 
 /// A TCP connection whose receive buffer is small, set before the
@@ -143,7 +143,7 @@ fn a_slow_device_is_resynced_with_a_schema_over_1_mib() {
     // up behind its `connected`: its queue overflows.
     let mut last = first.clone();
     let mut version = 1;
-    while crate::support::stats(&server)["counters"]["slowDeviceResyncs"] == 0 {
+    while crate::support::stats(&server).counters.slow_device_resyncs == 0 {
         assert!(version < 12, "the queue never overflowed");
         last = big_schema(2_400_000, &format!("v{version}"));
         let (status, reply) = server.push(&session, &last);
@@ -167,6 +167,6 @@ fn a_slow_device_is_resynced_with_a_schema_over_1_mib() {
         assert!(seq < current, "update #{seq} after #{current}");
     }
     wait_until(SOON, "the resync is counted", || {
-        counter(&server, "resyncs") >= 1
+        counters(&server).resyncs >= 1
     });
 }

@@ -84,9 +84,9 @@ fn device_follows_full_then_incremental_updates() {
     let pong = device.recv_type("pong");
     assert!(pong["payload"]["serverTime"].as_u64().unwrap() > 0);
     let health = server.handle.session_health(&session).unwrap();
-    assert_eq!(health["totalDevices"], 1);
-    assert_eq!(health["devices"][0]["lastAckSequence"], 2);
-    assert_eq!(health["devices"][0]["healthy"], true);
+    assert_eq!(health.total_devices, 1);
+    assert_eq!(health.devices[0].last_ack_sequence, Some(2));
+    assert!(health.devices[0].healthy);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //!, with the timers shortened through `Config`.
 
 use crate::common::{Device, TestServer, http, schema, text};
-use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, now_ms, stats, wait_for, wait_until};
+use crate::support::{
+    DeviceExt, Frame, RawWs, SOON, counters, now_ms, stats, wait_for, wait_until,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
@@ -73,8 +75,7 @@ fn a_silent_device_is_closed_after_the_idle_timeout() {
         assert!(raw.read_frame(SOON).is_none());
     }
     assert_eq!(device_count(&server, &session), 0);
-    let s = stats(&server);
-    assert_eq!(s["totalDevices"], 0);
+    assert_eq!(stats(&server).total_devices, 0);
 }
 
 #[test]
@@ -107,7 +108,7 @@ fn a_device_answering_pings_stays_connected() {
     assert!(d.ping_pong(&session).is_empty());
     assert_eq!(server.handle.cleanup_stale_connections().unwrap(), 0);
     let h = server.handle.session_health(&session).unwrap();
-    assert_eq!(h["healthyDevices"], 2, "{h}");
+    assert_eq!(h.healthy_devices, 2, "{h:?}");
 }
 
 #[test]
@@ -132,9 +133,9 @@ fn an_expiring_session_closes_its_devices_with_4410() {
 
     // Gone for the API too, and cleaned up by the timer (no request needed).
     wait_until(SOON, "both sessions to be cleaned up", || {
-        stats(&server)["sessions"] == 0
+        stats(&server).sessions == 0
     });
-    assert_eq!(counter(&server, "sessionsExpired"), 2);
+    assert_eq!(counters(&server).sessions_expired, 2);
     for id in [&session, &idle] {
         let (status, body) = http(server.addr, "GET", &format!("/session/{id}"), None);
         assert!(
@@ -204,7 +205,7 @@ fn extending_through_the_handle() {
         .unwrap();
     assert!(later >= created.expires_at_ms + 3_500_000);
     let s = server.handle.get_session(&created.session_id).unwrap();
-    assert_eq!(s["expiresAt"], later);
+    assert_eq!(s.expires_at_ms, later);
     assert!(
         server
             .handle

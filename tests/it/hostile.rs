@@ -186,9 +186,7 @@ pub fn timed_health(addr: SocketAddr) -> (u16, Duration) {
 /// Open connections as the server counts them (through the handle, so
 /// the count does not include a connection of its own).
 pub fn open_connections(server: &TestServer) -> u64 {
-    server.handle.stats().unwrap()["connections"]["open"]
-        .as_u64()
-        .unwrap()
+    server.handle.stats().unwrap().connections.open as u64
 }
 
 /// The normal flow after an attack: a new session, a device connected to

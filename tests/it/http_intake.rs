@@ -337,7 +337,7 @@ fn buffered_bodies_are_bounded_across_connections() {
     assert_eq!(read_head(&mut a), CONTINUE);
     a.write_all(&body.as_bytes()[..body.len() / 2]).unwrap();
     crate::common::wait_until(SOON, "A's body is buffered", || {
-        stats(&server)["connections"]["bufferedBodyBytes"].as_u64() == Some(body.len() as u64)
+        stats(&server).connections.buffered_body_bytes == body.len()
     });
     // B does not fit next to it.
     let mut b = TcpStream::connect(server.addr).unwrap();
@@ -354,7 +354,7 @@ fn buffered_bodies_are_bounded_across_connections() {
     a.write_all(&body.as_bytes()[body.len() / 2..]).unwrap();
     assert_eq!(read_until_closed(&mut a, SOON).status(), 200);
     crate::common::wait_until(SOON, "nothing buffered", || {
-        stats(&server)["connections"]["bufferedBodyBytes"].as_u64() == Some(0)
+        stats(&server).connections.buffered_body_bytes == 0
     });
     let mut b = TcpStream::connect(server.addr).unwrap();
     b.write_all(&post_head(
@@ -373,10 +373,10 @@ fn buffered_bodies_are_bounded_across_connections() {
     c.write_all(&post_head(&send, &[], body.len())).unwrap();
     c.write_all(&body.as_bytes()[..1000]).unwrap();
     crate::common::wait_until(SOON, "C's body is buffered", || {
-        stats(&server)["connections"]["bufferedBodyBytes"].as_u64() == Some(body.len() as u64)
+        stats(&server).connections.buffered_body_bytes == body.len()
     });
     drop(c);
     crate::common::wait_until(SOON, "C's room is given back", || {
-        stats(&server)["connections"]["bufferedBodyBytes"].as_u64() == Some(0)
+        stats(&server).connections.buffered_body_bytes == 0
     });
 }

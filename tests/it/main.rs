@@ -31,6 +31,7 @@ mod load;
 mod protocol_checklist;
 mod push_replies;
 mod regressions;
+mod reply_keys;
 mod resume;
 mod security_guard;
 mod security_limits;

@@ -55,7 +55,7 @@ fn pushing_back_what_devices_hold_drops_the_held_push_and_says_no_change() {
     std::thread::sleep(WINDOW + Duration::from_millis(200));
     assert!(device.ping_pong(&session).is_empty(), "nothing was held");
     assert_eq!(seq(&server, &session), 1);
-    assert_eq!(stats(&server)["counters"]["broadcasts"], 1);
+    assert_eq!(stats(&server).counters.broadcasts, 1);
     let c = v("c");
     let (status, r) = server.push(&session, &c);
     assert_eq!((status, &r["sequenceNumber"]), (200, &json!(2)), "{r}");

@@ -334,7 +334,7 @@ fn a_device_flooding_messages_is_rate_limited_then_closed_with_1008() {
     crate::common::wait_until(
         crate::support::SOON,
         "the flood to hit the rate limit",
-        || crate::support::counter(&server, "rateLimited") > 0,
+        || crate::support::counters(&server).rate_limited > 0,
     );
     for _ in 0..3 {
         let started = Instant::now();

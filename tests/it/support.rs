@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use crate::common::{Device, TestServer, parse_response};
+use lumora_hr_mini::server::stats::{StatCounters, Stats};
 use serde_json::Value;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,15 +26,13 @@ pub fn now_ms() -> u64 {
 }
 
 /// `/stats` through the handle.
-pub fn stats(server: &TestServer) -> Value {
+pub fn stats(server: &TestServer) -> Stats {
     server.handle.stats().expect("stats")
 }
 
-/// A counter of `/stats`.
-pub fn counter(server: &TestServer, name: &str) -> u64 {
-    stats(server)["counters"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name}"))
+/// The counters of `/stats`.
+pub fn counters(server: &TestServer) -> StatCounters {
+    stats(server).counters
 }
 
 /// A header's value in a response head (case-insensitive name).

@@ -8,10 +8,8 @@ use crate::support::{RawWs, SOON, masked_frame, stats, wait_until};
 use std::io::Write;
 use std::net::TcpStream;
 
-fn timers_pending(server: &TestServer) -> u64 {
-    stats(server)["timersPending"]
-        .as_u64()
-        .expect("timersPending")
+fn timers_pending(server: &TestServer) -> usize {
+    stats(server).timers_pending
 }
 
 /// Closes `stream` with a reset (SO_LINGER 0) instead of a FIN.
@@ -79,9 +77,6 @@ fn connect_disconnect_churn_leaves_no_timers_behind() {
         timers_pending(&server) == idle
     });
     let s = stats(&server);
-    assert!(
-        s["connections"]["accepted"].as_u64().unwrap() >= CYCLES as u64,
-        "{s}"
-    );
-    assert_eq!(s["totalDevices"], 0, "{s}");
+    assert!(s.connections.accepted >= CYCLES as u64, "{s:?}");
+    assert_eq!(s.total_devices, 0, "{s:?}");
 }

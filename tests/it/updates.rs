@@ -2,7 +2,7 @@
 //! calls, and slow devices that stop reading.
 
 use crate::common::{Device, TestServer, schema, text};
-use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, stats, wait_until};
+use crate::support::{DeviceExt, Frame, RawWs, SOON, counters, stats, wait_until};
 use lumora_hr_mini::protocol::{
     Schema, SchemaDelta, UpdateType, apply_schema_delta, calculate_checksum,
 };
@@ -130,8 +130,8 @@ fn sequence_numbers_count_broadcasts_without_gaps() {
     assert!(early.device.ping_pong(&session).is_empty());
     assert!(late.unwrap().device.ping_pong(&session).is_empty());
     let s = stats(&server);
-    assert_eq!(s["counters"]["broadcasts"], 5);
-    assert_eq!(s["counters"]["pushes"], 7);
+    assert_eq!(s.counters.broadcasts, 5);
+    assert_eq!(s.counters.pushes, 7);
     // Sessions count on their own.
     let other = server.session();
     let (_, r) = server.push(&other, &v1);
@@ -187,8 +187,8 @@ fn coalescing_holds_quick_pushes_and_sends_only_the_latest() {
     assert_eq!((status, &r["updateType"]), (200, &json!("none")), "{r}");
     assert!(d.device.ping_pong(&session).is_empty(), "exactly one more");
     let s = stats(&server);
-    assert_eq!(s["counters"]["broadcasts"], 2);
-    assert_eq!(s["sessionDetails"][0]["sequenceNumber"], 2);
+    assert_eq!(s.counters.broadcasts, 2);
+    assert_eq!(s.session_details[0].sequence_number, 2);
 
     // Once a window has passed with no broadcast, a push goes out at once.
     wait_until(SOON, "the window to pass", || received.elapsed() > window);
@@ -277,11 +277,9 @@ impl Follower {
             .connected_devices(session)
             .unwrap()
             .into_iter()
-            .find(|d| d["deviceId"] == device_id)
-            .unwrap()["connectionId"]
-            .as_str()
+            .find(|d| d.device_id == device_id)
             .unwrap()
-            .to_string()
+            .connection_id
     }
 }
 
@@ -340,7 +338,7 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
     // Push until the slow device's socket and queue are full and it has been
     // marked for a resync, then a few more.
     let mut i = 0;
-    while counter(&server, "slowDeviceResyncs") == 0 {
+    while counters(&server).slow_device_resyncs == 0 {
         assert!(i < 300, "the slow device never overflowed");
         push(&schemas[i % 2]);
         i += 1;
@@ -407,12 +405,12 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
         seen.iter().any(|(s, k)| k == "full" && *s > 1),
         "no resync: {seen:?}"
     );
-    assert!(counter(&server, "resyncs") >= 1);
+    assert!(counters(&server).resyncs >= 1);
     let s = stats(&server);
-    assert!(s["counters"]["slowDeviceResyncs"].as_u64().unwrap() > 0);
+    assert!(s.counters.slow_device_resyncs > 0);
     let devices = server.handle.connected_devices(&session).unwrap();
     assert!(
-        devices.iter().any(|d| d["deviceId"] == "slow"),
+        devices.iter().any(|d| d.device_id == "slow"),
         "the slow device is still connected: {devices:?}"
     );
 }

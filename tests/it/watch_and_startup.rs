@@ -31,9 +31,11 @@ impl Drop for TempFile {
 }
 
 fn sequence(server: &TestServer, session: &str) -> u64 {
-    server.handle.get_session(session).expect("session")["sequenceNumber"]
-        .as_u64()
-        .unwrap_or(0)
+    server
+        .handle
+        .get_session(session)
+        .expect("session")
+        .sequence_number
 }
 
 #[test]
@@ -54,7 +56,7 @@ fn watched_file_is_pushed_at_start_and_on_change_but_not_when_broken() {
     let current = server.handle.get_session(&session).unwrap();
     let expected =
         lumora_hr_mini::protocol::calculate_checksum(&schema(json!([text("a", "second")])));
-    assert_eq!(current["checksum"], expected);
+    assert_eq!(current.checksum, Some(expected));
 
     // Broken files are not pushed: the session's devices are told why (the
     // positive signal that the watcher read it), and nothing else changes.

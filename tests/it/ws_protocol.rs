@@ -2,7 +2,7 @@
 //! handshake, message handling, rate limiting, and shutdown.
 
 use crate::common::{Device, TestServer, schema, text};
-use crate::support::{DeviceExt, Frame, RawWs, SOON, counter, wait_for, wait_until};
+use crate::support::{DeviceExt, Frame, RawWs, SOON, counters, wait_for, wait_until};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::mpsc;
@@ -261,7 +261,7 @@ fn malformed_and_invalid_messages_are_recoverable() {
     );
     // Still connected and served.
     assert!(d.ping_pong(&session).is_empty());
-    assert!(counter(&server, "invalidMessages") >= bad.len() as u64);
+    assert!(counters(&server).invalid_messages >= bad.len() as u64);
 }
 
 #[test]
@@ -323,10 +323,10 @@ fn ping_pong_and_acks() {
     ));
     let health = wait_for(SOON, "the ack in health", || {
         let h = server.handle.session_health(&session).unwrap();
-        (h["devices"][0]["lastAckSequence"] == 1).then_some(h)
+        (h.devices[0].last_ack_sequence == Some(1)).then_some(h)
     });
-    assert_eq!(health["devices"][0]["healthy"], true);
-    assert_eq!(counter(&server, "acks"), 1);
+    assert!(health.devices[0].healthy);
+    assert_eq!(counters(&server).acks, 1);
 
     d.send(&Device::msg(
         &session,
@@ -334,11 +334,11 @@ fn ping_pong_and_acks() {
         json!({"sequenceNumber": 1, "success": false, "error": "boom"}),
     ));
     wait_until(SOON, "the failed ack", || {
-        counter(&server, "failedAcks") == 1
+        counters(&server).failed_acks == 1
     });
     let h = server.handle.session_health(&session).unwrap();
-    assert_eq!(h["devices"][0]["healthy"], false);
-    assert_eq!(h["unhealthyDevices"], 1);
+    assert!(!h.devices[0].healthy);
+    assert_eq!(h.unhealthy_devices, 1);
 
     // WebSocket-level pings are answered too.
     d.ws.send(Message::Ping(b"hi".to_vec().into())).unwrap();
@@ -429,7 +429,7 @@ fn a_flood_is_dropped_with_one_warning() {
     d.ws.flush().unwrap();
     // connect + the flood
     wait_until(SOON, "the flood to be read", || {
-        counter(&server, "messagesReceived") == FLOOD + 1
+        counters(&server).messages_received == FLOOD + 1
     });
     let (mut pongs, mut warnings) = (0u64, 0u64);
     while let Some(m) = d.try_recv(Duration::from_millis(300)) {
@@ -442,7 +442,7 @@ fn a_flood_is_dropped_with_one_warning() {
             other => panic!("unexpected {other}: {m}"),
         }
     }
-    let dropped = counter(&server, "rateLimited");
+    let dropped = counters(&server).rate_limited;
     assert_eq!(pongs + dropped, FLOOD, "every message answered or dropped");
     // A full bucket of 100 (one token went to `connect`), plus what refilled
     // while the server worked through the flood.

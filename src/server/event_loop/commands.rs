@@ -14,7 +14,7 @@ impl EventLoop {
                     let _ = r.send(self.hub.startup_or_create(now).map(|(s, _)| s));
                 }
                 Command::GetSession(id, r) => {
-                    let _ = r.send(self.hub.session_json(&id, now));
+                    let _ = r.send(self.hub.session_view(&id, now));
                 }
                 Command::DeleteSession(id, r) => {
                     let _ = r.send(self.hub.delete_session(&id, fx));
@@ -35,7 +35,7 @@ impl EventLoop {
                     let _ = reply.send(self.hub.push_to_device(&session, &connection_id, now, fx));
                 }
                 Command::Health(id, r) => {
-                    let _ = r.send(self.hub.health_json(&id, now));
+                    let _ = r.send(self.hub.health_view(&id, now));
                 }
                 Command::Extend(id, by, r) => {
                     let _ = r.send(self.hub.extend_session(&id, by, now));
@@ -51,7 +51,7 @@ impl EventLoop {
                     self.stats.connections_open = self.conns.len();
                     self.stats.timers_pending = self.wheel.len();
                     self.stats.buffered_body_bytes = self.body_budget.in_use();
-                    let _ = r.send(Ok(api::stats_json(&self.hub, &self.stats)));
+                    let _ = r.send(Ok(api::Stats::new(&self.hub, &self.stats)));
                 }
                 Command::Watch {
                     session,
