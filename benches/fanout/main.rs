@@ -95,21 +95,44 @@ usage: cargo bench --bench fanout -- [options]
   --frame-bytes B    size of the floor's pre-framed update (default 600)
   --startup N        report the binary size and the median of N start-ups
                      (spawn -> port accepts); alone, skips the fan-out phases
+
+big pushes (either skips the fan-out phases; the server runs with --no-state):
+  --push-cpu         server CPU per push (from /proc/<pid>/task/*/schedstat, before each
+                     POST and before the next) against the floor of serde_json reading the
+                     same body once into IgnoredAny in this process, same run: a
+                     10,000-node schema (1.6 MB) with a one-prop edit per push (incremental)
+                     with 1 and 100 devices; a 63,500-node schema (10.4 MB), first push and
+                     pushes alternating with a copy 64 nodes apart (full), 1 device.
+                     Medians over --runs
+  --push-stall       10 MiB pushes back to back (full updates) on one connection while
+                     GET /health and two devices' pings (one of the pushed session, one of
+                     another) measure how long their answers wait: p50, p99, longest
+  --pushes K         pushes per case and run (default: 15 one-prop edits, 8 full updates
+                     after the first push; 10 with --push-stall)
+  --stall-seconds S  with --push-stall: stop pushing after S seconds (default 30)
+  --with-state       keep sessions on disk as the binary does by default (in a temporary
+                     state directory): the state writer's CPU then counts too
 ";
 
+mod big_schema;
 mod client;
 mod floor;
 mod options;
 mod probe;
+mod push_cpu;
+mod push_stall;
 mod report;
 mod servers;
 mod startup;
 mod wire;
 mod workload;
+use big_schema::*;
 use client::*;
 use floor::*;
 use options::*;
 use probe::*;
+use push_cpu::*;
+use push_stall::*;
 use report::*;
 use servers::*;
 use startup::*;
@@ -134,6 +157,18 @@ fn main() {
     let nofile = raise_nofile_limit();
     if opts.startup > 0 {
         if let Err(e) = size_and_startup(&opts.bin, opts.startup) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    if opts.push_cpu {
+        if let Err(e) = push_cpu(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    if opts.push_stall {
+        if let Err(e) = push_stall(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

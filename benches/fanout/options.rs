@@ -26,6 +26,16 @@ pub(crate) struct Opts {
     pub(crate) lean_floor: bool,
     pub(crate) pin: bool,
     pub(crate) ack_at_once: bool,
+    /// `--push-cpu`: server CPU per push of big schemas (push_cpu.rs).
+    pub(crate) push_cpu: bool,
+    /// `--push-stall`: /health and ping waits during big pushes (push_stall.rs).
+    pub(crate) push_stall: bool,
+    /// Pushes per case and run of the two modes above.
+    pub(crate) pushes: usize,
+    /// Longest time the pushes of `--push-stall` go on.
+    pub(crate) stall_time: Duration,
+    /// Keep sessions on disk (the binary's default) in the push modes.
+    pub(crate) with_state: bool,
 }
 
 pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -45,6 +55,11 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
         lean_floor: false,
         pin: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         ack_at_once: false,
+        push_cpu: false,
+        push_stall: false,
+        pushes: 0,
+        stall_time: Duration::from_secs(30),
+        with_state: false,
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -68,6 +83,13 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--no-pin" => o.pin = false,
             "--ack-at-once" => o.ack_at_once = true,
             "--floor" => o.floor = true,
+            "--push-cpu" => o.push_cpu = true,
+            "--push-stall" => o.push_stall = true,
+            "--pushes" => o.pushes = num("--pushes")?.max(1),
+            "--stall-seconds" => {
+                o.stall_time = Duration::from_secs(num("--stall-seconds")?.clamp(1, 600) as u64)
+            }
+            "--with-state" => o.with_state = true,
             "--full-every" => o.full_every = num("--full-every")?,
             "--interval-ms" => o.interval = Duration::from_millis(num("--interval-ms")? as u64),
             "--gap-ms" => o.gap = Duration::from_millis(num("--gap-ms")? as u64),
@@ -89,6 +111,7 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    o.fanout = o.startup == 0 || devices_given;
+    let push_modes = o.push_cpu || o.push_stall;
+    o.fanout = !push_modes && (o.startup == 0 || devices_given);
     Ok(o)
 }

@@ -162,6 +162,11 @@ pub(crate) fn start_server_here(opts: &Opts) -> io::Result<Target> {
                     "XDG_STATE_HOME",
                     std::env::temp_dir().join("lumora-hr-mini-bench-state"),
                 );
+            if (opts.push_cpu || opts.push_stall) && !opts.with_state {
+                // The push modes measure the loop's work alone, not the
+                // state writer's (`--with-state` to include it).
+                cmd.arg("--no-state");
+            }
             if max_connections > Config::default().max_connections {
                 cmd.args(["--max-connections", &max_connections.to_string()]);
             }

@@ -1,0 +1,313 @@
+//! `--push-cpu`: the server's CPU per push of a big schema over HTTP, from
+//! the process's own CPU time, against the floor of reading the same body
+//! bytes once (`serde_json` into `IgnoredAny`, in this process), measured
+//! in the same run.
+//!
+//! Cases: a 10,000-node schema (about 1.6 MB) pushed again and again with
+//! one leaf's text changed each time (incremental updates), with 1 and with
+//! 100 devices connected; and a 63,500-node schema (about 10.4 MB) pushed
+//! first to an empty session and then alternating with a copy that differs
+//! in 64 nodes (full updates), with 1 device. The schemas are
+//! `schema_value` of `benches/protocol.rs`, so the figures compare with its
+//! push table. The server's CPU for a push is read from
+//! `/proc/<pid>/task/*/schedstat` just before the POST and just before the
+//! next one: it covers reading the request, parsing, validating, the
+//! checksum, the delta, encoding, writing the update to every device and
+//! reading their acks, and freeing the schema it replaces.
+
+use crate::*;
+use serde::de::IgnoredAny;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pushes {
+    /// Each push changes one leaf's text of the one before.
+    OnePropEdits,
+    /// A first push, then two schemas in turn, each a full update.
+    Alternating,
+}
+
+struct Case {
+    name: &'static str,
+    nodes: usize,
+    devices: usize,
+    pushes: Pushes,
+    /// Server CPU ÷ floor the project aims at.
+    goal: f64,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "10,000 nodes, one-prop edit, 1 device",
+        nodes: 10_000,
+        devices: 1,
+        pushes: Pushes::OnePropEdits,
+        goal: 2.0,
+    },
+    Case {
+        name: "10,000 nodes, one-prop edit, 100 devices",
+        nodes: 10_000,
+        devices: 100,
+        pushes: Pushes::OnePropEdits,
+        goal: 2.0,
+    },
+    Case {
+        name: "63,500 nodes (10 MiB), full update, 1 device",
+        nodes: 63_500,
+        devices: 1,
+        pushes: Pushes::Alternating,
+        goal: 3.0,
+    },
+];
+
+/// Scans of each body for the floor.
+const FLOOR_SCANS: usize = 3;
+
+/// The largest body the server takes by default (`--max-body-bytes`).
+pub(crate) const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// One case in one run.
+struct CaseRun {
+    /// Server CPU (ns) of each measured push, in order.
+    cpu: Vec<u64>,
+    /// Update type of each push (0 incremental, 1 full, 2 other).
+    class: Vec<usize>,
+    /// Time (ns) from writing each POST to its answer.
+    answered: Vec<u64>,
+    /// Median CPU (ns) of one `IgnoredAny` scan of the pushed bodies.
+    floor: f64,
+    refused: usize,
+    rss_kib: Option<u64>,
+}
+
+impl CaseRun {
+    /// Median server CPU (ns) of the pushes in `range`.
+    fn median_cpu(&self, range: std::ops::Range<usize>) -> f64 {
+        median(self.cpu[range].iter().map(|&v| v as f64).collect())
+    }
+}
+
+/// `POST /session/new`; the new session's id.
+pub(crate) fn new_session(addr: SocketAddr) -> io::Result<String> {
+    let (status, body) = http_once(addr, "POST", "/session/new", "")?;
+    serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["sessionId"].as_str().map(str::to_string))
+        .ok_or_else(|| io::Error::other(format!("POST /session/new: {status} {body}")))
+}
+
+/// The floor: reading the pushed bytes once, in this process.
+#[inline(never)]
+pub(crate) fn floor_scan(body: &[u8]) -> io::Result<IgnoredAny> {
+    serde_json::from_slice::<IgnoredAny>(body).map_err(io::Error::other)
+}
+
+/// Median CPU (ns) of scanning each of `bodies` [`FLOOR_SCANS`] times.
+pub(crate) fn floor_ns(bodies: &[String]) -> io::Result<f64> {
+    let mut samples = Vec::with_capacity(bodies.len() * FLOOR_SCANS);
+    for body in bodies {
+        for _ in 0..FLOOR_SCANS {
+            let t0 = this_thread_cpu_ns();
+            std::hint::black_box(floor_scan(std::hint::black_box(body.as_bytes()))?);
+            samples.push((this_thread_cpu_ns() - t0) as f64);
+        }
+    }
+    Ok(median(samples))
+}
+
+/// The bodies a case pushes, the first one included.
+fn case_bodies(case: &Case, pushes: usize) -> io::Result<Vec<String>> {
+    let bodies = match case.pushes {
+        Pushes::OnePropEdits => one_prop_edits(case.nodes, pushes),
+        Pushes::Alternating => {
+            let [a, b] = two_full_schemas(case.nodes);
+            (0..=pushes)
+                .map(|i| if i % 2 == 0 { a.clone() } else { b.clone() })
+                .collect()
+        }
+    };
+    if let Some(big) = bodies.iter().find(|b| b.len() > MAX_BODY) {
+        return Err(io::Error::other(format!(
+            "a {} B schema is over the server's {MAX_BODY} B body limit",
+            big.len()
+        )));
+    }
+    Ok(bodies)
+}
+
+fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> {
+    let mut o = opts.clone();
+    o.devices = case.devices;
+    let target = start_server(&o)?;
+    let result = (|| {
+        settle(100);
+        let addr = target.addr;
+        let session = new_session(addr)?;
+        let path = format!("/send/{session}");
+        // One-prop edits start from a session holding the first schema;
+        // the full updates start with the first push itself.
+        let (measured, first_seq) = match case.pushes {
+            Pushes::OnePropEdits => {
+                let (status, body) = http_once(addr, "POST", &path, &bodies[0])?;
+                if status != 200 {
+                    return Err(io::Error::other(format!("first push: {status} {body}")));
+                }
+                (&bodies[1..], 2)
+            }
+            Pushes::Alternating => (bodies, 1),
+        };
+        let mut client = Client::new(addr, &session)?;
+        let requests = measured
+            .iter()
+            .map(|b| post_request(addr, &path, b))
+            .collect();
+        client.set_trigger(TriggerKind::Http { requests })?;
+        client.connect_all(case.devices)?;
+        client.pump_until(Instant::now() + Duration::from_millis(200), |_| false)?;
+        let rounds = client.rounds(measured.len(), first_seq, &target.probe, &o)?;
+        let rss_kib = target.probe.rss_kib();
+        drop(client);
+        let floor = floor_ns(measured)?;
+        Ok(CaseRun {
+            cpu: rounds.cpu,
+            class: rounds.class,
+            answered: rounds.answered,
+            floor,
+            refused: rounds.push_errors,
+            rss_kib,
+        })
+    })();
+    target.shutdown();
+    result
+}
+
+fn class_name(class: usize) -> &'static str {
+    match class {
+        0 => "incremental",
+        1 => "full",
+        _ => "other",
+    }
+}
+
+pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
+    println!(
+        "push CPU: server CPU per push over HTTP (release binary, --coalesce-ms 0{}), {} run(s), {} CPUs{}",
+        if opts.with_state { "" } else { ", --no-state" },
+        opts.runs,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if opts.pin {
+            format!(" (server on CPU {SERVER_CPU}, this tool on CPU {CLIENT_CPU})")
+        } else {
+            " (not pinned)".to_string()
+        },
+    );
+    println!(
+        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body)"
+    );
+    let wall = Instant::now();
+    // Per case: per run (server median, floor, ratio) and first pushes.
+    let mut summary: Vec<Vec<[f64; 3]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut firsts: Vec<Vec<[f64; 2]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut sizes = vec![0usize; CASES.len()];
+    for (k, case) in CASES.iter().enumerate() {
+        let pushes = match (opts.pushes, case.pushes) {
+            (0, Pushes::OnePropEdits) => 15,
+            (0, Pushes::Alternating) => 8,
+            (n, _) => n,
+        };
+        let bodies = case_bodies(case, pushes)?;
+        sizes[k] = bodies[0].len();
+        for run in 1..=opts.runs {
+            let r = run_case(opts, case, &bodies)?;
+            let expected = match case.pushes {
+                Pushes::OnePropEdits => 0,
+                Pushes::Alternating => 1,
+            };
+            let unexpected = r.class.iter().filter(|&&c| c != expected).count();
+            // The full updates' first push (to an empty session) on its own.
+            let changing = match case.pushes {
+                Pushes::OnePropEdits => 0..r.cpu.len(),
+                Pushes::Alternating => 1..r.cpu.len(),
+            };
+            let server = r.median_cpu(changing.clone());
+            let mut answered: Vec<u64> = r.answered[changing.clone()].to_vec();
+            answered.sort_unstable();
+            let mut cpu_sorted: Vec<u64> = r.cpu[changing.clone()].to_vec();
+            cpu_sorted.sort_unstable();
+            println!(
+                "run {run}/{}: {} ({} B): server CPU per push median {} (min {}, max {}; {} pushes, {}{}{}), POST answered after {} (median); floor {}; ratio {:.1}x (goal <= {}x){}",
+                opts.runs,
+                case.name,
+                sizes[k],
+                ms(server),
+                ms(cpu_sorted[0] as f64),
+                ms(*cpu_sorted.last().unwrap_or(&0) as f64),
+                changing.len(),
+                class_name(expected),
+                if unexpected > 0 {
+                    format!(", {unexpected} of another type")
+                } else {
+                    String::new()
+                },
+                if r.refused > 0 {
+                    format!(", {} refused", r.refused)
+                } else {
+                    String::new()
+                },
+                ms(percentile(&answered, 0.5)),
+                ms(r.floor),
+                server / r.floor,
+                case.goal,
+                r.rss_kib
+                    .map_or(String::new(), |kib| format!("; server RSS after {kib} KiB")),
+            );
+            if case.pushes == Pushes::Alternating {
+                let first = r.cpu[0] as f64;
+                println!(
+                    "          first push (empty session): server CPU {}, answered after {}; ratio {:.1}x",
+                    ms(first),
+                    ms(r.answered[0] as f64),
+                    first / r.floor
+                );
+                firsts[k].push([first, first / r.floor]);
+            }
+            summary[k].push([server, r.floor, server / r.floor]);
+        }
+    }
+    println!(
+        "\nmedians over {} run(s) ({:.0} s in all):",
+        opts.runs,
+        wall.elapsed().as_secs_f64()
+    );
+    for (k, case) in CASES.iter().enumerate() {
+        let col = |c: usize| median(summary[k].iter().map(|r| r[c]).collect());
+        let ratio = col(2);
+        println!(
+            "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x  goal <= {}x: {}",
+            case.name,
+            sizes[k],
+            ms(col(0)),
+            ms(col(1)),
+            ratio,
+            case.goal,
+            if ratio <= case.goal { "met" } else { "NOT met" }
+        );
+        if !firsts[k].is_empty() {
+            let fcol = |c: usize| median(firsts[k].iter().map(|r| r[c]).collect());
+            println!(
+                "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x  goal <= {}x: {}",
+                "  the same, first push to an empty session",
+                sizes[k],
+                ms(fcol(0)),
+                ms(col(1)),
+                fcol(1),
+                case.goal,
+                if fcol(1) <= case.goal {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            );
+        }
+    }
+    Ok(())
+}
