@@ -8,6 +8,8 @@
 //! cargo bench --bench fanout -- --devices 1000 --runs 5        # medians over 5 runs
 //! cargo bench --bench fanout -- --devices 10000 --updates 30   # 10,000 devices
 //! cargo bench --bench fanout -- --startup 20                   # binary size + start-up only
+//! cargo bench --bench fanout -- --push-cpu --runs 3            # server CPU per big push vs reading it
+//! cargo bench --bench fanout -- --push-stall --runs 3          # /health and ping waits during 10 MiB pushes
 //! cargo bench --bench fanout -- --help
 //! ```
 //!
@@ -47,6 +49,9 @@
 //! client); `--server thread` runs it in a thread of this process and reads
 //! that thread's CPU clock (`pthread_getcpuclockid`); memory is then not
 //! reported, and the floor also runs in a thread for a like-for-like ratio.
+//!
+//! `--push-cpu` and `--push-stall` measure pushes of big schemas instead
+//! (see `push_cpu.rs` and `push_stall.rs`).
 //!
 //! Everything is on 127.0.0.1, bounded in count and time, and stops by
 //! itself. Nothing here is asserted: numbers on a shared 2-core VM are
