@@ -1,10 +1,11 @@
 //! The one way a server reads a device's message: `ack` and `ping` (nearly
 //! every message) through the allocation-free reader of `hot.rs`, borrowing
 //! their strings from the text; anything else, or anything that reader
-//! declines, through the full, validated decoder of `message/codec.rs`.
+//! declines, through the full, validated decoder of `codec.rs`.
 
+use super::codec::deserialize_message_full;
 use super::hot::deserialize_message_ref;
-use super::message::{Payload, ProtocolError, deserialize_message_full};
+use super::message::{Payload, ProtocolError};
 use std::borrow::Cow;
 
 /// A decoded message's envelope strings and payload.

@@ -242,7 +242,7 @@ impl<'de> Visitor<'de> for SkipVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::message::deserialize_message_full;
+    use crate::protocol::codec::deserialize_message_full;
     use proptest::prelude::*;
 
     const SID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";

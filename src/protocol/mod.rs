@@ -4,12 +4,18 @@
 //! - [`checksum`]: canonical JSON and CRC-32
 //! - [`close`]: the WebSocket close codes and their reasons
 //! - [`delta`]: compute / apply / choose updates
-//! - [`message`] and [`validate`]: messages and their rules
 //! - [`update_type`]: typed `full` / `incremental` / `none` / `pending`
-//! - [`hot`]: allocation-free decoding of `ack` and `ping`
+//!
+//! The messages, in layers, each using only those below it:
+//! - [`message`]: the types (envelope, payloads) and their builders
+//! - [`validate`]: the message rules; [`hot`]: allocation-free decoding of
+//!   `ack` and `ping`
+//! - [`codec`]: messages to and from JSON text (the fast reader first, else
+//!   parse, validate, convert); [`decode`]: what a server calls
 
 pub mod checksum;
 pub mod close;
+pub mod codec;
 pub mod decode;
 pub mod delta;
 pub mod error_code;
@@ -24,6 +30,7 @@ pub mod validate;
 
 pub use checksum::{calculate_checksum, canonical_json, validate_checksum};
 pub use close::Close;
+pub use codec::{deserialize_message, message_from_value, serialize_message};
 pub use decode::{Decoded, decode};
 pub use delta::{
     DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,

@@ -1,7 +1,6 @@
 //! What an update is, and what a push did: typed names for the wire strings
 //! `full`, `incremental`, `none` and `pending`.
 
-use super::UpdateBody;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -18,16 +17,6 @@ impl UpdateKind {
     /// `full` or `incremental`, as in an update's `payload.type`.
     pub fn as_str(self) -> &'static str {
         UpdateType::from(self).as_str()
-    }
-}
-
-impl UpdateBody {
-    /// Which kind of update this body makes.
-    pub fn kind(&self) -> UpdateKind {
-        match self {
-            UpdateBody::Full(_) => UpdateKind::Full,
-            UpdateBody::Incremental(_) => UpdateKind::Incremental,
-        }
     }
 }
 

@@ -1,31 +1,39 @@
-//! Protocol messages: the envelope and its error here; the payload types in
-//! `payload.rs`, encoding and decoding in `codec.rs`, the builders in
-//! `builders.rs`.
+//! Protocol messages as types: the envelope and its error here, the payload
+//! types in `payload.rs`, the builders in `builders.rs`. The bottom of the
+//! protocol's layers: validation (`validate.rs`), the allocation-free
+//! reader (`hot.rs`) and encoding and decoding (`codec.rs`) use these types;
+//! nothing here uses them.
 //!
 //! Every message is `{type, sessionId, timestamp, version, payload}`. The
 //! envelope is written by hand so the `type` tag sits beside `payload`
 //! exactly as on the wire, without serde's buffering of flattened enums.
 
 mod builders;
-mod codec;
 mod payload;
 
 pub use builders::*;
-pub use codec::*;
 pub use payload::*;
 
 use super::delta::SchemaDelta;
 use super::error_code::ErrorCode;
-use super::json::{self, JsonError};
+use super::json::JsonError;
 use super::schema::Schema;
-use super::validate::validate_message;
+use super::update_type::UpdateKind;
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Reads a JSON number as whole milliseconds: fractions are dropped and
+/// negatives read as 0, since a timestamp is informational.
+pub(crate) fn number_to_u64(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_i64().map(|i| i.max(0) as u64))
+        .or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
+}
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
@@ -166,110 +174,3 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn schema() -> Arc<Schema> {
-        Arc::new(
-            Schema::from_value(
-                json!({"version": "1", "metadata": {}, "nodes": [{"id": "a", "type": "T"}]}),
-            )
-            .unwrap(),
-        )
-    }
-
-    fn roundtrip(m: Message) {
-        let text = serialize_message(&m);
-        let back =
-            deserialize_message(text.as_bytes(), true).unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert_eq!(back, m);
-    }
-
-    #[test]
-    fn every_builder_round_trips_and_validates() {
-        roundtrip(create_connect_message(
-            "s",
-            "d",
-            "ios",
-            Some("iPhone"),
-            PROTOCOL_VERSION,
-        ));
-        roundtrip(create_connect_message(
-            "s",
-            "d",
-            "other",
-            None,
-            PROTOCOL_VERSION,
-        ));
-        roundtrip(create_connected_message("s", "c", Some(schema()), 3));
-        roundtrip(create_connected_message("s", "c", None, 0));
-        roundtrip(create_full_update("s", schema(), 1, true));
-        let delta = SchemaDelta {
-            removed: vec!["a".into()],
-            ..Default::default()
-        };
-        roundtrip(create_incremental_update("s", delta, 2, "0badf00d", false));
-        roundtrip(create_ack_message("s", 2, false, Some("boom"), Some(1.5)));
-        roundtrip(create_reload_message("s", ReloadReason::Manual, None));
-        roundtrip(create_error_message(
-            "s",
-            ErrorCode::RateLimitExceeded,
-            "slow down",
-            Severity::Warning,
-            true,
-            Some(json!({"limit": 100})),
-        ));
-        roundtrip(create_ping_message("s", Some(PingStatus::Rendering)));
-        roundtrip(create_ping_message("s", None));
-        roundtrip(create_pong_message("s", 42));
-        roundtrip(create_log_message("s", "hello", LogLevel::Warn));
-    }
-
-    #[test]
-    fn wire_shape_is_camel_case_with_type_beside_payload() {
-        let m = create_full_update("sess", schema(), 7, true).at(99);
-        let v: Value = serde_json::from_str(&serialize_message(&m)).unwrap();
-        assert_eq!(v["type"], "update");
-        assert_eq!(v["sessionId"], "sess");
-        assert_eq!(v["timestamp"], 99);
-        assert_eq!(v["version"], "1.0.0");
-        assert_eq!(v["payload"]["type"], "full");
-        assert_eq!(v["payload"]["sequenceNumber"], 7);
-        assert_eq!(v["payload"]["preserveState"], true);
-        assert_eq!(v["payload"]["checksum"], schema().checksum());
-        assert_eq!(v["payload"]["schema"]["nodes"][0]["id"], "a");
-    }
-
-    #[test]
-    fn bad_input_is_an_error() {
-        assert!(matches!(
-            deserialize_message(b"{", true),
-            Err(ProtocolError::Json(_))
-        ));
-        assert!(matches!(
-            deserialize_message(b"[]", false),
-            Err(ProtocolError::Invalid(_))
-        ));
-        let no_type = br#"{"sessionId":"s","timestamp":1,"version":"1.0.0","payload":{}}"#;
-        assert!(deserialize_message(no_type, true).is_err());
-        assert!(deserialize_message(no_type, false).is_err());
-        let bad_schema = br#"{"type":"update","sessionId":"s","timestamp":1,"version":"1.0.0","payload":{"type":"full","schema":{"nodes":3},"preserveState":true,"sequenceNumber":1,"checksum":"x"}}"#;
-        let e = deserialize_message(bad_schema, true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("version: missing required field"), "{e}");
-    }
-
-    #[test]
-    fn float_timestamps_are_tolerated() {
-        let m = deserialize_message(
-            br#"{"type":"ping","sessionId":"s","timestamp":1.7e12,"version":"1.0.0","payload":{}}"#,
-            true,
-        )
-        .unwrap();
-        assert_eq!(m.timestamp, 1_700_000_000_000);
-    }
-}

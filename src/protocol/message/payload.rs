@@ -77,6 +77,16 @@ pub enum UpdateBody {
     Incremental(SchemaDelta),
 }
 
+impl UpdateBody {
+    /// Which kind of update this body makes.
+    pub fn kind(&self) -> UpdateKind {
+        match self {
+            UpdateBody::Full(_) => UpdateKind::Full,
+            UpdateBody::Incremental(_) => UpdateKind::Incremental,
+        }
+    }
+}
+
 /// `update` payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatePayload {
