@@ -2,10 +2,10 @@
 //! number), what it makes of each server message, and what it answers.
 
 use crate::protocol::{
-    ErrorPayload, PROTOCOL_VERSION, Payload, PingStatus, ReloadReason, Resume, ResumePoint, Schema,
-    SchemaDelta, UpdateBody, UpdateKind, apply_schema_delta, create_ack_message,
-    create_connect_message, create_ping_message, create_reload_message, deserialize_message,
-    serialize_message,
+    ErrorPayload, Message, PROTOCOL_VERSION, Payload, PingStatus, ReloadReason, Resume,
+    ResumePoint, Schema, SchemaDelta, UpdateBody, UpdateKind, apply_schema_delta,
+    create_ack_message, create_connect_message, create_ping_message, create_reload_message,
+    deserialize_message, serialize_message,
 };
 use std::time::Instant;
 
@@ -127,7 +127,7 @@ impl DeviceState {
         if let (Payload::Connect(c), Some(point)) = (&mut m.payload, self.resume_point()) {
             c.resume = Some(Resume::From(point));
         }
-        serialize_message(&m)
+        stamped(m)
     }
 
     /// What the device would resume from: its schema, number and the
@@ -142,7 +142,7 @@ impl DeviceState {
 
     /// A protocol `ping`.
     pub fn ping_message(&self) -> String {
-        serialize_message(&create_ping_message(
+        stamped(create_ping_message(
             &self.session_id,
             Some(PingStatus::Idle),
         ))
@@ -253,7 +253,7 @@ impl DeviceState {
                     applied.error.as_deref(),
                     Some(round3(applied.apply_ms)),
                 );
-                let mut out = vec![serialize_message(&ack)];
+                let mut out = vec![stamped(ack)];
                 if !applied.ok() {
                     out.push(self.reload_message(applied.error.as_deref()));
                 }
@@ -314,12 +314,17 @@ impl DeviceState {
     }
 
     fn reload_message(&self, error: Option<&str>) -> String {
-        serialize_message(&create_reload_message(
+        stamped(create_reload_message(
             &self.session_id,
             ReloadReason::Error,
             error,
         ))
     }
+}
+
+/// A message as sent: stamped with the system clock now, as text.
+fn stamped(m: Message) -> String {
+    serialize_message(&m.at_wall_clock())
 }
 
 fn round3(ms: f64) -> f64 {

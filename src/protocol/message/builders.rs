@@ -1,5 +1,7 @@
 //! Builders of each message type, named like the reference library's
-//! (`createConnectMessage` → [`create_connect_message`], ...).
+//! (`createConnectMessage` → [`create_connect_message`], ...). They read no
+//! clock: a built message is stamped by its sender, with
+//! [`Message::at`] (a time it owns) or [`Message::at_wall_clock`].
 
 use super::*;
 

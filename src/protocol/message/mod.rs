@@ -38,7 +38,9 @@ pub(crate) fn number_to_u64(v: &Value) -> Option<u64> {
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
 
-/// Milliseconds since the Unix epoch, for message timestamps.
+/// Milliseconds since the Unix epoch by the system clock, for callers that
+/// stamp messages with the wall clock ([`Message::at_wall_clock`]). Nothing
+/// else in the protocol reads a clock.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -118,21 +120,30 @@ pub struct Message {
 }
 
 impl Message {
-    /// A message stamped now with [`PROTOCOL_VERSION`].
+    /// A message with [`PROTOCOL_VERSION`], not stamped yet (timestamp 0):
+    /// give it its time with [`at`](Message::at) or
+    /// [`at_wall_clock`](Message::at_wall_clock). No clock is read here.
     pub fn new(session_id: impl Into<String>, payload: Payload) -> Message {
         Message {
             session_id: session_id.into(),
-            timestamp: now_ms(),
+            timestamp: 0,
             version: PROTOCOL_VERSION.to_string(),
             payload,
         }
     }
 
-    /// The same message with another timestamp (for callers that own the
-    /// clock, such as the server's sans-I/O core).
+    /// The same message stamped `timestamp` (ms since the epoch): for
+    /// callers that own the clock, such as the server's sans-I/O core, and
+    /// for tests.
     pub fn at(mut self, timestamp: u64) -> Message {
         self.timestamp = timestamp;
         self
+    }
+
+    /// The same message stamped with the system clock now ([`now_ms`]): the
+    /// convenience for library users who do not keep a clock of their own.
+    pub fn at_wall_clock(self) -> Message {
+        self.at(now_ms())
     }
 
     /// The message's type.
@@ -174,3 +185,26 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_read_no_clock_and_stamping_is_explicit() {
+        let built = [
+            create_ping_message("s", None),
+            create_pong_message("s", 5),
+            create_log_message("s", "hi", LogLevel::Info),
+            create_connected_message("s", "c", None, 0),
+            create_ack_message("s", 1, true, None, None),
+        ];
+        for m in built {
+            assert_eq!(m.timestamp, 0, "{m:?}");
+            assert_eq!(m.clone().at(42).timestamp, 42);
+            let before = now_ms();
+            let stamped = m.at_wall_clock().timestamp;
+            assert!(before <= stamped && stamped <= now_ms());
+        }
+    }
+}
