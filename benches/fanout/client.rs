@@ -644,6 +644,21 @@ impl Client {
         probe: &Probe,
         opts: &Opts,
     ) -> io::Result<Rounds> {
+        self.rounds_with(updates, first_seq, probe, opts, &mut |_| Ok(()))
+    }
+
+    /// [`Client::rounds`], calling `between(round)` after each round (once
+    /// the server is quiet, before its CPU is read for the next): work of
+    /// this thread that must not count for the server, such as a floor
+    /// measured alongside.
+    pub(crate) fn rounds_with(
+        &mut self,
+        updates: usize,
+        first_seq: u64,
+        probe: &Probe,
+        opts: &Opts,
+        between: &mut dyn FnMut(usize) -> io::Result<()>,
+    ) -> io::Result<Rounds> {
         let n = self.ready;
         let mut out = Rounds::default();
         let client_cpu0 = this_thread_cpu_ns();
@@ -673,6 +688,7 @@ impl Client {
                 );
             }
             self.pump_until(Instant::now() + opts.gap, |_| false)?;
+            between(round)?;
             let class = self.trigger.as_ref().map_or(2, |t| t.class);
             out.class.push(class);
             out.received.push(self.round_received as u64);

@@ -59,7 +59,7 @@ const CASES: [Case; 3] = [
     },
 ];
 
-/// Scans of each body for the floor.
+/// Scans of each pushed body for the floor, right after its push.
 const FLOOR_SCANS: usize = 3;
 
 /// The largest body the server takes by default (`--max-body-bytes`).
@@ -73,7 +73,7 @@ struct CaseRun {
     class: Vec<usize>,
     /// Time (ns) from writing each POST to its answer.
     answered: Vec<u64>,
-    /// Median CPU (ns) of one `IgnoredAny` scan of the pushed bodies.
+    /// Median CPU (ns) of one `IgnoredAny` scan of a pushed body.
     floor: f64,
     refused: usize,
     rss_kib: Option<u64>,
@@ -101,17 +101,15 @@ pub(crate) fn floor_scan(body: &[u8]) -> io::Result<IgnoredAny> {
     serde_json::from_slice::<IgnoredAny>(body).map_err(io::Error::other)
 }
 
-/// Median CPU (ns) of scanning each of `bodies` [`FLOOR_SCANS`] times.
-pub(crate) fn floor_ns(bodies: &[String]) -> io::Result<f64> {
-    let mut samples = Vec::with_capacity(bodies.len() * FLOOR_SCANS);
-    for body in bodies {
-        for _ in 0..FLOOR_SCANS {
+/// CPU (ns) of each of [`FLOOR_SCANS`] scans of `body`.
+pub(crate) fn floor_samples(body: &str) -> io::Result<Vec<f64>> {
+    (0..FLOOR_SCANS)
+        .map(|_| {
             let t0 = this_thread_cpu_ns();
             std::hint::black_box(floor_scan(std::hint::black_box(body.as_bytes()))?);
-            samples.push((this_thread_cpu_ns() - t0) as f64);
-        }
-    }
-    Ok(median(samples))
+            Ok((this_thread_cpu_ns() - t0) as f64)
+        })
+        .collect()
 }
 
 /// The bodies a case pushes, the first one included.
@@ -163,10 +161,16 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         client.set_trigger(TriggerKind::Http { requests })?;
         client.connect_all(case.devices)?;
         client.pump_until(Instant::now() + Duration::from_millis(200), |_| false)?;
-        let rounds = client.rounds(measured.len(), first_seq, &target.probe, &o)?;
+        // The floor is measured after each push, on this thread while the
+        // server is idle, so that both see the machine as it was then.
+        let mut floor = Vec::new();
+        let rounds =
+            client.rounds_with(measured.len(), first_seq, &target.probe, &o, &mut |r| {
+                floor.extend(floor_samples(&measured[r])?);
+                Ok(())
+            })?;
         let rss_kib = target.probe.rss_kib();
-        drop(client);
-        let floor = floor_ns(measured)?;
+        let floor = median(floor);
         Ok(CaseRun {
             cpu: rounds.cpu,
             class: rounds.class,
@@ -201,7 +205,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
         },
     );
     println!(
-        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body)"
+        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body, right after its push)"
     );
     let wall = Instant::now();
     // Per case: per run (server median, floor, ratio) and first pushes.
