@@ -1,11 +1,11 @@
-//! One connection's state machine: reading HTTP requests → WebSocket →
-//! closing. The loop owns the socket registration; this file owns what a
+//! One connection's state machine: reading HTTP requests → WebSocket
+//! (`Conn::upgrade`) → closing. The loop owns the socket registration; this file owns what a
 //! connection holds in each state and the byte-moving it does.
 
 use super::body_budget::Reservation;
 use super::http::Head;
 use super::outbound::{Flushed, OutQueue};
-use super::websocket::WsIo;
+use super::websocket::{self, WsIo};
 use crate::protocol::Close;
 use mio::net::TcpStream;
 use std::io::{self, Read};
@@ -230,6 +230,20 @@ impl Conn {
             Phase::WebSocket(ws) => Some((&mut ws.ctx, WsIo::new(&mut self.sock, &mut self.out))),
             _ => None,
         }
+    }
+
+    /// Switches from HTTP to WebSocket: queues the 101 `handshake` and
+    /// starts tungstenite with the bytes that followed the request
+    /// (`leftover`, the device's first frames if it did not wait). True when
+    /// there are such bytes, still to be read.
+    pub fn upgrade(&mut self, handshake: Vec<u8>, leftover: Vec<u8>, max_message: usize) -> bool {
+        self.out.push_owned(handshake);
+        let unread = !leftover.is_empty();
+        self.phase = Phase::WebSocket(Box::new(WsPhase {
+            ctx: websocket::context(leftover, max_message),
+            needs_resync: false,
+        }));
+        unread
     }
 
     /// True while upgraded and not closing.

@@ -1,5 +1,6 @@
 //! The WebSocket side of a connection: the upgrade handshake (checked here,
-//! answered with tungstenite's `derive_accept_key`), tungstenite's limits,
+//! answered with tungstenite's `derive_accept_key`), tungstenite's state
+//! for the upgraded connection and its limits,
 //! and the adapter that lets tungstenite read from the socket while every
 //! byte it writes goes through the connection's own ordered out-queue.
 
@@ -8,7 +9,7 @@ use super::outbound::OutQueue;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use tungstenite::handshake::derive_accept_key;
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 /// True when the request asks for a WebSocket upgrade.
 pub fn wants_upgrade(req: &Request) -> bool {
@@ -81,6 +82,12 @@ pub fn config(max_message: usize) -> WebSocketConfig {
         .max_write_buffer_size(max_message + 1024)
         .max_frame_size(Some(max_message))
         .max_message_size(Some(max_message))
+}
+
+/// tungstenite's server-side state for a connection just upgraded, fed
+/// first with `leftover`, the bytes that arrived after the upgrade request.
+pub fn context(leftover: Vec<u8>, max_message: usize) -> WebSocketContext {
+    WebSocketContext::from_partially_read(leftover, Role::Server, Some(config(max_message)))
 }
 
 /// What tungstenite sees as its stream: reads come from the socket, writes

@@ -1,4 +1,4 @@
-//! Reading HTTP: heads judged first, bodies within the budget, `100 Continue`, routing, the upgrade.
+//! Reading HTTP: heads judged first, bodies within the budget, `100 Continue`, routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
 
 use super::*;
 
@@ -172,40 +172,11 @@ impl EventLoop {
                     }
                 }
                 Routed::Upgrade { handshake, session } => {
-                    conn.out.push_owned(handshake);
+                    // The bytes after the request are the device's first
+                    // frames: they go with the connection to WebSocket.
                     let leftover = h.inbuf.split_off(start);
-                    let has_leftover = !leftover.is_empty();
-                    let ctx = WebSocketContext::from_partially_read(
-                        leftover,
-                        Role::Server,
-                        Some(websocket::config(self.config.max_message_bytes)),
-                    );
-                    conn.phase = Phase::WebSocket(Box::new(WsPhase {
-                        ctx,
-                        needs_resync: false,
-                    }));
-                    self.stats.websocket_upgrades += 1;
-                    let id = ConnId { key, generation };
-                    self.hub
-                        .ws_opened(id, session.as_deref(), peer, now, &mut self.fx);
-                    let ping = self.config.hub.ping_interval;
-                    let idle = self.config.hub.idle_timeout;
-                    self.wheel.cancel(key, kind::HTTP);
-                    self.wheel.set(
-                        key,
-                        kind::PING,
-                        now.mono + ping,
-                        Timer::Ping(key, generation),
-                    );
-                    self.wheel.set(
-                        key,
-                        kind::IDLE,
-                        now.mono + idle,
-                        Timer::Idle(key, generation),
-                    );
-                    if has_leftover {
-                        self.again.push((key, generation));
-                    }
+                    let unread = conn.upgrade(handshake, leftover, self.config.max_message_bytes);
+                    self.websocket_opened(key, session.as_deref(), now, unread);
                     break;
                 }
             }

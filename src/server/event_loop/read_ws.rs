@@ -1,8 +1,40 @@
-//! Reading WebSocket frames and handing messages to the hub.
+//! A WebSocket connection's start (hub registration, its timers) and
+//! reading its frames, handing messages to the hub.
 
 use super::*;
 
 impl EventLoop {
+    /// A connection that has just switched to WebSocket (`Conn::upgrade`):
+    /// counted, registered with the hub for `session`, its HTTP deadline
+    /// replaced by the ping and idle timers. `unread` bytes came with the
+    /// upgrade request; no readiness event will announce them, so they are
+    /// read on the next turn.
+    pub(super) fn websocket_opened(
+        &mut self,
+        key: usize,
+        session: Option<&str>,
+        now: Now,
+        unread: bool,
+    ) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let (generation, peer) = (conn.generation, conn.peer);
+        self.stats.websocket_upgrades += 1;
+        let id = ConnId { key, generation };
+        self.hub.ws_opened(id, session, peer, now, &mut self.fx);
+        self.wheel.cancel(key, kind::HTTP);
+        let ping = now.mono + self.config.hub.ping_interval;
+        self.wheel
+            .set(key, kind::PING, ping, Timer::Ping(key, generation));
+        let idle = now.mono + self.config.hub.idle_timeout;
+        self.wheel
+            .set(key, kind::IDLE, idle, Timer::Idle(key, generation));
+        if unread {
+            self.again.push((key, generation));
+        }
+    }
+
     pub(super) fn read_ws(&mut self, key: usize, now: Now, closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
