@@ -308,7 +308,7 @@ pub(crate) fn push_stall(opts: &Opts) -> io::Result<()> {
         if opts.with_state { "" } else { ", --no-state" },
     );
     let wall = Instant::now();
-    let mut worst = [[0f64; 3]; 3];
+    let mut worst = [0f64; 3];
     let mut p99s: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut p50s: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for run in 1..=opts.runs {
@@ -327,7 +327,7 @@ pub(crate) fn push_stall(opts: &Opts) -> io::Result<()> {
                 "  {name:<44} during pushes: {n} waits, p50 {:.2} / p99 {:.2} / max {:.2} ms; idle: {n_idle}, p50 {:.2} / max {:.2} ms",
                 busy[0], busy[1], busy[2], idle[0], idle[2]
             );
-            worst[p][0] = worst[p][0].max(busy[2]);
+            worst[p] = worst[p].max(busy[2]);
             p99s[p].push(busy[1]);
             p50s[p].push(busy[0]);
         }
@@ -342,7 +342,7 @@ pub(crate) fn push_stall(opts: &Opts) -> io::Result<()> {
             "  {name:<44} p50 {:.2} / p99 {:.2} ms, longest {:.2} ms",
             median(p50s[p].clone()),
             median(p99s[p].clone()),
-            worst[p][0]
+            worst[p]
         );
     }
     Ok(())
