@@ -72,6 +72,9 @@ pub(crate) struct Client {
     pub(crate) pending_acks: Vec<(usize, u64)>,
     /// Ack after every `poll` batch instead of after the round.
     pub(crate) ack_at_once: bool,
+    /// Ack only when the round is over (`rounds` reads the server's CPU
+    /// first), never while it is still being pumped.
+    pub(crate) hold_acks: bool,
     pub(crate) trigger: Option<Trigger>,
     // The round in progress.
     pub(crate) expect_seq: u64,
@@ -105,6 +108,7 @@ impl Client {
             dead: 0,
             pending_acks: Vec::new(),
             ack_at_once: false,
+            hold_acks: false,
             trigger: None,
             expect_seq: 0,
             round_t0: Instant::now(),
@@ -215,6 +219,7 @@ impl Client {
         // Ack once caught up (with `--ack-at-once`), or once every device
         // has its update of this round.
         let caught_up = tokens.len() < EVENTS_PER_POLL
+            && !self.hold_acks
             && (self.ack_at_once || self.round_received >= self.ready);
         for (token, writable, readable, closed) in tokens {
             if token == TRIGGER {
@@ -680,6 +685,9 @@ impl Client {
             let complete = self.pump_until(t0 + Duration::from_secs(10), |c| {
                 c.round_received >= n && !c.trigger.as_ref().is_some_and(|t| t.busy)
             })?;
+            if let Some(&before) = cpu_marks.last() {
+                out.cpu_served.push(probe.cpu_ns() - before);
+            }
             self.send_acks()?;
             if !complete {
                 eprintln!(

@@ -103,7 +103,8 @@ usage: cargo bench --bench fanout -- [options]
 
 big pushes (either skips the fan-out phases; the server runs with --no-state):
   --push-cpu         server CPU per push (from /proc/<pid>/task/*/schedstat, before each
-                     POST and before the next) against the floor of serde_json reading the
+                     POST and once it is answered and every device has the update; with
+                     the acks: until the next POST) against the floor of serde_json reading the
                      same body once into IgnoredAny in this process, same run: a
                      10,000-node schema (1.6 MB) with a one-prop edit per push (incremental)
                      with 1 and 100 devices; a 63,500-node schema (10.4 MB), first push and

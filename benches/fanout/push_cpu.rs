@@ -9,11 +9,13 @@
 //! first to an empty session and then alternating with a copy that differs
 //! in 64 nodes (full updates), with 1 device. The schemas are
 //! `schema_value` of `benches/protocol.rs`, so the figures compare with its
-//! push table. The server's CPU for a push is read from
-//! `/proc/<pid>/task/*/schedstat` just before the POST and just before the
-//! next one: it covers reading the request, parsing, validating, the
-//! checksum, the delta, encoding, writing the update to every device and
-//! reading their acks, and freeing the schema it replaces.
+//! push table. The server's CPU (every thread's, from
+//! `/proc/<pid>/task/*/schedstat`) is read just before the POST, once this
+//! tool has the answer and every device has the update (the push's
+//! figure: reading the request, parsing, validating, the checksum, the
+//! delta, encoding, writing the update to every device, freeing the schema
+//! it replaces), and just before the next POST ("with the acks": also
+//! reading the devices' acks of it, which they send only then).
 
 use crate::*;
 use serde::de::IgnoredAny;
@@ -67,8 +69,11 @@ pub(crate) const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// One case in one run.
 struct CaseRun {
-    /// Server CPU (ns) of each measured push, in order.
+    /// Server CPU (ns) of each measured push, in order, until it was
+    /// answered and every device had the update.
     cpu: Vec<u64>,
+    /// The same with reading the devices' acks of it.
+    cpu_acked: Vec<u64>,
     /// Update type of each push (0 incremental, 1 full, 2 other).
     class: Vec<usize>,
     /// Time (ns) from writing each POST to its answer.
@@ -83,6 +88,11 @@ impl CaseRun {
     /// Median server CPU (ns) of the pushes in `range`.
     fn median_cpu(&self, range: std::ops::Range<usize>) -> f64 {
         median(self.cpu[range].iter().map(|&v| v as f64).collect())
+    }
+
+    /// The same, with the devices' acks.
+    fn median_cpu_acked(&self, range: std::ops::Range<usize>) -> f64 {
+        median(self.cpu_acked[range].iter().map(|&v| v as f64).collect())
     }
 }
 
@@ -154,6 +164,8 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             Pushes::Alternating => (bodies, 1),
         };
         let mut client = Client::new(addr, &session)?;
+        // The acks are read after the push's own CPU is.
+        client.hold_acks = true;
         let requests = measured
             .iter()
             .map(|b| post_request(addr, &path, b))
@@ -172,7 +184,8 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         let rss_kib = target.probe.rss_kib();
         let floor = median(floor);
         Ok(CaseRun {
-            cpu: rounds.cpu,
+            cpu: rounds.cpu_served,
+            cpu_acked: rounds.cpu,
             class: rounds.class,
             answered: rounds.answered,
             floor,
@@ -238,7 +251,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
             let mut cpu_sorted: Vec<u64> = r.cpu[changing.clone()].to_vec();
             cpu_sorted.sort_unstable();
             println!(
-                "run {run}/{}: {} ({} B): server CPU per push median {} (min {}, max {}; {} pushes, {}{}{}), POST answered after {} (median); floor {}; ratio {:.1}x (goal <= {}x){}",
+                "run {run}/{}: {} ({} B): server CPU per push median {} (min {}, max {}; {} pushes, {}{}{}), with the acks {}, POST answered after {} (median); floor {}; ratio {:.1}x (goal <= {}x){}",
                 opts.runs,
                 case.name,
                 sizes[k],
@@ -257,6 +270,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 } else {
                     String::new()
                 },
+                ms(r.median_cpu_acked(changing.clone())),
                 ms(percentile(&answered, 0.5)),
                 ms(r.floor),
                 server / r.floor,

@@ -10,6 +10,9 @@ pub(crate) struct Rounds {
     pub(crate) class: Vec<usize>,
     pub(crate) received: Vec<u64>,
     pub(crate) frame_bytes: Vec<usize>,
+    /// Per round: server CPU ns until the push was answered and every
+    /// device had the update, before the devices acked it.
+    pub(crate) cpu_served: Vec<u64>,
     /// Latencies (ns) of small and of full updates.
     pub(crate) lat: [Vec<u64>; 2],
     /// Per round: time (ns) until the push was answered, i.e. until the
