@@ -11,8 +11,9 @@
 
 use super::{edit_prop, schema_value};
 use lumora_hr_mini::protocol::{
-    DEFAULT_INCREMENTAL_THRESHOLD, MAX_SCHEMA_BYTES, Schema, UpdatePlan, calculate_schema_delta,
-    choose_update, create_full_update, create_incremental_update, serialize_message,
+    DEFAULT_INCREMENTAL_THRESHOLD, MAX_SCHEMA_BYTES, PlannedUpdate, Schema, UpdatePlan,
+    calculate_schema_delta, choose_update, create_full_update, create_incremental_update,
+    plan_update, serialize_message,
 };
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -84,23 +85,45 @@ fn floor_scan(body: &[u8]) -> IgnoredAny {
 }
 
 /// What the server does with a pushed body when the session holds `old`:
-/// the size of the encoded update (0 for "nothing changed").
+/// the size of the encoded update (0 for "nothing changed"). As in the
+/// hub: a full update is the schema's own bytes between a small head and
+/// tail (here the head is the message serialized around an empty schema),
+/// an incremental one the delta's JSON in the message.
 #[inline(never)]
 fn push_work(old: Option<&Schema>, body: &[u8]) -> usize {
     let new = Schema::from_slice(body).expect("valid");
-    match choose_update(old, &new, DEFAULT_INCREMENTAL_THRESHOLD) {
-        UpdatePlan::Unchanged => 0,
-        UpdatePlan::Full => {
-            serialize_message(&create_full_update(SESSION, Arc::new(new), 2, true)).len()
+    match plan_update(old, &new, DEFAULT_INCREMENTAL_THRESHOLD) {
+        PlannedUpdate::Unchanged => 0,
+        PlannedUpdate::Full => {
+            let _ = new.checksum();
+            let head = serialize_message(&create_full_update(SESSION, empty(), 2, true));
+            head.len() + new.bytes().len()
         }
-        UpdatePlan::Incremental(delta) => {
+        PlannedUpdate::Incremental(delta) => {
             let checksum = new.checksum().to_string();
-            serialize_message(&create_incremental_update(
-                SESSION, delta, 2, &checksum, true,
-            ))
-            .len()
+            let head = serialize_message(&create_incremental_update(
+                SESSION,
+                Default::default(),
+                2,
+                &checksum,
+                true,
+            ));
+            let mut frame = Vec::with_capacity(head.len() + delta.json.len());
+            frame.extend_from_slice(head.as_bytes());
+            frame.extend_from_slice(&delta.json);
+            frame.len()
         }
     }
+}
+
+/// The smallest schema, standing for the head of a full update.
+fn empty() -> Arc<Schema> {
+    static EMPTY: std::sync::OnceLock<Arc<Schema>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| {
+            Arc::new(Schema::from_slice(br#"{"version":"1","metadata":{},"nodes":[]}"#).unwrap())
+        })
+        .clone()
 }
 
 /// The index path (through `nodes` and `children` arrays) of every node,
@@ -293,24 +316,30 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     })
 }
 
-/// The encoding stage alone (the plan is made outside the clock).
+/// The encoding stage alone (the plan is made outside the clock), as in
+/// [`push_work`].
 fn push_work_encode_only(old: Option<&Schema>, new: &Schema) -> impl FnMut() -> usize {
-    let plan = choose_update(old, new, DEFAULT_INCREMENTAL_THRESHOLD);
-    let schema = Arc::new(new.clone());
+    let plan = plan_update(old, new, DEFAULT_INCREMENTAL_THRESHOLD);
+    let bytes = new.bytes().clone();
     let checksum = new.checksum().to_string();
     move || match &plan {
-        UpdatePlan::Unchanged => 0,
-        UpdatePlan::Full => {
-            serialize_message(&create_full_update(SESSION, schema.clone(), 2, true)).len()
+        PlannedUpdate::Unchanged => 0,
+        PlannedUpdate::Full => {
+            serialize_message(&create_full_update(SESSION, empty(), 2, true)).len() + bytes.len()
         }
-        UpdatePlan::Incremental(delta) => serialize_message(&create_incremental_update(
-            SESSION,
-            delta.clone(),
-            2,
-            &checksum,
-            true,
-        ))
-        .len(),
+        PlannedUpdate::Incremental(delta) => {
+            let head = serialize_message(&create_incremental_update(
+                SESSION,
+                Default::default(),
+                2,
+                &checksum,
+                true,
+            ));
+            let mut frame = Vec::with_capacity(head.len() + delta.json.len());
+            frame.extend_from_slice(head.as_bytes());
+            frame.extend_from_slice(&delta.json);
+            frame.len()
+        }
     }
 }
 

@@ -15,7 +15,8 @@
 
 use super::outbox::{Frame, SharedFrame, encode_message, push_text_frame_header};
 use crate::protocol::{
-    Message, Payload, Schema, create_connected_message, create_full_update, serialize_message,
+    EncodedDelta, Message, Payload, Schema, SchemaDelta, UpdateBody, create_connected_message,
+    create_full_update, create_update_message, serialize_message,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -57,8 +58,8 @@ impl EncodedState {
         if let Some(s) = &self.schema {
             return s.clone();
         }
-        // Serializing a schema cannot fail: every map key is a string.
-        let json: SharedFrame = serde_json::to_vec(schema).unwrap_or_default().into();
+        // The schema's bytes are its compact JSON: shared, not copied.
+        let json: SharedFrame = schema.bytes().clone();
         *encodings += 1;
         self.schema = Some(json.clone());
         json
@@ -177,6 +178,45 @@ impl EncodedState {
             tail: Arc::from(after.as_bytes()),
         })
     }
+}
+
+/// An incremental update carrying `delta` (already JSON): the message is
+/// serialized around a placeholder delta, which the delta's bytes replace,
+/// so the changed nodes go out as they were pushed, never re-encoded.
+pub fn incremental_update(
+    session_id: &str,
+    delta: &EncodedDelta,
+    (sequence, preserve_state): (u64, bool),
+    checksum: &str,
+    now_ms: u64,
+) -> Frame {
+    let message = |body| {
+        create_update_message(session_id, body, preserve_state, sequence, checksum).at(now_ms)
+    };
+    let placeholder = SchemaDelta {
+        removed: vec![MARK.to_string()],
+        ..SchemaDelta::default()
+    };
+    let spliced = serde_json::to_string(&placeholder).ok().and_then(|mark| {
+        let text = serialize_message(&message(UpdateBody::Incremental(placeholder)));
+        let at = text.find(&mark)?;
+        let (before, after) = (&text[..at], &text[at + mark.len()..]);
+        if after.contains(&mark) {
+            return None;
+        }
+        let len = before.len() + delta.json.len() + after.len();
+        let mut frame = Vec::with_capacity(len + 10);
+        push_text_frame_header(&mut frame, len);
+        frame.extend_from_slice(before.as_bytes());
+        frame.extend_from_slice(&delta.json);
+        frame.extend_from_slice(after.as_bytes());
+        Some(Frame::Whole(frame.into()))
+    });
+    spliced.unwrap_or_else(|| {
+        Frame::Whole(encode_message(&message(UpdateBody::Incremental(
+            delta.to_delta(),
+        ))))
+    })
 }
 
 /// The placeholder schema's one distinctive string (control characters are

@@ -47,9 +47,8 @@ pub use views::{DeviceHealth, DeviceView, HealthView, SessionSummary, SessionVie
 use crate::protocol::close::{CONNECTION_TIMEOUT, Close, SESSION_CLOSED};
 use crate::protocol::validate::parse_version;
 use crate::protocol::{
-    Decoded, ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity, UpdateBody,
-    UpdatePlan, choose_update, create_error_message, create_pong_message, create_update_message,
-    decode,
+    Decoded, ErrorCode, LogLevel, PROTOCOL_VERSION, Payload, Schema, Severity,
+    create_error_message, create_pong_message, decode,
 };
 use rate_limit::{RateLimiter, Verdict};
 use std::collections::{HashMap, VecDeque};

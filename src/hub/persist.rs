@@ -104,9 +104,7 @@ impl std::error::Error for FormatError {}
 pub fn schema_bytes(s: &SessionSnapshot) -> std::borrow::Cow<'_, [u8]> {
     match (&s.schema_json, &s.schema) {
         (Some(json), _) => std::borrow::Cow::Borrowed(&json[..]),
-        (None, Some(x)) => {
-            std::borrow::Cow::Owned(serde_json::to_vec(x.as_value()).unwrap_or_default())
-        }
+        (None, Some(x)) => std::borrow::Cow::Borrowed(&x.bytes()[..]),
         (None, None) => std::borrow::Cow::Borrowed(&[]),
     }
 }

@@ -2,7 +2,7 @@
 //! and single-device resyncs.
 
 use super::*;
-use crate::protocol::UpdateType;
+use crate::protocol::{PlannedUpdate, UpdateKind, UpdateType, plan_update};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,18 +115,17 @@ impl Hub {
             };
         };
         let started = (self.stopwatch)();
-        let plan = choose_update(session.schema.as_deref(), &schema, threshold);
-        let body = match plan {
-            UpdatePlan::Unchanged => return unchanged(session, &schema),
-            UpdatePlan::Full => UpdateBody::Full(schema.clone()),
-            UpdatePlan::Incremental(delta) => UpdateBody::Incremental(delta),
+        let plan = plan_update(session.schema.as_deref(), &schema, threshold);
+        let kind = match plan {
+            PlannedUpdate::Unchanged => return unchanged(session, &schema),
+            PlannedUpdate::Full => UpdateKind::Full,
+            PlannedUpdate::Incremental(_) => UpdateKind::Incremental,
         };
-        let kind = body.kind();
         let base_checksum = session.schema.as_ref().map(|s| Arc::from(s.checksum()));
         session.sequence += 1;
         session.encoded.invalidate(session.sequence);
-        let frame = match body {
-            UpdateBody::Full(_) => session.encoded.full_update(
+        let frame = match &plan {
+            PlannedUpdate::Unchanged | PlannedUpdate::Full => session.encoded.full_update(
                 &session.id,
                 &schema,
                 session.sequence,
@@ -134,16 +133,13 @@ impl Hub {
                 now.wall_ms,
                 &mut self.counters.schema_encodings,
             ),
-            UpdateBody::Incremental(_) => Frame::Whole(encode_message(
-                &create_update_message(
-                    &session.id,
-                    body,
-                    preserve_state,
-                    session.sequence,
-                    schema.checksum(),
-                )
-                .at(now.wall_ms),
-            )),
+            PlannedUpdate::Incremental(delta) => encoded::incremental_update(
+                &session.id,
+                delta,
+                (session.sequence, preserve_state),
+                schema.checksum(),
+                now.wall_ms,
+            ),
         };
         let bytes = frame.len();
         let devices = session.devices.len();

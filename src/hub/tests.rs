@@ -1,7 +1,7 @@
 //! The hub driven directly: no sockets, time passed in.
 
 use super::*;
-use crate::protocol::{Message, UpdateType, deserialize_message};
+use crate::protocol::{Message, UpdateBody, UpdateType, deserialize_message};
 use serde_json::json;
 
 fn peer() -> SocketAddr {

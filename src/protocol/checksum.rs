@@ -4,11 +4,13 @@
 //! Numbers are formatted by `ryu-js`, which follows ECMAScript's
 //! `Number.prototype.toString` exactly; everything else in JCS is simple enough
 //! to write here and stream straight into the CRC without a buffer.
+//!
+//! This is the checksum of a parsed value. A [`Schema`](super::Schema)'s own
+//! checksum is written from its bytes, reusing unchanged subtrees
+//! ([`index::canonical`](super::index::canonical)); both give the same
+//! digits.
 
-use super::fingerprint::NodeFp;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Where canonical bytes go: a buffer for [`canonical_json`], the CRC state
 /// for [`calculate_checksum`].
@@ -153,180 +155,9 @@ fn sorted_members(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     members
 }
 
-/// The CRC-32 and length of every node subtree's canonical JSON, by the
-/// subtree's fingerprint: what a later schema can reuse.
-pub(crate) type SubtreeCrcs = HashMap<u64, (u32, u64), BuildHasherDefault<FingerprintHasher>>;
-
-/// The keys of [`SubtreeCrcs`] are hashes already: used as they are.
-#[derive(Default)]
-pub(crate) struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// A CRC over canonical bytes and already hashed parts: bytes are buffered,
-/// parts are joined with `crc32fast`'s `combine`.
-struct PartSink {
-    hasher: crc32fast::Hasher,
-    len: u64,
-    buf: Vec<u8>,
-}
-
-impl PartSink {
-    fn new() -> PartSink {
-        PartSink {
-            hasher: crc32fast::Hasher::new(),
-            len: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Appends bytes whose CRC is `crc` and length `len`.
-    fn part(&mut self, (crc, len): (u32, u64)) {
-        self.hasher.update(&self.buf);
-        self.buf.clear();
-        self.hasher
-            .combine(&crc32fast::Hasher::new_with_initial_len(crc, len));
-        self.len += len;
-    }
-
-    fn finish(mut self) -> (u32, u64) {
-        self.hasher.update(&self.buf);
-        (self.hasher.finalize(), self.len)
-    }
-}
-
-impl Sink for PartSink {
-    fn put(&mut self, bytes: &[u8]) {
-        self.len += bytes.len() as u64;
-        if self.buf.len() + bytes.len() > CRC_BLOCK {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-}
-
-/// The checksum of a schema, computed node by node: a subtree whose
-/// fingerprint is in `reuse` (the previous schema's subtrees) is not
-/// canonicalized again, its CRC is combined in. Returns the checksum (as
-/// [`calculate_checksum`] computes it) and the CRCs of this schema's
-/// subtrees, for the next one.
-pub(crate) fn checksum_reusing(
-    schema: &Value,
-    fps: &[NodeFp],
-    reuse: Option<&SubtreeCrcs>,
-) -> (String, SubtreeCrcs) {
-    let mut crcs = SubtreeCrcs::with_capacity_and_hasher(
-        reuse.map_or(0, HashMap::len),
-        BuildHasherDefault::default(),
-    );
-    let nodes = schema.get("nodes").and_then(Value::as_array);
-    let (Some(map), Some(nodes)) = (schema.as_object(), nodes) else {
-        return (calculate_checksum(schema), crcs);
-    };
-    if nodes.len() != fps.len() {
-        return (calculate_checksum(schema), crcs);
-    }
-    let mut out = PartSink::new();
-    out.put(b"{");
-    for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
-        if i > 0 {
-            out.put(b",");
-        }
-        write_string(k, &mut out);
-        out.put(b":");
-        match v {
-            Value::Object(inner) if k == "metadata" => {
-                write_object(inner, &mut out, Level::SchemaMetadata)
-            }
-            Value::Array(_) if k == "nodes" => {
-                write_node_list(nodes, fps, reuse, &mut crcs, &mut out)
-            }
-            _ => write_value(v, &mut out),
-        }
-    }
-    out.put(b"}");
-    let (crc, _) = out.finish();
-    (format!("{crc:08x}"), crcs)
-}
-
-fn write_node_list(
-    nodes: &[Value],
-    fps: &[NodeFp],
-    reuse: Option<&SubtreeCrcs>,
-    crcs: &mut SubtreeCrcs,
-    out: &mut PartSink,
-) {
-    out.put(b"[");
-    for (i, (node, fp)) in nodes.iter().zip(fps).enumerate() {
-        if i > 0 {
-            out.put(b",");
-        }
-        node_into(node, fp, reuse, crcs, out);
-    }
-    out.put(b"]");
-}
-
-/// Writes one node's canonical JSON (subtree included) into `out`, as a
-/// known CRC when the subtree is in `crcs` or `reuse`, and records its CRC.
-/// A leaf's few bytes are written and hashed twice (once for its own CRC),
-/// which is cheaper than combining.
-fn node_into(
-    node: &Value,
-    fp: &NodeFp,
-    reuse: Option<&SubtreeCrcs>,
-    crcs: &mut SubtreeCrcs,
-    out: &mut PartSink,
-) {
-    if let Some(&known) = crcs
-        .get(&fp.subtree)
-        .or_else(|| reuse.and_then(|r| r.get(&fp.subtree)))
-    {
-        crcs.insert(fp.subtree, known);
-        out.part(known);
-        return;
-    }
-    let map = match node {
-        Value::Object(map) if map.get("children").is_some_and(Value::is_array) => map,
-        leaf => {
-            let mut bytes = Vec::new();
-            write_value(leaf, &mut bytes);
-            crcs.insert(fp.subtree, (crc32fast::hash(&bytes), bytes.len() as u64));
-            out.put(&bytes);
-            return;
-        }
-    };
-    let mut sub = PartSink::new();
-    sub.put(b"{");
-    for (i, (k, v)) in sorted_members(map).into_iter().enumerate() {
-        if i > 0 {
-            sub.put(b",");
-        }
-        write_string(k, &mut sub);
-        sub.put(b":");
-        match v {
-            Value::Array(kids) if k == "children" && kids.len() == fp.children.len() => {
-                write_node_list(kids, &fp.children, reuse, crcs, &mut sub)
-            }
-            _ => write_value(v, &mut sub),
-        }
-    }
-    sub.put(b"}");
-    let result = sub.finish();
-    crcs.insert(fp.subtree, result);
-    out.part(result);
+/// `s` as a JCS string, appended to `out`.
+pub(crate) fn write_jcs_string(s: &str, out: &mut Vec<u8>) {
+    write_string(s, out);
 }
 
 /// JSON.stringify's minimal escaping: `"`, `\`, the five short control

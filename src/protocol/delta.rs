@@ -16,7 +16,8 @@
 //! - at the top level, the longest prefix of the new list that keeps old
 //!   relative order stays in place; the rest is removed and re-added.
 
-use super::fingerprint::NodeFp;
+use super::index;
+use super::json;
 use super::schema::{Schema, SchemaError};
 use super::update_type::UpdateType;
 use serde::{Deserialize, Serialize};
@@ -107,123 +108,11 @@ fn node_id(node: &Value) -> Option<&str> {
 /// express the change (a top-level key newly set to `null`, which
 /// `metadataChanges` would read as a deletion).
 ///
-/// Cost is linear in the size of both trees; only changed nodes are cloned.
+/// Node fingerprints skip unchanged subtrees; only the changed nodes are
+/// parsed into values.
 pub fn calculate_schema_delta(old: &Schema, new: &Schema) -> Option<SchemaDelta> {
-    let empty = Map::new();
-    let old_obj = old.as_value().as_object().unwrap_or(&empty);
-    let new_obj = new.as_value().as_object().unwrap_or(&empty);
-    let mut delta = SchemaDelta::default();
-
-    let mut meta = Map::new();
-    for (key, value) in new_obj {
-        if key != "nodes" && old_obj.get(key) != Some(value) {
-            if value.is_null() {
-                return None;
-            }
-            meta.insert(key.clone(), value.clone());
-        }
-    }
-    for key in old_obj.keys() {
-        if key != "nodes" && !new_obj.contains_key(key) {
-            meta.insert(key.clone(), Value::Null);
-        }
-    }
-    if !meta.is_empty() {
-        delta.metadata_changes = Some(meta);
-    }
-
-    let old_nodes = old.nodes();
-    let new_nodes = new.nodes();
-    let (old_fps, new_fps) = (old.fingerprints(), new.fingerprints());
-    let old_index: HashMap<&str, usize> = old_nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| node_id(n).map(|id| (id, i)))
-        .collect();
-    let mut kept = vec![false; old_nodes.len()];
-    let mut last: Option<usize> = None;
-    let mut split = new_nodes.len();
-    for (i, n) in new_nodes.iter().enumerate() {
-        match node_id(n).and_then(|id| old_index.get(id)) {
-            Some(&j) if last.is_none_or(|l| j > l) => {
-                kept[j] = true;
-                last = Some(j);
-                diff_node((&old_nodes[j], &old_fps[j]), (n, &new_fps[i]), &mut delta);
-            }
-            _ => {
-                split = i;
-                break;
-            }
-        }
-    }
-    for (o, _) in old_nodes.iter().zip(&kept).filter(|(_, k)| !**k) {
-        delta.removed.extend(node_id(o).map(str::to_string));
-    }
-    delta.added.extend_from_slice(&new_nodes[split..]);
-    Some(delta)
-}
-
-/// Diffs two nodes with the same id at the same place in the tree. Their
-/// fingerprints decide what is equal: an unchanged subtree is skipped at
-/// once, and own fields (everything but `children`) are compared without
-/// walking them.
-fn diff_node(
-    (old, ofp): (&Value, &NodeFp),
-    (new, nfp): (&Value, &NodeFp),
-    delta: &mut SchemaDelta,
-) {
-    if ofp.subtree == nfp.subtree {
-        return;
-    }
-    if ofp.own != nfp.own {
-        delta.modified.push(new.clone());
-        return;
-    }
-    match (old.get("children"), new.get("children")) {
-        (Some(Value::Array(oc)), Some(Value::Array(nc)))
-            if oc.len() == ofp.children.len() && nc.len() == nfp.children.len() =>
-        {
-            if !diff_children((oc, &ofp.children), (nc, &nfp.children), delta) {
-                delta.modified.push(new.clone());
-            }
-        }
-        _ => delta.modified.push(new.clone()),
-    }
-}
-
-/// Diffs child lists in place when the new list is the old one with some
-/// children removed (order kept). Returns false, having emitted nothing,
-/// when it is not, so the caller sends the parent whole.
-fn diff_children(
-    (old, ofps): (&[Value], &[NodeFp]),
-    (new, nfps): (&[Value], &[NodeFp]),
-    delta: &mut SchemaDelta,
-) -> bool {
-    let mut matched = Vec::with_capacity(new.len());
-    let mut j = 0;
-    for n in new {
-        let id = node_id(n);
-        while j < old.len() && node_id(&old[j]) != id {
-            j += 1;
-        }
-        if j == old.len() {
-            return false;
-        }
-        matched.push(j);
-        j += 1;
-    }
-    let mut next = matched.iter().peekable();
-    for (i, o) in old.iter().enumerate() {
-        if next.peek() == Some(&&i) {
-            next.next();
-        } else {
-            delta.removed.extend(node_id(o).map(str::to_string));
-        }
-    }
-    for ((n, nfp), &i) in new.iter().zip(nfps).zip(&matched) {
-        diff_node((&old[i], &ofps[i]), (n, nfp), delta);
-    }
-    true
+    let raw = index::delta::calculate(old, new)?;
+    Some(EncodedDelta::new(&raw, old, new).to_delta())
 }
 
 /// Applies `delta` to `schema` in the protocol's order (removed, modified,
@@ -338,54 +227,88 @@ impl UpdatePlan {
     }
 }
 
-/// The server's choice: nothing when the checksum is unchanged; a
-/// delta when it is small (by `threshold`) or only touches top-level keys,
-/// and encodes smaller than the full schema; else the full schema.
-pub fn choose_update(current: Option<&Schema>, new: &Schema, threshold: usize) -> UpdatePlan {
-    let Some(old) = current else {
-        return UpdatePlan::Full;
-    };
-    if old.checksum() == new.checksum_after(old) {
-        return UpdatePlan::Unchanged;
+/// A delta as the server sends it: its JSON, written from the new
+/// schema's bytes (changed nodes as they were pushed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedDelta {
+    /// The delta object's JSON.
+    pub json: Vec<u8>,
+    /// `added + modified + removed`.
+    pub changes: usize,
+}
+
+impl EncodedDelta {
+    fn new(raw: &index::delta::RawDelta, old: &Schema, new: &Schema) -> EncodedDelta {
+        EncodedDelta {
+            json: raw.to_json(old, new),
+            changes: raw.change_count(),
+        }
     }
-    let Some(delta) = calculate_schema_delta(old, new) else {
-        return UpdatePlan::Full;
-    };
-    let only_metadata = delta.change_count() == 0 && !delta.is_empty();
-    if !(should_use_incremental_update(&delta, threshold) || only_metadata) {
-        return UpdatePlan::Full;
-    }
-    let delta_len = encoded_len_up_to(&delta, usize::MAX);
-    // Counting the full schema stops as soon as it outgrows the delta.
-    if encoded_len_up_to(new.as_value(), delta_len) > delta_len {
-        UpdatePlan::Incremental(delta)
-    } else {
-        UpdatePlan::Full
+
+    /// The delta as values (parsing the changed nodes).
+    pub fn to_delta(&self) -> SchemaDelta {
+        json::parse_bounded(&self.json, json::MAX_JSON_DEPTH)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
     }
 }
 
-/// Encoded JSON length of `value`, or some number above `limit` once it is
-/// known to be longer (serialization stops there).
-fn encoded_len_up_to<T: Serialize + ?Sized>(value: &T, limit: usize) -> usize {
-    struct Counter {
-        n: usize,
-        limit: usize,
-    }
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.n += buf.len();
-            if self.n > self.limit {
-                return Err(std::io::Error::other("limit"));
-            }
-            Ok(buf.len())
+/// The server's choice, with the delta already encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedUpdate {
+    /// Same checksum as the current schema: send nothing.
+    Unchanged,
+    /// Send the whole schema.
+    Full,
+    /// Send this delta.
+    Incremental(EncodedDelta),
+}
+
+impl PlannedUpdate {
+    /// What the push does: `none`, `full` or `incremental`.
+    pub fn kind(&self) -> UpdateType {
+        match self {
+            PlannedUpdate::Unchanged => UpdateType::None,
+            PlannedUpdate::Full => UpdateType::Full,
+            PlannedUpdate::Incremental(_) => UpdateType::Incremental,
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
-    let mut c = Counter { n: 0, limit };
-    let _ = serde_json::to_writer(&mut c, value);
-    c.n
+}
+
+/// The server's choice: nothing when the checksum is unchanged; a delta
+/// when it is small (by `threshold`) or only touches top-level keys, and
+/// encodes smaller than the full schema; else the full schema.
+pub fn plan_update(current: Option<&Schema>, new: &Schema, threshold: usize) -> PlannedUpdate {
+    let Some(old) = current else {
+        return PlannedUpdate::Full;
+    };
+    if old.checksum() == new.checksum_after(old) {
+        return PlannedUpdate::Unchanged;
+    }
+    let Some(raw) = index::delta::calculate(old, new) else {
+        return PlannedUpdate::Full;
+    };
+    let changes = raw.change_count();
+    let only_metadata = changes == 0 && !raw.meta.is_empty();
+    if !((changes > 0 && changes < threshold) || only_metadata) {
+        return PlannedUpdate::Full;
+    }
+    let delta = EncodedDelta::new(&raw, old, new);
+    if new.bytes().len() > delta.json.len() {
+        PlannedUpdate::Incremental(delta)
+    } else {
+        PlannedUpdate::Full
+    }
+}
+
+/// [`plan_update`], with the delta as values.
+pub fn choose_update(current: Option<&Schema>, new: &Schema, threshold: usize) -> UpdatePlan {
+    match plan_update(current, new, threshold) {
+        PlannedUpdate::Unchanged => UpdatePlan::Unchanged,
+        PlannedUpdate::Full => UpdatePlan::Full,
+        PlannedUpdate::Incremental(d) => UpdatePlan::Incremental(d.to_delta()),
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ pub mod codec;
 pub mod decode;
 pub mod delta;
 pub mod error_code;
-mod fingerprint;
 pub mod hot;
+pub(crate) mod index;
 pub mod json;
 pub mod message;
 pub mod resume;
@@ -34,7 +34,8 @@ pub use codec::{deserialize_message, message_from_value, serialize_message};
 pub use decode::{Decoded, decode};
 pub use delta::{
     DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,
-    calculate_schema_delta, choose_update, should_use_incremental_update,
+    EncodedDelta, PlannedUpdate, calculate_schema_delta, choose_update, plan_update,
+    should_use_incremental_update,
 };
 pub use error_code::ErrorCode;
 pub use hot::{MessageRef, deserialize_message_ref};

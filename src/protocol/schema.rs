@@ -1,16 +1,22 @@
 //! Lumora IR schemas: validation with JSON paths and limits.
 //!
-//! A schema is kept as the `serde_json::Value` it arrived as, so every key the
-//! server does not know about survives untouched; [`Schema`] only guarantees
-//! that the value passed validation.
+//! A schema is kept as its compact JSON text plus an index of its nodes
+//! (see [`index`](super::index)): the bytes that were pushed (without
+//! whitespace) are what devices get, so every key the server does not know
+//! about survives untouched, in the order it came. A `serde_json::Value`
+//! of it is only made when a library user asks for one.
 
-use super::checksum::{SubtreeCrcs, checksum_reusing};
-use super::fingerprint::{NodeFp, fingerprint_nodes};
-use super::json::{self, JsonError, type_name};
-use serde_json::{Map, Value};
+use super::checksum::calculate_checksum;
+use super::index::canonical::{self, NodeCrcs, Previous};
+use super::index::scan::{minify, scan};
+use super::index::{FastHasher, Field, Index, Kind};
+use super::json::{self, JsonError};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::OnceLock;
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, OnceLock};
 
 /// Largest encoded schema accepted (10 MiB).
 pub const MAX_SCHEMA_BYTES: usize = 10 * 1024 * 1024;
@@ -54,29 +60,32 @@ impl std::error::Error for SchemaError {}
 
 /// A validated Lumora IR schema.
 ///
-/// Equality compares the JSON value. The checksum is computed on first use
-/// and cached, because both the server and devices need it for every update.
+/// Equality compares the JSON values. The checksum is computed on first
+/// use and cached, because both the server and devices need it for every
+/// update.
 #[derive(Debug, Clone)]
 pub struct Schema {
-    value: Value,
+    /// The compact JSON text.
+    bytes: Arc<[u8]>,
+    index: Arc<Index>,
+    /// The parsed value, when it was given or asked for.
+    value: OnceLock<Value>,
     checksum: OnceLock<String>,
-    /// Fingerprints of the nodes, made on first use (by a delta or the
-    /// checksum).
-    fingerprints: OnceLock<Vec<NodeFp>>,
-    /// CRCs of every subtree's canonical JSON, made with the checksum, so
+    /// CRCs of every node's canonical subtree, made with the checksum, so
     /// the next schema's checksum can reuse the unchanged ones.
-    subtree_crcs: OnceLock<SubtreeCrcs>,
+    crcs: OnceLock<NodeCrcs>,
 }
 
 impl PartialEq for Schema {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        self.bytes == other.bytes || *self.value_ref() == *other.value_ref()
     }
 }
 
 impl Schema {
     /// Parses and validates an encoded schema, enforcing the size and depth
-    /// limits before anything recursive runs.
+    /// limits before anything recursive runs. Whitespace between tokens is
+    /// dropped; everything else is kept as it was written.
     pub fn from_slice(bytes: &[u8]) -> Result<Schema, SchemaError> {
         if bytes.len() > MAX_SCHEMA_BYTES {
             return Err(SchemaError::TooLarge {
@@ -84,40 +93,80 @@ impl Schema {
                 limit: MAX_SCHEMA_BYTES,
             });
         }
-        let value = json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
-        Schema::from_value(value)
+        let scanned = scan(bytes).map_err(SchemaError::Json)?;
+        if scanned.normalize {
+            // A repeated or escaped field name: read it as `serde_json`
+            // does (the last one wins) and index that.
+            let value =
+                json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
+            return Schema::from_value(value);
+        }
+        let (bytes, index): (Arc<[u8]>, Index) = if scanned.whitespace {
+            let compact = minify(bytes);
+            let index = scan(&compact).map_err(SchemaError::Json)?.index;
+            (compact.into(), index)
+        } else {
+            (bytes.into(), scanned.index)
+        };
+        validate(&bytes, &index)?;
+        Ok(Schema::new(bytes, index, OnceLock::new()))
     }
 
-    /// Validates an already parsed value. The value must come from a bounded
-    /// parse (or be built in code): validation itself stops at
-    /// [`MAX_NODE_DEPTH`] node levels.
+    /// Validates a value (from a bounded parse, or built in code).
     pub fn from_value(value: Value) -> Result<Schema, SchemaError> {
-        validate_schema(&value)?;
-        Ok(Schema {
+        // Serializing a value cannot fail: every map key is a string.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        // Keys come out unescaped unless they must be escaped (no field
+        // name must) and a map has no repeated keys: the index is right.
+        let index = scan(&bytes).map_err(SchemaError::Json)?.index;
+        validate(&bytes, &index)?;
+        Ok(Schema::new(bytes.into(), index, OnceLock::from(value)))
+    }
+
+    fn new(bytes: Arc<[u8]>, index: Index, value: OnceLock<Value>) -> Schema {
+        Schema {
+            bytes,
+            index: Arc::new(index),
             value,
             checksum: OnceLock::new(),
-            fingerprints: OnceLock::new(),
-            subtree_crcs: OnceLock::new(),
-        })
+            crcs: OnceLock::new(),
+        }
     }
 
-    /// The schema as JSON.
+    /// The schema's compact JSON: what a full update carries.
+    pub fn bytes(&self) -> &Arc<[u8]> {
+        &self.bytes
+    }
+
+    pub(crate) fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The schema as a JSON value, parsed on first use and kept.
     pub fn as_value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| self.parse())
     }
 
     /// Gives back the JSON value.
     pub fn into_value(self) -> Value {
-        self.value
+        match self.value.into_inner() {
+            Some(v) => v,
+            None => json::parse_bounded(&self.bytes, json::MAX_JSON_DEPTH).unwrap_or(Value::Null),
+        }
     }
 
-    /// The top-level nodes.
-    pub fn nodes(&self) -> &[Value] {
-        self.value
-            .get("nodes")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    /// The value if it is kept, else a parse of it that is not kept (so
+    /// that serializing or comparing a schema does not grow it).
+    pub(crate) fn value_ref(&self) -> Cow<'_, Value> {
+        match self.value.get() {
+            Some(v) => Cow::Borrowed(v),
+            None => Cow::Owned(self.parse()),
+        }
+    }
+
+    fn parse(&self) -> Value {
+        // The bytes were scanned: valid JSON within the depth limit.
+        json::parse_bounded(&self.bytes, json::MAX_JSON_DEPTH).unwrap_or(Value::Null)
     }
 
     /// The schema's checksum, computed once.
@@ -133,62 +182,49 @@ impl Schema {
         if self.checksum.get().is_none() {
             let _ = previous.checksum();
         }
-        self.checksum_with(previous.subtree_crcs.get())
+        self.checksum_with(Some(previous))
     }
 
-    fn checksum_with(&self, reuse: Option<&SubtreeCrcs>) -> &str {
+    fn checksum_with(&self, previous: Option<&Schema>) -> &str {
         self.checksum.get_or_init(|| {
-            let (checksum, crcs) = checksum_reusing(&self.value, self.fingerprints(), reuse);
-            let _ = self.subtree_crcs.set(crcs);
-            checksum
+            let previous = previous.and_then(|p| {
+                p.crcs.get().map(|crcs| Previous {
+                    index: &p.index,
+                    crcs,
+                })
+            });
+            match canonical::checksum(&self.bytes, &self.index, previous) {
+                Some((crc, crcs)) => {
+                    let _ = self.crcs.set(crcs);
+                    format!("{crc:08x}")
+                }
+                // An object repeats a key: the value (last one wins) says
+                // what the schema is.
+                None => calculate_checksum(&self.value_ref()),
+            }
         })
     }
 
-    /// The fingerprints of the top-level nodes (with their subtrees'),
-    /// computed once.
-    pub(crate) fn fingerprints(&self) -> &[NodeFp] {
-        self.fingerprints
-            .get_or_init(|| fingerprint_nodes(self.nodes()))
+    /// The top-level nodes, as values (parsing the schema on first use).
+    pub fn nodes(&self) -> &[Value] {
+        self.as_value()
+            .get("nodes")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Number of nodes in the whole tree.
     pub fn node_count(&self) -> usize {
-        fn count(nodes: &[Value]) -> usize {
-            nodes.iter().map(|n| 1 + count(children_of(n))).sum()
-        }
-        count(self.nodes())
+        self.index.nodes.len()
     }
-}
-
-/// A node's children, or none when the key is absent.
-pub(crate) fn children_of(node: &Value) -> &[Value] {
-    node.get("children")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
 }
 
 /// Checks a value against the schema rules, naming the first offending JSON path.
 pub fn validate_schema(value: &Value) -> Result<(), SchemaError> {
-    let obj = value.as_object().ok_or_else(|| {
-        invalid(
-            "schema",
-            format!("expected an object, got {}", type_name(value)),
-        )
-    })?;
-    require(obj, "", "version", "string", Value::is_string)?;
-    require(obj, "", "metadata", "object", Value::is_object)?;
-    require(obj, "", "nodes", "array", Value::is_array)?;
-    let mut ids = HashSet::new();
-    let mut path = String::from("nodes");
-    validate_nodes(children_field(obj, "nodes"), &mut path, 1, &mut ids)
-}
-
-fn children_field<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a [Value] {
-    obj.get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let index = scan(&bytes).map_err(SchemaError::Json)?.index;
+    validate(&bytes, &index)
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> SchemaError {
@@ -198,102 +234,76 @@ fn invalid(path: impl Into<String>, message: impl Into<String>) -> SchemaError {
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
+/// The schema rules, on the index: the first broken one in document order.
+fn validate(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
+    if ix.root != Kind::Object {
+        return Err(invalid(
+            "schema",
+            format!("expected an object, got {}", ix.root.name()),
+        ));
     }
-}
-
-/// A required key of the given JSON type.
-fn require(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    ty: &str,
-    is: fn(&Value) -> bool,
-) -> Result<(), SchemaError> {
-    match obj.get(key) {
-        None => Err(invalid(join(prefix, key), "missing required field")),
-        Some(v) if is(v) => Ok(()),
-        Some(v) => Err(invalid(
-            join(prefix, key),
-            format!("expected {ty}, got {}", type_name(v)),
-        )),
+    for (key, want) in [
+        ("version", Kind::String),
+        ("metadata", Kind::Object),
+        ("nodes", Kind::Array),
+    ] {
+        match ix.member(bytes, key) {
+            None => return Err(invalid(key, "missing required field")),
+            Some(m) if m.kind == want || (want == Kind::String && m.kind == Kind::EmptyString) => {}
+            Some(m) => {
+                return Err(invalid(
+                    key,
+                    format!("expected {}, got {}", want.name(), m.kind.name()),
+                ));
+            }
+        }
     }
-}
-
-/// An optional key that, when present, has the given JSON type.
-fn optional(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    key: &str,
-    ty: &str,
-    is: fn(&Value) -> bool,
-) -> Result<(), SchemaError> {
-    match obj.get(key) {
-        Some(v) if !is(v) => Err(invalid(
-            join(prefix, key),
-            format!("expected {ty}, got {}", type_name(v)),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn non_empty_string<'a>(
-    obj: &'a Map<String, Value>,
-    prefix: &str,
-    key: &str,
-) -> Result<&'a str, SchemaError> {
-    match obj.get(key) {
-        None => Err(invalid(join(prefix, key), "missing required field")),
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(invalid(join(prefix, key), "must not be empty")),
-        Some(v) => Err(invalid(
-            join(prefix, key),
-            format!("expected string, got {}", type_name(v)),
-        )),
-    }
-}
-
-/// Validates a list of nodes at `depth` (1 = top level). `path` is the list's
-/// own path and is restored before returning, so one buffer serves the tree.
-fn validate_nodes<'a>(
-    nodes: &'a [Value],
-    path: &mut String,
-    depth: usize,
-    ids: &mut HashSet<&'a str>,
-) -> Result<(), SchemaError> {
-    let base = path.len();
-    for (i, node) in nodes.iter().enumerate() {
-        use std::fmt::Write;
-        let _ = write!(path, "[{i}]");
-        if depth > MAX_NODE_DEPTH {
+    // Ids as UTF-8 bytes: as written when there are no escapes, else
+    // unescaped.
+    let mut ids: HashSet<Cow<'_, [u8]>, BuildHasherDefault<FastHasher>> =
+        HashSet::with_capacity_and_hasher(ix.nodes.len(), Default::default());
+    for (e, node) in ix.nodes.iter().enumerate() {
+        if node.depth as usize > MAX_NODE_DEPTH {
             return Err(invalid(
-                path.clone(),
+                ix.path(e),
                 format!("nodes nest deeper than {MAX_NODE_DEPTH} levels"),
             ));
         }
-        let obj = node.as_object().ok_or_else(|| {
-            invalid(
-                path.clone(),
-                format!("expected a node object, got {}", type_name(node)),
-            )
-        })?;
-        let id = non_empty_string(obj, path, "id")?;
-        non_empty_string(obj, path, "type")?;
-        optional(obj, path, "props", "object", Value::is_object)?;
-        optional(obj, path, "children", "array", Value::is_array)?;
-        optional(obj, path, "metadata", "object", Value::is_object)?;
+        if node.kind != Kind::Object {
+            return Err(invalid(
+                ix.path(e),
+                format!("expected a node object, got {}", node.kind.name()),
+            ));
+        }
+        let field = |f: Field, name: &str, want: Kind| -> Result<(), SchemaError> {
+            let at = || format!("{}.{name}", ix.path(e));
+            match (node.fields[f as usize], want) {
+                (Kind::Absent, Kind::String) => Err(invalid(at(), "missing required field")),
+                (Kind::EmptyString, Kind::String) => Err(invalid(at(), "must not be empty")),
+                (Kind::Absent, _) => Ok(()),
+                (k, w) if k == w => Ok(()),
+                (k, w) => Err(invalid(
+                    at(),
+                    format!("expected {}, got {}", w.name(), k.name()),
+                )),
+            }
+        };
+        field(Field::Id, "id", Kind::String)?;
+        field(Field::Type, "type", Kind::String)?;
+        field(Field::Props, "props", Kind::Object)?;
+        field(Field::Children, "children", Kind::Array)?;
+        field(Field::Metadata, "metadata", Kind::Object)?;
+        let id: Cow<'_, [u8]> = if node.id_escaped {
+            Cow::Owned(ix.id(bytes, e).into_owned().into_bytes())
+        } else {
+            Cow::Borrowed(&bytes[node.id.range()])
+        };
         if !ids.insert(id) {
-            return Err(invalid(join(path, "id"), format!("duplicate id {id:?}")));
+            return Err(invalid(
+                format!("{}.id", ix.path(e)),
+                format!("duplicate id {:?}", ix.id(bytes, e)),
+            ));
         }
-        if let Some(children) = obj.get("children").and_then(Value::as_array) {
-            path.push_str(".children");
-            validate_nodes(children, path, depth + 1, ids)?;
-        }
-        path.truncate(base);
     }
     Ok(())
 }

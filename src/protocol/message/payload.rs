@@ -121,7 +121,7 @@ impl Serialize for UpdatePayload {
         match &self.body {
             UpdateBody::Full(schema) => {
                 st.serialize_field("type", "full")?;
-                st.serialize_field("schema", schema.as_value())?;
+                st.serialize_field("schema", &*schema.value_ref())?;
             }
             UpdateBody::Incremental(delta) => {
                 st.serialize_field("type", "incremental")?;
@@ -158,7 +158,7 @@ impl<'de> Deserialize<'de> for UpdatePayload {
 
 impl Serialize for Schema {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.as_value().serialize(s)
+        self.value_ref().serialize(s)
     }
 }
 

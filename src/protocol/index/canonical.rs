@@ -1,0 +1,441 @@
+//! The checksum from the bytes: RFC 8785 canonical JSON (keys sorted,
+//! numbers as ECMAScript prints them, minimal string escapes) written from
+//! the indexed text, with the CRC-32 of every node's subtree kept.
+//!
+//! When the previous schema is given, a node whose subtree fingerprint it
+//! has is not written again: its CRC is combined in where its bytes would
+//! be (a "hole" in the buffer), and its descendants' CRCs are copied. After
+//! a one-node edit only that node and its ancestors' own fields are
+//! canonicalized. The result is the same as [`calculate_checksum`] on the
+//! parsed value (a property test checks it).
+//!
+//! [`calculate_checksum`]: crate::protocol::calculate_checksum
+
+use super::scan::plain_run;
+use super::{FastHasher, Field, Index, Kind, Span, string_at};
+use crate::protocol::checksum::write_jcs_string;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// CRC-32 and length of each node's canonical subtree, by entry; `(0, 0)`
+/// for a small node not kept (its parent's CRC covers it).
+pub(crate) type NodeCrcs = Vec<(u32, u64)>;
+
+/// The schema a checksum may reuse subtrees of.
+pub(crate) struct Previous<'a> {
+    pub index: &'a Index,
+    pub crcs: &'a [(u32, u64)],
+}
+
+/// The CRC of the canonical text and every node's subtree CRC; `None`
+/// when an object repeats a key (the caller then goes through a parsed
+/// value, where the last one wins).
+pub(crate) fn checksum(
+    bytes: &[u8],
+    index: &Index,
+    previous: Option<Previous<'_>>,
+) -> Option<(u32, NodeCrcs)> {
+    let mut reuse: HashMap<u64, u32, BuildHasherDefault<FastHasher>> = HashMap::default();
+    if let Some(p) = &previous {
+        if p.crcs.len() == p.index.nodes.len() {
+            reuse.reserve(p.index.nodes.len());
+            for (j, n) in p.index.nodes.iter().enumerate().rev() {
+                if p.crcs[j].1 > 0 {
+                    reuse.insert(n.subtree, j as u32);
+                }
+            }
+        }
+    }
+    let mut c = Canon {
+        b: bytes,
+        ix: index,
+        out: Vec::with_capacity(4096),
+        holes: Vec::new(),
+        crcs: vec![(0, 0); index.nodes.len()],
+        reuse,
+        previous,
+        members: Vec::new(),
+        repeated: false,
+    };
+    c.root();
+    if c.repeated {
+        return None;
+    }
+    let (crc, _) = c.region(0, 0);
+    Some((crc, c.crcs))
+}
+
+/// A part of the canonical text known only by its CRC and length.
+struct Hole {
+    at: usize,
+    crc: u32,
+    len: u64,
+}
+
+/// One member of an object being written: key contents and value.
+#[derive(Clone, Copy)]
+struct M {
+    key: Span,
+    escaped: bool,
+    /// No escapes and no characters beyond U+FFFF: byte order is JCS
+    /// order.
+    simple: bool,
+    value: usize,
+}
+
+impl M {
+    fn new(b: &[u8], key: Span, escaped: bool, value: usize) -> M {
+        let simple = !escaped && !b[key.range()].iter().any(|&c| c >= 0xF0);
+        M {
+            key,
+            escaped,
+            simple,
+            value,
+        }
+    }
+}
+
+/// A node whose canonical text is at least this long is kept as a CRC
+/// (and its text dropped from the buffer): every byte is hashed once,
+/// not once per ancestor. Smaller ones stay text, re-hashed with their
+/// parent, which costs less than combining CRCs.
+const KEEP_AS_CRC: usize = 256;
+
+struct Canon<'a> {
+    b: &'a [u8],
+    ix: &'a Index,
+    out: Vec<u8>,
+    holes: Vec<Hole>,
+    crcs: NodeCrcs,
+    reuse: HashMap<u64, u32, BuildHasherDefault<FastHasher>>,
+    previous: Option<Previous<'a>>,
+    /// Members of the objects being written (a stack: each object's are
+    /// on top while it is written).
+    members: Vec<M>,
+    repeated: bool,
+}
+
+impl Canon<'_> {
+    fn root(&mut self) {
+        let b = self.b;
+        let base = self.members.len();
+        for m in &self.ix.members {
+            self.members
+                .push(M::new(b, m.key, m.key_escaped, m.value.start as usize));
+        }
+        self.sort_members(base);
+        self.out.push(b'{');
+        for k in base..self.members.len() {
+            let m = self.members[k];
+            if k > base {
+                self.out.push(b',');
+            }
+            self.key(m);
+            let key = string_at(b, m.key, m.escaped);
+            let kind = self
+                .ix
+                .members
+                .iter()
+                .find(|x| x.value.start as usize == m.value)
+                .map_or(Kind::Absent, |x| x.kind);
+            match (&*key, kind) {
+                ("metadata", Kind::Object) => {
+                    self.object(m.value, None, Some("generatedAt"));
+                }
+                ("nodes", Kind::Array) => {
+                    self.out.push(b'[');
+                    let ix = self.ix;
+                    for (i, e) in ix.top().enumerate() {
+                        if i > 0 {
+                            self.out.push(b',');
+                        }
+                        self.node(e);
+                    }
+                    self.out.push(b']');
+                }
+                _ => {
+                    self.value(m.value);
+                }
+            }
+        }
+        self.out.push(b'}');
+        self.members.truncate(base);
+    }
+
+    /// One node and its subtree, or the hole of a reused one.
+    fn node(&mut self, e: usize) {
+        let n = &self.ix.nodes[e];
+        if let Some(p) = &self.previous {
+            if let Some(&j) = self.reuse.get(&n.subtree) {
+                let (j, size) = (j as usize, n.size as usize);
+                if p.index.nodes[j].size as usize == size && p.crcs[j].1 > 0 {
+                    self.crcs[e..e + size].copy_from_slice(&p.crcs[j..j + size]);
+                    let (crc, len) = p.crcs[j];
+                    self.holes.push(Hole {
+                        at: self.out.len(),
+                        crc,
+                        len,
+                    });
+                    return;
+                }
+            }
+        }
+        let (start, first_hole) = (self.out.len(), self.holes.len());
+        if n.kind == Kind::Object {
+            let children = (n.fields[Field::Children as usize] == Kind::Array).then_some(e);
+            self.object(n.span.start as usize, children, None);
+        } else {
+            self.value(n.span.start as usize);
+        }
+        if self.out.len() - start >= KEEP_AS_CRC || self.holes.len() > first_hole {
+            let (crc, len) = self.region(start, first_hole);
+            self.crcs[e] = (crc, len);
+            self.out.truncate(start);
+            self.holes.truncate(first_hole);
+            self.holes.push(Hole {
+                at: start,
+                crc,
+                len,
+            });
+        }
+    }
+
+    /// CRC and length of the canonical text from `start` to the end,
+    /// holes from `first_hole` on included.
+    fn region(&self, start: usize, first_hole: usize) -> (u32, u64) {
+        let mut h = crc32fast::Hasher::new();
+        let (mut pos, mut len) = (start, 0u64);
+        for hole in &self.holes[first_hole..] {
+            h.update(&self.out[pos..hole.at]);
+            h.combine(&crc32fast::Hasher::new_with_initial_len(hole.crc, hole.len));
+            len += (hole.at - pos) as u64 + hole.len;
+            pos = hole.at;
+        }
+        h.update(&self.out[pos..]);
+        len += (self.out.len() - pos) as u64;
+        (h.finalize(), len)
+    }
+
+    /// An object at `i`, keys sorted; returns where it ends. `node`: this
+    /// is that node's object, whose `children` are written node by node.
+    /// `skip`: a key left out (the top-level metadata's `generatedAt`).
+    fn object(&mut self, mut i: usize, node: Option<usize>, skip: Option<&str>) -> usize {
+        let b = self.b;
+        let base = self.members.len();
+        i += 1;
+        if b[i] != b'}' {
+            loop {
+                let (key_end, escaped) = string_end(b, i);
+                let key = Span {
+                    start: i as u32 + 1,
+                    end: key_end as u32 - 1,
+                };
+                let value = key_end + 1;
+                let end = match node {
+                    Some(e) if &b[key.range()] == b"children" => {
+                        self.ix.nodes[e].children.end as usize
+                    }
+                    _ => skip_value(b, value),
+                };
+                self.members.push(M::new(b, key, escaped, value));
+                i = end + 1;
+                if b[end] != b',' {
+                    break;
+                }
+            }
+        } else {
+            i += 1;
+        }
+        self.sort_members(base);
+        self.out.push(b'{');
+        let mut first = true;
+        for k in base..self.members.len() {
+            let m = self.members[k];
+            if let Some(skip) = skip {
+                if string_at(b, m.key, m.escaped) == skip {
+                    continue;
+                }
+            }
+            if !first {
+                self.out.push(b',');
+            }
+            first = false;
+            self.key(m);
+            match node {
+                Some(e) if !m.escaped && &b[m.key.range()] == b"children" => {
+                    self.out.push(b'[');
+                    let ix = self.ix;
+                    for (n, c) in ix.children(e).enumerate() {
+                        if n > 0 {
+                            self.out.push(b',');
+                        }
+                        self.node(c);
+                    }
+                    self.out.push(b']');
+                }
+                _ => {
+                    self.value(m.value);
+                }
+            }
+        }
+        self.out.push(b'}');
+        self.members.truncate(base);
+        i
+    }
+
+    /// Sorts the members from `base` in JCS order (UTF-16 code units of
+    /// the keys) and notes a repeated key.
+    fn sort_members(&mut self, base: usize) {
+        let b = self.b;
+        let ms = &mut self.members[base..];
+        ms.sort_unstable_by(|x, y| key_order(b, x, y));
+        if ms.windows(2).any(|w| key_order(b, &w[0], &w[1]) == Ordering::Equal) {
+            self.repeated = true;
+        }
+    }
+
+    fn key(&mut self, m: M) {
+        self.string(m.key, m.escaped);
+        self.out.push(b':');
+    }
+
+    fn string(&mut self, contents: Span, escaped: bool) {
+        if escaped {
+            write_jcs_string(&string_at(self.b, contents, true), &mut self.out);
+        } else {
+            self.out.push(b'"');
+            self.out.extend_from_slice(&self.b[contents.range()]);
+            self.out.push(b'"');
+        }
+    }
+
+    /// Any value at `i`; returns where it ends.
+    fn value(&mut self, i: usize) -> usize {
+        let b = self.b;
+        match b[i] {
+            b'"' => {
+                let (end, escaped) = string_end(b, i);
+                let contents = Span {
+                    start: i as u32 + 1,
+                    end: end as u32 - 1,
+                };
+                self.string(contents, escaped);
+                end
+            }
+            b'{' => self.object(i, None, None),
+            b'[' => {
+                self.out.push(b'[');
+                let mut i = i + 1;
+                if b[i] == b']' {
+                    self.out.push(b']');
+                    return i + 1;
+                }
+                loop {
+                    i = self.value(i);
+                    if b[i] == b',' {
+                        self.out.push(b',');
+                        i += 1;
+                    } else {
+                        self.out.push(b']');
+                        return i + 1;
+                    }
+                }
+            }
+            b't' | b'n' => {
+                self.out.extend_from_slice(&b[i..i + 4]);
+                i + 4
+            }
+            b'f' => {
+                self.out.extend_from_slice(b"false");
+                i + 5
+            }
+            _ => {
+                let end = scalar_end(b, i);
+                write_number(&b[i..end], &mut self.out);
+                end
+            }
+        }
+    }
+}
+
+/// JCS key order: UTF-16 code units. Byte order is the same unless a key
+/// has escapes or characters beyond U+FFFF.
+fn key_order(b: &[u8], x: &M, y: &M) -> Ordering {
+    if x.simple && y.simple {
+        return b[x.key.range()].cmp(&b[y.key.range()]);
+    }
+    let (sx, sy) = (
+        string_at(b, x.key, x.escaped),
+        string_at(b, y.key, y.escaped),
+    );
+    sx.encode_utf16().cmp(sy.encode_utf16())
+}
+
+/// A number as ECMAScript prints it: integers of up to 15 digits are
+/// already in that form (but `-0` is `0`); anything else is read as a
+/// double, as `serde_json` reads it, and printed by `ryu-js`.
+fn write_number(lit: &[u8], out: &mut Vec<u8>) {
+    let digits = lit.strip_prefix(b"-").unwrap_or(lit);
+    if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        out.extend_from_slice(if digits == b"0" { b"0" } else { lit });
+        return;
+    }
+    let f = serde_json::from_slice::<f64>(lit).unwrap_or(0.0);
+    out.extend_from_slice(ryu_js::Buffer::new().format(f).as_bytes());
+}
+
+/// Where the string at `i` (its opening quote) ends, and whether it has
+/// escapes. The text is valid JSON.
+fn string_end(b: &[u8], mut i: usize) -> (usize, bool) {
+    i += 1;
+    let mut escaped = false;
+    loop {
+        i = plain_run(b, i);
+        match b.get(i) {
+            Some(b'\\') => {
+                escaped = true;
+                i += 2;
+            }
+            Some(_) => return (i + 1, escaped),
+            None => return (i, escaped),
+        }
+    }
+}
+
+/// Where a number or literal at `i` ends.
+fn scalar_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && !matches!(b[i], b',' | b'}' | b']') {
+        i += 1;
+    }
+    i
+}
+
+/// Where the value at `i` ends, in valid compact JSON.
+fn skip_value(b: &[u8], mut i: usize) -> usize {
+    match b[i] {
+        b'"' => string_end(b, i).0,
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = string_end(b, i).0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            i
+        }
+        _ => scalar_end(b, i),
+    }
+}
