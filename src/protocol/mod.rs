@@ -33,8 +33,8 @@ pub use close::Close;
 pub use codec::{deserialize_message, message_from_value, serialize_message};
 pub use decode::{Decoded, decode};
 pub use delta::{
-    DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, SchemaDelta, UpdatePlan, apply_schema_delta,
-    EncodedDelta, PlannedUpdate, calculate_schema_delta, choose_update, plan_update,
+    DEFAULT_INCREMENTAL_THRESHOLD, DeltaError, EncodedDelta, PlannedUpdate, SchemaDelta,
+    UpdatePlan, apply_schema_delta, calculate_schema_delta, choose_update, plan_update,
     should_use_incremental_update,
 };
 pub use error_code::ErrorCode;

@@ -30,6 +30,7 @@ mod landing;
 mod load;
 mod protocol_checklist;
 mod push_replies;
+mod raw_forms;
 mod regressions;
 mod reply_keys;
 mod resume;

@@ -290,7 +290,10 @@ impl Canon<'_> {
         let b = self.b;
         let ms = &mut self.members[base..];
         ms.sort_unstable_by(|x, y| key_order(b, x, y));
-        if ms.windows(2).any(|w| key_order(b, &w[0], &w[1]) == Ordering::Equal) {
+        if ms
+            .windows(2)
+            .any(|w| key_order(b, &w[0], &w[1]) == Ordering::Equal)
+        {
             self.repeated = true;
         }
     }

@@ -33,7 +33,10 @@ pub(crate) fn feed(mut h: u64, bytes: &[u8]) -> u64 {
     h = step(h, bytes.len() as u64);
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
-        h = step(h, u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        h = step(
+            h,
+            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        );
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
@@ -82,7 +85,16 @@ mod tests {
 
     #[test]
     fn lengths_and_contents_both_count() {
-        let all = [&b""[..], b"\0", b"\0\0", b"a", b"ab", b"abcdefgh", b"abcdefghi", b"abcdefgh\0"];
+        let all = [
+            &b""[..],
+            b"\0",
+            b"\0\0",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"abcdefgh\0",
+        ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(hash(1, a), hash(1, b), "{a:?} {b:?}");
