@@ -1,70 +1,37 @@
 //! Schema checksums: CRC-32 of the RFC 8785 (JCS) canonical JSON of
 //! a schema, leaving out the top-level `metadata.generatedAt`.
 //!
-//! Numbers are formatted by `ryu-js`, which follows ECMAScript's
-//! `Number.prototype.toString` exactly; everything else in JCS is simple enough
-//! to write here and stream straight into the CRC without a buffer.
-//!
-//! This is the checksum of a parsed value. A [`Schema`](super::Schema)'s own
-//! checksum is written from its bytes, reusing unchanged subtrees
-//! ([`index::canonical`](super::index::canonical)); both give the same
-//! digits.
+//! The canonical text is written from the schema's JSON text by
+//! [`index::canonical`](super::index::canonical) (which also keeps every
+//! node's subtree CRC, so a [`Schema`](super::Schema)'s next checksum only
+//! canonicalizes what changed). This file has the value-level functions and
+//! the two JCS rules that need care: strings and numbers.
 
-use serde_json::{Map, Value};
-
-/// Where canonical bytes go: a buffer for [`canonical_json`], the CRC state
-/// for [`calculate_checksum`].
-trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-/// Feeds the CRC in 8 KiB blocks: canonical JSON is written a few bytes at
-/// a time, and hashing each tiny piece separately costs several times more.
-struct CrcSink {
-    hasher: crc32fast::Hasher,
-    buf: Vec<u8>,
-}
-
-const CRC_BLOCK: usize = 8192;
-
-impl Sink for CrcSink {
-    fn put(&mut self, bytes: &[u8]) {
-        if self.buf.len() + bytes.len() > CRC_BLOCK {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-            if bytes.len() > CRC_BLOCK {
-                self.hasher.update(bytes);
-                return;
-            }
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-}
+use super::index::{canonical, scan::scan};
+use serde_json::Value;
 
 /// The canonical text that [`calculate_checksum`] hashes.
 pub fn canonical_json(schema: &Value) -> String {
-    let mut out = Vec::new();
-    write_schema(schema, &mut out);
-    // Only valid UTF-8 is ever written: JSON strings are Rust strings and
-    // everything else is ASCII.
-    String::from_utf8(out).unwrap_or_default()
+    let bytes = serde_json::to_vec(schema).unwrap_or_default();
+    let text = match scan(&bytes) {
+        Ok(s) => canonical::text(&bytes, &s.index),
+        Err(_) => bytes,
+    };
+    // Only valid UTF-8 is ever written: strings are copied or re-escaped
+    // whole, and everything else is ASCII.
+    String::from_utf8(text).unwrap_or_default()
 }
 
-/// The checksum of a schema: 8 lowercase hex digits.
+/// The checksum of a schema: 8 lowercase hex digits. (A value nesting
+/// deeper than the JSON depth limit, which no schema does, is hashed as
+/// serialized.)
 pub fn calculate_checksum(schema: &Value) -> String {
-    let mut sink = CrcSink {
-        hasher: crc32fast::Hasher::new(),
-        buf: Vec::with_capacity(CRC_BLOCK),
-    };
-    write_schema(schema, &mut sink);
-    sink.hasher.update(&sink.buf);
-    format!("{:08x}", sink.hasher.finalize())
+    let bytes = serde_json::to_vec(schema).unwrap_or_default();
+    let crc = scan(&bytes)
+        .ok()
+        .and_then(|s| canonical::checksum(&bytes, &s.index, None))
+        .map_or_else(|| crc32fast::hash(&bytes), |(crc, _)| crc);
+    format!("{crc:08x}")
 }
 
 /// True when `expected` is the checksum of `schema` (case-insensitive hex).
@@ -72,98 +39,89 @@ pub fn validate_checksum(schema: &Value, expected: &str) -> bool {
     calculate_checksum(schema).eq_ignore_ascii_case(expected)
 }
 
-fn write_schema(schema: &Value, out: &mut impl Sink) {
-    match schema {
-        Value::Object(map) => write_object(map, out, Level::Schema),
-        other => write_value(other, out),
+/// A number as ECMAScript's `Number.prototype.toString` prints it (which
+/// JCS requires): the shortest digits that read back as the same double
+/// (from `zmij`, `serde_json`'s own formatter), placed by ECMAScript's
+/// rules: plain up to 21 integer digits, `0.000001` down to 1e-6, else
+/// `d.ddde+N`. Zero (and minus zero) is `0`.
+pub(crate) fn write_js_number(f: f64, out: &mut Vec<u8>) {
+    if !f.is_finite() {
+        // Never read from JSON; what JSON.stringify writes.
+        out.extend_from_slice(b"null");
+        return;
     }
-}
-
-/// Which object is being written: the schema itself, its top-level
-/// `metadata` (which drops `generatedAt`), or any other object.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Schema,
-    SchemaMetadata,
-    Plain,
-}
-
-fn write_value(value: &Value, out: &mut impl Sink) {
-    match value {
-        Value::Null => out.put(b"null"),
-        Value::Bool(true) => out.put(b"true"),
-        Value::Bool(false) => out.put(b"false"),
-        Value::Number(n) => {
-            // JCS reads every number as an IEEE double, so integers beyond
-            // 2^53 round exactly as JavaScript's JSON.parse would.
-            let f = n.as_f64().unwrap_or(0.0);
-            let mut buf = ryu_js::Buffer::new();
-            out.put(buf.format(f).as_bytes());
-        }
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.put(b"[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.put(b",");
-                }
-                write_value(item, out);
-            }
-            out.put(b"]");
-        }
-        Value::Object(map) => write_object(map, out, Level::Plain),
+    if f == 0.0 {
+        out.push(b'0');
+        return;
     }
-}
-
-/// Writes `{...}` with keys in UTF-16 code-unit order.
-fn write_object<S: Sink>(map: &Map<String, Value>, out: &mut S, level: Level) {
-    out.put(b"{");
-    let mut first = true;
-    let mut member = |k: &str, v: &Value, out: &mut S| {
-        if level == Level::SchemaMetadata && k == "generatedAt" {
-            return;
-        }
-        if !first {
-            out.put(b",");
-        }
-        first = false;
-        write_string(k, out);
-        out.put(b":");
-        match v {
-            Value::Object(inner) if level == Level::Schema && k == "metadata" => {
-                write_object(inner, out, Level::SchemaMetadata)
-            }
-            _ => write_value(v, out),
-        }
+    if f < 0.0 {
+        out.push(b'-');
+    }
+    let mut buf = zmij::Buffer::new();
+    let printed = buf.format_finite(f.abs()).as_bytes();
+    // Read back the digits and where the decimal point goes, whatever the
+    // form printed (`123.45`, `0.00012`, `1.5e-7`, `1e21`).
+    let (mantissa, exp) = match printed.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(e) => (&printed[..e], parse_exp(&printed[e + 1..])),
+        None => (printed, 0),
     };
-    for (k, v) in sorted_members(map) {
-        member(k, v, out);
+    let mut digits: Vec<u8> = Vec::with_capacity(24);
+    let mut point = None;
+    for &b in mantissa {
+        if b == b'.' {
+            point = Some(digits.len());
+        } else {
+            digits.push(b);
+        }
     }
-    out.put(b"}");
-}
-
-/// The members of an object in JCS order (UTF-16 code units of the keys).
-fn sorted_members(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    // Maps keep the order keys arrived in (devices see the pushed order), so
-    // members are sorted here; for ASCII keys byte order is UTF-16 order.
-    let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    if members.iter().all(|(k, _)| k.is_ascii()) {
-        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut point = point.unwrap_or(digits.len()) as i32;
+    let lead = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..lead);
+    point -= lead as i32;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    // The value is 0.DIGITS × 10^n.
+    let (n, k) = (point + exp, digits.len() as i32);
+    if k <= n && n <= 21 {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.extend_from_slice(&digits[..n as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-n) as usize));
+        out.extend_from_slice(&digits);
     } else {
-        members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        out.push(digits[0]);
+        if k > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if n - 1 < 0 { b'-' } else { b'+' });
+        out.extend_from_slice((n - 1).unsigned_abs().to_string().as_bytes());
     }
-    members
 }
 
-/// `s` as a JCS string, appended to `out`.
-pub(crate) fn write_jcs_string(s: &str, out: &mut Vec<u8>) {
-    write_string(s, out);
+fn parse_exp(text: &[u8]) -> i32 {
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let n = digits
+        .iter()
+        .fold(0i32, |n, &d| n * 10 + i32::from(d.wrapping_sub(b'0')));
+    if negative { -n } else { n }
 }
 
 /// JSON.stringify's minimal escaping: `"`, `\`, the five short control
 /// escapes, other controls as lowercase `\u00xx`; all else is literal UTF-8.
-fn write_string(s: &str, out: &mut impl Sink) {
-    out.put(b"\"");
+pub(crate) fn write_jcs_string(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\"");
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -178,10 +136,10 @@ fn write_string(s: &str, out: &mut impl Sink) {
             0x00..=0x1f => b"",
             _ => continue,
         };
-        out.put(&bytes[start..i]);
+        out.extend_from_slice(&bytes[start..i]);
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.put(&[
+            out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -190,12 +148,12 @@ fn write_string(s: &str, out: &mut impl Sink) {
                 HEX[(b & 0xf) as usize],
             ]);
         } else {
-            out.put(esc);
+            out.extend_from_slice(esc);
         }
         start = i + 1;
     }
-    out.put(&bytes[start..]);
-    out.put(b"\"");
+    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(b"\"");
 }
 
 #[cfg(test)]
@@ -221,6 +179,59 @@ mod tests {
             canonical_json(&v),
             "{\"s\":\"a\\\"b\\\\c\\n\\u0001\\u001f\u{7f}é\u{2028}\"}"
         );
+    }
+
+    #[test]
+    fn numbers_print_as_ecmascript_does() {
+        let check = |f: f64| {
+            let mut ours = Vec::new();
+            write_js_number(f, &mut ours);
+            let theirs = ryu_js::Buffer::new().format(f).to_string();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                theirs,
+                "{f:e} ({:#x})",
+                f.to_bits()
+            );
+        };
+        for f in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            100.0,
+            1e20,
+            1e21,
+            1.5e21,
+            123456789012345680000.0,
+            1e-6,
+            1e-7,
+            1.5e-7,
+            0.000001234,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            2f64.powi(53),
+            1.0 / 3.0,
+            9007199254740993.0,
+            4.35,
+            0.1 + 0.2,
+        ] {
+            check(f);
+        }
+        let mut bits = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            bits = bits
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let f = f64::from_bits(bits);
+            if f.is_finite() {
+                check(f);
+            }
+            // Decimals as tools write them.
+            check((bits % 2_000_000) as f64 / 1000.0 - 1000.0);
+        }
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn apply_schema_delta(schema: &Schema, delta: &SchemaDelta) -> Result<Schema
     if let Some(changes) = &delta.metadata_changes {
         for (key, v) in changes {
             if v.is_null() {
-                obj.shift_remove(key);
+                obj.remove(key);
             } else {
                 obj.insert(key.clone(), v.clone());
             }

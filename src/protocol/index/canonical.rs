@@ -13,7 +13,7 @@
 
 use super::scan::plain_run;
 use super::{FastHasher, Field, Index, Kind, Span, string_at};
-use crate::protocol::checksum::write_jcs_string;
+use crate::protocol::checksum::{write_jcs_string, write_js_number};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -36,34 +36,48 @@ pub(crate) fn checksum(
     index: &Index,
     previous: Option<Previous<'_>>,
 ) -> Option<(u32, NodeCrcs)> {
-    let mut reuse: HashMap<u64, u32, BuildHasherDefault<FastHasher>> = HashMap::default();
-    if let Some(p) = &previous {
-        if p.crcs.len() == p.index.nodes.len() {
-            reuse.reserve(p.index.nodes.len());
-            for (j, n) in p.index.nodes.iter().enumerate().rev() {
-                if p.crcs[j].1 > 0 {
-                    reuse.insert(n.subtree, j as u32);
-                }
-            }
-        }
-    }
-    let mut c = Canon {
-        b: bytes,
-        ix: index,
-        out: Vec::with_capacity(4096),
-        holes: Vec::new(),
-        crcs: vec![(0, 0); index.nodes.len()],
-        reuse,
-        previous,
-        members: Vec::new(),
-        repeated: false,
-    };
+    let mut c = Canon::new(bytes, index, previous, false);
     c.root();
     if c.repeated {
         return None;
     }
     let (crc, _) = c.region(0, 0);
     Some((crc, c.crcs))
+}
+
+/// The canonical text itself (of any JSON text with its index).
+pub(crate) fn text(bytes: &[u8], index: &Index) -> Vec<u8> {
+    let mut c = Canon::new(bytes, index, None, true);
+    c.root();
+    c.out
+}
+
+impl<'a> Canon<'a> {
+    fn new(bytes: &'a [u8], index: &'a Index, previous: Option<Previous<'a>>, text: bool) -> Self {
+        let mut reuse: HashMap<u64, u32, BuildHasherDefault<FastHasher>> = HashMap::default();
+        if let Some(p) = &previous {
+            if p.crcs.len() == p.index.nodes.len() {
+                reuse.reserve(p.index.nodes.len());
+                for (j, n) in p.index.nodes.iter().enumerate().rev() {
+                    if p.crcs[j].1 > 0 {
+                        reuse.insert(n.subtree, j as u32);
+                    }
+                }
+            }
+        }
+        Canon {
+            b: bytes,
+            ix: index,
+            out: Vec::with_capacity(if text { bytes.len() } else { 4096 }),
+            holes: Vec::new(),
+            crcs: vec![(0, 0); index.nodes.len()],
+            reuse,
+            previous,
+            members: Vec::new(),
+            repeated: false,
+            text,
+        }
+    }
 }
 
 /// A part of the canonical text known only by its CRC and length.
@@ -114,10 +128,16 @@ struct Canon<'a> {
     /// on top while it is written).
     members: Vec<M>,
     repeated: bool,
+    /// The whole text is wanted: nothing is kept as a CRC only.
+    text: bool,
 }
 
 impl Canon<'_> {
     fn root(&mut self) {
+        if self.ix.root != Kind::Object {
+            self.value(0);
+            return;
+        }
         let b = self.b;
         let base = self.members.len();
         for m in &self.ix.members {
@@ -188,7 +208,7 @@ impl Canon<'_> {
         } else {
             self.value(n.span.start as usize);
         }
-        if self.out.len() - start >= KEEP_AS_CRC || self.holes.len() > first_hole {
+        if !self.text && (self.out.len() - start >= KEEP_AS_CRC || self.holes.len() > first_hole) {
             let (crc, len) = self.region(start, first_hole);
             self.crcs[e] = (crc, len);
             self.out.truncate(start);
@@ -377,15 +397,14 @@ fn key_order(b: &[u8], x: &M, y: &M) -> Ordering {
 
 /// A number as ECMAScript prints it: integers of up to 15 digits are
 /// already in that form (but `-0` is `0`); anything else is read as a
-/// double, as `serde_json` reads it, and printed by `ryu-js`.
+/// double, as `serde_json` reads it, and printed by [`write_js_number`].
 fn write_number(lit: &[u8], out: &mut Vec<u8>) {
     let digits = lit.strip_prefix(b"-").unwrap_or(lit);
     if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
         out.extend_from_slice(if digits == b"0" { b"0" } else { lit });
         return;
     }
-    let f = serde_json::from_slice::<f64>(lit).unwrap_or(0.0);
-    out.extend_from_slice(ryu_js::Buffer::new().format(f).as_bytes());
+    write_js_number(serde_json::from_slice::<f64>(lit).unwrap_or(0.0), out);
 }
 
 /// Where the string at `i` (its opening quote) ends, and whether it has
