@@ -175,12 +175,14 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         client.set_trigger(TriggerKind::Http { requests })?;
         client.connect_all(case.devices)?;
         client.pump_until(Instant::now() + Duration::from_millis(200), |_| false)?;
-        // The floor is measured after each push, on this thread while the
-        // server is idle, so that both see the machine as it was then.
+        // The floor is measured after each push, while the server is idle,
+        // by this thread moved to the server's CPU: both see the machine
+        // (that core, at that time) alike.
         let mut floor = Vec::new();
         let rounds =
             client.rounds_with(measured.len(), first_seq, &target.probe, &o, &mut |r| {
-                floor.extend(floor_samples(&measured[r])?);
+                let samples = on_server_cpu(&o, || floor_samples(&measured[r]));
+                floor.extend(samples?);
                 Ok(())
             })?;
         let rss_kib = target.probe.rss_kib();
@@ -222,7 +224,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
         },
     );
     println!(
-        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body, right after its push)"
+        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body, right after its push, on the server's CPU)"
     );
     let wall = Instant::now();
     // Per case: per run (server median, floor, ratio, fastest push,
