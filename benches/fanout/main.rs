@@ -114,7 +114,7 @@ big pushes (either skips the fan-out phases; the server runs with --no-state):
                      GET /health and two devices' pings (one of the pushed session, one of
                      another) measure how long their answers wait: p50, p99, longest
   --pushes K         pushes per case and run (default: 15 one-prop edits, 8 full updates
-                     after the first push; 10 with --push-stall)
+                     after the first push; 40 with --push-stall)
   --stall-seconds S  with --push-stall: stop pushing after S seconds (default 30)
   --with-state       keep sessions on disk as the binary does by default (in a temporary
                      state directory): the state writer's CPU then counts too

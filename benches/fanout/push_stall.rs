@@ -16,7 +16,7 @@
 //!
 //! Devices ping every 20 ms (the rate limit is 100 messages per second).
 //! The probes run for a second before the pushes start (the idle figures)
-//! and stop shortly after the last push. Bounded by `--pushes` (default 10)
+//! and stop shortly after the last push. Bounded by `--pushes` (default 40)
 //! and `--stall-seconds` (default 30).
 
 use crate::*;
@@ -294,7 +294,7 @@ fn stall_run(opts: &Opts, bodies: &[String; 2], pushes: usize) -> io::Result<Sta
 }
 
 pub(crate) fn push_stall(opts: &Opts) -> io::Result<()> {
-    let pushes = if opts.pushes == 0 { 10 } else { opts.pushes };
+    let pushes = if opts.pushes == 0 { 40 } else { opts.pushes };
     let bodies = two_full_schemas(63_500);
     let [a, b] = &bodies;
     if a.len().max(b.len()) > MAX_BODY {
