@@ -78,6 +78,61 @@ fn median_with_setup<I, R>(mut setup: impl FnMut() -> I, mut f: impl FnMut(&I) -
     samples[SAMPLES / 2]
 }
 
+/// A value as a tool writes it: keys in the order a UI tool emits them
+/// (`id`, `type`, `props`, ..., `children` last), not sorted, so that the
+/// checksum has the sorting to do that real pushes give it.
+pub fn tool_json(v: &Value) -> Vec<u8> {
+    const ORDER: [&str; 14] = [
+        "version",
+        "metadata",
+        "theme",
+        "nodes",
+        "id",
+        "type",
+        "props",
+        "text",
+        "color",
+        "fontSize",
+        "padding",
+        "accessibilityLabel",
+        "events",
+        "children",
+    ];
+    fn write(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(m) => {
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
+                members.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
+                out.push(b'{');
+                for (i, (k, v)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k).expect("encodes");
+                    out.push(b':');
+                    write(v, out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            other => serde_json::to_writer(&mut *out, other).expect("encodes"),
+        }
+    }
+    let mut out = Vec::new();
+    write(v, &mut out);
+    out
+}
+
 /// The floor: reading the pushed bytes once.
 #[inline(never)]
 fn floor_scan(body: &[u8]) -> IgnoredAny {
@@ -261,7 +316,7 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
             return None;
         }
     }
-    let body = serde_json::to_vec(new_value).expect("encodes");
+    let body = tool_json(new_value);
     assert!(
         body.len() <= MAX_SCHEMA_BYTES,
         "{name}: {} bytes",
@@ -286,7 +341,7 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     let floor = median(|| floor_scan(black_box(&body)));
     let total = median(|| push_work(old, black_box(&body)));
     let parse = median(|| Schema::from_slice(black_box(&body)).expect("valid"));
-    let fresh = || Schema::from_value(parsed.as_value().clone()).expect("valid");
+    let fresh = || Schema::from_slice(&body).expect("valid");
     // As in the server: the new schema's checksum reuses the current one's
     // subtree CRCs, and includes making the fingerprints.
     let checksum = median_with_setup(fresh, |s| match old {
@@ -343,36 +398,25 @@ fn push_work_encode_only(old: Option<&Schema>, new: &Schema) -> impl FnMut() -> 
     }
 }
 
-/// Resident memory of this process, in bytes (`/proc/self/statm`).
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// What holding `count` schemas of about 1 MiB costs, as the server holds
 /// a session's current schema: parsed, then with its checksum (node
 /// fingerprints and subtree CRCs) made.
 fn memory(count: usize) {
     let value = schema_value(6_400);
-    let body = serde_json::to_vec(&value).expect("encodes");
+    let body = tool_json(&value);
     drop(value);
     let json = (body.len() * count) as f64;
-    let before = rss_bytes();
+    let before = super::live_bytes();
     let held: Vec<Schema> = (0..count)
         .map(|_| Schema::from_slice(&body).expect("valid"))
         .collect();
-    let parsed = rss_bytes();
+    let parsed = super::live_bytes();
     for s in &held {
         let _ = s.checksum();
     }
-    let summed = rss_bytes();
+    let summed = super::live_bytes();
     println!(
-        "memory: {count} schemas of {:.2} MB ({:.1} MB of JSON): parsed +{:.1} MB ({:.1}x), checksums +{:.1} MB more ({:.1}x in all)",
+        "memory (bytes allocated): {count} schemas of {:.2} MB ({:.1} MB of JSON): parsed +{:.1} MB ({:.2}x), checksums +{:.1} MB more ({:.2}x in all)",
         body.len() as f64 / 1e6,
         json / 1e6,
         (parsed - before) as f64 / 1e6,
@@ -391,7 +435,7 @@ pub fn run() {
     let mut rows = Vec::new();
     for total in [100, 1_000, 10_000, 50_000] {
         let old_value = schema_value(total);
-        let old = Schema::from_value(old_value.clone()).expect("valid");
+        let old = Schema::from_slice(&tool_json(&old_value)).expect("valid");
         let edits: &[Edit] = if total == 10_000 {
             &[Edit::Prop, Edit::Move, Edit::Type, Edit::Metadata]
         } else {
@@ -414,7 +458,7 @@ pub fn run() {
         }
     }
     let deep = deep_value(100);
-    let old = Schema::from_value(deep.clone()).expect("valid");
+    let old = Schema::from_slice(&tool_json(&deep)).expect("valid");
     let mut edited = deep;
     let paths = node_paths(&edited);
     // The first leaf of the deepest level.

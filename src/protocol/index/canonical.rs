@@ -36,7 +36,18 @@ pub(crate) fn checksum(
     index: &Index,
     previous: Option<Previous<'_>>,
 ) -> Option<(u32, NodeCrcs)> {
+    checksum_keeping(bytes, index, previous, KEEP_AS_CRC)
+}
+
+/// [`checksum`], keeping the CRCs of nodes of at least `keep` bytes.
+fn checksum_keeping(
+    bytes: &[u8],
+    index: &Index,
+    previous: Option<Previous<'_>>,
+    keep: usize,
+) -> Option<(u32, NodeCrcs)> {
     let mut c = Canon::new(bytes, index, previous, false);
+    c.keep = keep;
     c.root();
     if c.repeated {
         return None;
@@ -76,6 +87,7 @@ impl<'a> Canon<'a> {
             members: Vec::new(),
             repeated: false,
             text,
+            keep: KEEP_AS_CRC,
         }
     }
 }
@@ -95,17 +107,32 @@ struct M {
     /// No escapes and no characters beyond U+FFFF: byte order is JCS
     /// order.
     simple: bool,
+    /// The key's first eight bytes, big-endian (zero-padded): most keys
+    /// are told apart by one comparison of these.
+    prefix: u64,
     value: usize,
+    /// Where the value ends.
+    end: usize,
+    /// `"key":value` is canonical as written (a plain key and a string
+    /// without escapes, a literal or a short integer): copied whole.
+    verbatim: bool,
 }
 
 impl M {
-    fn new(b: &[u8], key: Span, escaped: bool, value: usize) -> M {
-        let simple = !escaped && !b[key.range()].iter().any(|&c| c >= 0xF0);
+    fn new(b: &[u8], key: Span, escaped: bool, value: usize, (end, plain): (usize, bool)) -> M {
+        let k = &b[key.range()];
+        let simple = !escaped && !k.iter().any(|&c| c >= 0xF0);
+        let mut first = [0u8; 8];
+        let n = k.len().min(8);
+        first[..n].copy_from_slice(&k[..n]);
         M {
             key,
             escaped,
             simple,
+            prefix: u64::from_be_bytes(first),
             value,
+            end,
+            verbatim: !escaped && plain,
         }
     }
 }
@@ -114,7 +141,7 @@ impl M {
 /// (and its text dropped from the buffer): every byte is hashed once,
 /// not once per ancestor. Smaller ones stay text, re-hashed with their
 /// parent, which costs less than combining CRCs.
-const KEEP_AS_CRC: usize = 256;
+const KEEP_AS_CRC: usize = 4096;
 
 struct Canon<'a> {
     b: &'a [u8],
@@ -130,6 +157,8 @@ struct Canon<'a> {
     repeated: bool,
     /// The whole text is wanted: nothing is kept as a CRC only.
     text: bool,
+    /// [`KEEP_AS_CRC`] (smaller in tests, to reuse at every level).
+    keep: usize,
 }
 
 impl Canon<'_> {
@@ -141,8 +170,14 @@ impl Canon<'_> {
         let b = self.b;
         let base = self.members.len();
         for m in &self.ix.members {
-            self.members
-                .push(M::new(b, m.key, m.key_escaped, m.value.start as usize));
+            let value = m.value.start as usize;
+            self.members.push(M::new(
+                b,
+                m.key,
+                m.key_escaped,
+                value,
+                (m.value.end as usize, false),
+            ));
         }
         self.sort_members(base);
         self.out.push(b'{');
@@ -208,7 +243,7 @@ impl Canon<'_> {
         } else {
             self.value(n.span.start as usize);
         }
-        if !self.text && (self.out.len() - start >= KEEP_AS_CRC || self.holes.len() > first_hole) {
+        if !self.text && (self.out.len() - start >= self.keep || self.holes.len() > first_hole) {
             let (crc, len) = self.region(start, first_hole);
             self.crcs[e] = (crc, len);
             self.out.truncate(start);
@@ -252,13 +287,14 @@ impl Canon<'_> {
                     end: key_end as u32 - 1,
                 };
                 let value = key_end + 1;
-                let end = match node {
+                let (end, plain) = match node {
                     Some(e) if &b[key.range()] == b"children" => {
-                        self.ix.nodes[e].children.end as usize
+                        (self.ix.nodes[e].children.end as usize, false)
                     }
                     _ => skip_value(b, value),
                 };
-                self.members.push(M::new(b, key, escaped, value));
+                self.members
+                    .push(M::new(b, key, escaped, value, (end, plain)));
                 i = end + 1;
                 if b[end] != b',' {
                     break;
@@ -281,6 +317,11 @@ impl Canon<'_> {
                 self.out.push(b',');
             }
             first = false;
+            if m.verbatim {
+                self.out
+                    .extend_from_slice(&b[m.key.start as usize - 1..m.end]);
+                continue;
+            }
             self.key(m);
             match node {
                 Some(e) if !m.escaped && &b[m.key.range()] == b"children" => {
@@ -386,7 +427,10 @@ impl Canon<'_> {
 /// has escapes or characters beyond U+FFFF.
 fn key_order(b: &[u8], x: &M, y: &M) -> Ordering {
     if x.simple && y.simple {
-        return b[x.key.range()].cmp(&b[y.key.range()]);
+        return match x.prefix.cmp(&y.prefix) {
+            Ordering::Equal => b[x.key.range()].cmp(&b[y.key.range()]),
+            other => other,
+        };
     }
     let (sx, sy) = (
         string_at(b, x.key, x.escaped),
@@ -433,10 +477,15 @@ fn scalar_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Where the value at `i` ends, in valid compact JSON.
-fn skip_value(b: &[u8], mut i: usize) -> usize {
+/// Where the value at `i` ends, in valid compact JSON, and whether it is
+/// canonical as written (a string without escapes, a literal, an integer
+/// of up to 15 digits other than `-0`).
+fn skip_value(b: &[u8], mut i: usize) -> (usize, bool) {
     match b[i] {
-        b'"' => string_end(b, i).0,
+        b'"' => {
+            let (end, escaped) = string_end(b, i);
+            (end, !escaped)
+        }
         b'{' | b'[' => {
             let mut depth = 0usize;
             while i < b.len() {
@@ -449,15 +498,103 @@ fn skip_value(b: &[u8], mut i: usize) -> usize {
                     b'}' | b']' => {
                         depth -= 1;
                         if depth == 0 {
-                            return i + 1;
+                            return (i + 1, false);
                         }
                     }
                     _ => {}
                 }
                 i += 1;
             }
-            i
+            (i, false)
         }
-        _ => scalar_end(b, i),
+        b't' | b'f' | b'n' => (scalar_end(b, i), true),
+        _ => {
+            let end = scalar_end(b, i);
+            let lit = &b[i..end];
+            let digits = lit.strip_prefix(b"-").unwrap_or(lit);
+            let plain =
+                digits.len() <= 15 && digits != b"0" && digits.iter().all(u8::is_ascii_digit);
+            (end, plain || lit == b"0")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Schema;
+    use crate::protocol::calculate_checksum;
+    use crate::protocol::index::scan::scan;
+    use serde_json::{Value, json};
+
+    fn tree(seed: &mut u64, id: &mut u32, depth: u32) -> Value {
+        let mut next = || {
+            *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            *seed >> 40
+        };
+        *id += 1;
+        let kids: Vec<Value> = if depth == 0 {
+            Vec::new()
+        } else {
+            let n = next() % 4;
+            (0..n).map(|_| tree(seed, id, depth - 1)).collect()
+        };
+        let mut node = json!({"type": "T", "id": format!("n{id}"), "props": {"z": 1.5, "a": "é\"", "m": [1, {"y": null, "b": true}]}});
+        if !kids.is_empty() {
+            node["children"] = Value::Array(kids);
+        }
+        node
+    }
+
+    /// Every way of reusing the previous schema's CRCs gives the checksum
+    /// computed from scratch, after edits anywhere in the tree.
+    #[test]
+    fn reused_subtrees_give_the_scratch_checksum_at_every_keep_size() {
+        let mut seed = 11u64;
+        for round in 0..60 {
+            let mut id = 0;
+            let nodes: Vec<Value> = (0..3).map(|_| tree(&mut seed, &mut id, 4)).collect();
+            let v1 =
+                json!({"version": "1", "metadata": {"generatedAt": 1, "k": round}, "nodes": nodes});
+            let mut v2 = v1.clone();
+            // Edit one node's props somewhere down the first tree.
+            let mut at = &mut v2["nodes"][round % 3];
+            for _ in 0..(round % 5) {
+                if at.get("children").is_none() {
+                    break;
+                }
+                let c = at["children"].as_array().map_or(0, Vec::len);
+                at = &mut at["children"][round % c.max(1)];
+            }
+            at["props"]["a"] = json!(format!("edit {round}"));
+            let (b1, b2) = (
+                serde_json::to_vec(&v1).unwrap(),
+                serde_json::to_vec(&v2).unwrap(),
+            );
+            let (i1, i2) = (scan(&b1).unwrap().index, scan(&b2).unwrap().index);
+            for keep in [1, 40, 300, 4096] {
+                let (c1, crcs1) = checksum_keeping(&b1, &i1, None, keep).unwrap();
+                assert_eq!(format!("{c1:08x}"), calculate_checksum(&v1));
+                let previous = Previous {
+                    index: &i1,
+                    crcs: &crcs1,
+                };
+                let (c2, crcs2) = checksum_keeping(&b2, &i2, Some(previous), keep).unwrap();
+                assert_eq!(
+                    format!("{c2:08x}"),
+                    calculate_checksum(&v2),
+                    "round {round}, keep {keep}"
+                );
+                // And again from the result, as the next push would.
+                let previous = Previous {
+                    index: &i2,
+                    crcs: &crcs2,
+                };
+                let (c3, _) = checksum_keeping(&b1, &i1, Some(previous), keep).unwrap();
+                assert_eq!(c3, c1);
+            }
+        }
+        let s = Schema::from_value(json!({"version": "1", "metadata": {}, "nodes": []})).unwrap();
+        assert_eq!(s.checksum(), calculate_checksum(s.as_value()));
     }
 }

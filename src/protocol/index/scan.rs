@@ -36,15 +36,22 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
     if bytes.len() >= u32::MAX as usize {
         return Err(syntax(bytes, 0, "document too large to index"));
     }
+    // Room for as many nodes as the text could hold (a node takes more
+    // than 40 bytes), so the list never moves while it grows: pages that
+    // are never written are never backed by memory, and the rest is given
+    // back below without a copy.
+    let mut index = Index::default();
+    index.nodes.reserve(bytes.len() / 40 + 1);
     let mut s = Scanner {
         b: bytes,
         i: 0,
-        index: Index::default(),
+        index,
         whitespace: false,
         normalize: false,
         stack: Vec::new(),
     };
     s.document()?;
+    s.index.nodes.shrink_to_fit();
     Ok(Scanned {
         index: s.index,
         whitespace: s.whitespace,
@@ -323,6 +330,7 @@ impl Scanner<'_> {
     }
 
     /// After a member or element: `,` (more follow) or `close` (the end).
+    #[inline(always)]
     fn end_of_member(&mut self, close: u8) -> Res<bool> {
         self.skip_ws();
         match self.peek() {
@@ -349,6 +357,7 @@ impl Scanner<'_> {
 
     /// An object key and its `:`; returns the key's contents and whether
     /// they have escapes.
+    #[inline(always)]
     fn key(&mut self) -> Res<(Span, bool)> {
         match self.peek() {
             Some(b'"') => {}
@@ -444,6 +453,7 @@ impl Scanner<'_> {
     }
 
     /// A string, number or literal.
+    #[inline(always)]
     fn scalar(&mut self) -> Res<(Kind, bool)> {
         match self.peek() {
             Some(b'"') => {
@@ -478,6 +488,7 @@ impl Scanner<'_> {
     }
 
     /// A string (at its opening quote); returns whether it has escapes.
+    #[inline(always)]
     fn string(&mut self) -> Res<bool> {
         self.i += 1;
         let mut escaped = false;
@@ -594,6 +605,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn digits(&mut self) {
         while let Some(b'0'..=b'9') = self.peek() {
             self.i += 1;
