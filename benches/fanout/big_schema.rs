@@ -1,7 +1,8 @@
 //! Big schemas for the push measurements: the generator of
 //! `benches/protocol.rs` (4 node levels of 6: screen, section, row, widget,
-//! each with a few string and number props), so that the figures over HTTP
-//! compare with the protocol table, and the edits pushed.
+//! each with a few string and number props), written with keys in the
+//! order a tool emits them as its push table does, so that the figures over
+//! HTTP compare with that table; and the edits pushed.
 
 use crate::*;
 
@@ -71,6 +72,69 @@ pub(crate) fn schema_value(total: usize) -> Value {
     })
 }
 
+/// Key order of a UI tool's output (`id`, `type`, `props`, ...,
+/// `children` last), as `benches/protocol/push.rs` pushes them; keys not
+/// listed go after these, by name.
+const KEY_ORDER: [&str; 14] = [
+    "version",
+    "metadata",
+    "theme",
+    "nodes",
+    "id",
+    "type",
+    "props",
+    "text",
+    "color",
+    "fontSize",
+    "padding",
+    "accessibilityLabel",
+    "events",
+    "children",
+];
+
+/// `v` as compact JSON with its keys in [`KEY_ORDER`] (not sorted, so the
+/// server's checksum has the sorting to do that real pushes give it).
+pub(crate) fn tool_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let rank = |k: &str| {
+                    KEY_ORDER
+                        .iter()
+                        .position(|o| *o == k)
+                        .unwrap_or(KEY_ORDER.len())
+                };
+                let mut members: Vec<(&String, &Value)> = m.iter().collect();
+                members.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
+                out.push('{');
+                for (i, (k, v)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
 /// Sets the `text` prop of the node `node-{id}`, wherever it is; false
 /// when there is no such node.
 pub(crate) fn set_text(v: &mut Value, id: usize, text: &str) -> bool {
@@ -120,11 +184,11 @@ pub(crate) fn leaf_ids(v: &Value) -> Vec<usize> {
 pub(crate) fn one_prop_edits(total: usize, pushes: usize) -> Vec<String> {
     let mut v = schema_value(total);
     let leaves = leaf_ids(&v);
-    let mut out = vec![v.to_string()];
+    let mut out = vec![tool_json(&v)];
     for r in 1..=pushes {
         let id = leaves[(r * 7_919 + leaves.len() / 2) % leaves.len()];
         assert!(set_text(&mut v, id, &format!("edited in push {r}")));
-        out.push(v.to_string());
+        out.push(tool_json(&v));
     }
     out
 }
@@ -144,5 +208,5 @@ pub(crate) fn two_full_schemas(total: usize) -> [String; 2] {
         let id = leaves[k * (leaves.len() / FULL_EDITS)];
         assert!(set_text(&mut b, id, &format!("Item NUMBER {id}")));
     }
-    [a.to_string(), b.to_string()]
+    [tool_json(&a), tool_json(&b)]
 }
