@@ -682,7 +682,7 @@ impl Client {
             self.round_t0 = t0;
             last_t0 = t0;
             self.fire(round, self.expect_seq)?;
-            let complete = self.pump_until(t0 + Duration::from_secs(10), |c| {
+            let complete = self.pump_until(t0 + opts.round_timeout, |c| {
                 c.round_received >= n && !c.trigger.as_ref().is_some_and(|t| t.busy)
             })?;
             if let Some(&before) = cpu_marks.last() {
@@ -691,8 +691,9 @@ impl Client {
             self.send_acks()?;
             if !complete {
                 eprintln!(
-                    "update {round}: only {} of {n} devices got it within 10 s",
-                    self.round_received
+                    "update {round}: only {} of {n} devices got it within {} s",
+                    self.round_received,
+                    opts.round_timeout.as_secs()
                 );
             }
             self.pump_until(Instant::now() + opts.gap, |_| false)?;

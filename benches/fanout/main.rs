@@ -116,11 +116,16 @@ big pushes (either skips the fan-out phases; the server runs with --no-state):
   --pushes K         pushes per case and run (default: 15 one-prop edits, 8 full updates
                      after the first push; 40 with --push-stall)
   --stall-seconds S  with --push-stall: stop pushing after S seconds (default 30)
+  --callgrind        with --push-cpu: count instructions instead (the server under
+                     valgrind --tool=callgrind, zeroed and dumped around each push with
+                     callgrind_control; the floor is this tool scanning the body under
+                     callgrind); user space only, the 1-device cases, fewer pushes
   --with-state       keep sessions on disk as the binary does by default (in a temporary
                      state directory): the state writer's CPU then counts too
 ";
 
 mod big_schema;
+mod callgrind;
 mod client;
 mod floor;
 mod options;
@@ -133,6 +138,7 @@ mod startup;
 mod wire;
 mod workload;
 use big_schema::*;
+use callgrind::*;
 use client::*;
 use floor::*;
 use options::*;
@@ -151,6 +157,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("--serve-lib") => return serve_lib_child(&args[1..]),
         Some("--serve-floor") => return serve_floor_child(&args[1..]),
+        Some("--scan-floor") => return scan_floor_child(&args[1..]),
         _ => {}
     }
     let opts = match parse_opts(&args) {

@@ -36,6 +36,11 @@ pub(crate) struct Opts {
     pub(crate) stall_time: Duration,
     /// Keep sessions on disk (the binary's default) in the push modes.
     pub(crate) with_state: bool,
+    /// `--push-cpu --callgrind`: the server runs under callgrind and
+    /// pushes are counted in instructions (callgrind.rs).
+    pub(crate) callgrind: bool,
+    /// How long a round waits for every device to get its update.
+    pub(crate) round_timeout: Duration,
 }
 
 pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -60,6 +65,8 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
         pushes: 0,
         stall_time: Duration::from_secs(30),
         with_state: false,
+        callgrind: false,
+        round_timeout: Duration::from_secs(10),
     };
     let mut devices_given = false;
     let mut it = args.iter();
@@ -90,6 +97,7 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 o.stall_time = Duration::from_secs(num("--stall-seconds")?.clamp(1, 600) as u64)
             }
             "--with-state" => o.with_state = true,
+            "--callgrind" => o.callgrind = true,
             "--full-every" => o.full_every = num("--full-every")?,
             "--interval-ms" => o.interval = Duration::from_millis(num("--interval-ms")? as u64),
             "--gap-ms" => o.gap = Duration::from_millis(num("--gap-ms")? as u64),
@@ -110,6 +118,13 @@ pub(crate) fn parse_opts(args: &[String]) -> Result<Opts, String> {
             }
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
+    }
+    if o.callgrind {
+        if !o.push_cpu || o.server != ServerKind::Bin {
+            return Err("--callgrind goes with --push-cpu (and --server bin)".into());
+        }
+        // Everything runs ~50 times slower under callgrind.
+        o.round_timeout = Duration::from_secs(300);
     }
     let push_modes = o.push_cpu || o.push_stall;
     o.fanout = !push_modes && (o.startup == 0 || devices_given);

@@ -82,6 +82,9 @@ struct CaseRun {
     floor: f64,
     /// The fastest of those scans.
     floor_min: f64,
+    /// With `--callgrind`: instructions of each push and of one scan.
+    instructions: Vec<u64>,
+    floor_instructions: u64,
     refused: usize,
     rss_kib: Option<u64>,
 }
@@ -178,13 +181,28 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         // The floor is measured after each push, while the server is idle,
         // by this thread moved to the server's CPU: both see the machine
         // (that core, at that time) alike.
+        // Under callgrind: counters zeroed before each push, dumped after.
         let mut floor = Vec::new();
+        let mut instructions = Vec::new();
+        let pid = target.child.as_ref().map_or(0, |c| c.id());
+        if o.callgrind {
+            callgrind_zero(pid)?;
+        }
         let rounds =
             client.rounds_with(measured.len(), first_seq, &target.probe, &o, &mut |r| {
+                if o.callgrind {
+                    instructions.push(callgrind_dump(pid)?);
+                    return callgrind_zero(pid);
+                }
                 let samples = on_server_cpu(&o, || floor_samples(&measured[r]));
                 floor.extend(samples?);
                 Ok(())
             })?;
+        let floor_instructions = if o.callgrind {
+            callgrind_floor(&measured[0])?
+        } else {
+            0
+        };
         let rss_kib = target.probe.rss_kib();
         let floor_min = floor.iter().copied().fold(f64::INFINITY, f64::min);
         let floor = median(floor);
@@ -195,6 +213,8 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             answered: rounds.answered,
             floor,
             floor_min,
+            instructions,
+            floor_instructions,
             refused: rounds.push_errors,
             rss_kib,
         })
@@ -212,6 +232,11 @@ fn class_name(class: usize) -> &'static str {
 }
 
 pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
+    if opts.callgrind {
+        let r = push_instructions(opts);
+        callgrind_cleanup();
+        return r;
+    }
     println!(
         "push CPU: server CPU per push over HTTP (release binary, --coalesce-ms 0{}), {} run(s), {} CPUs{}",
         if opts.with_state { "" } else { ", --no-state" },
@@ -347,5 +372,76 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `--push-cpu --callgrind`: the 1-device cases in instructions.
+fn push_instructions(opts: &Opts) -> io::Result<()> {
+    println!(
+        "push instructions: the server under callgrind (user space only; --coalesce-ms 0{}), {} run(s); floor: serde_json reading the same body once into IgnoredAny, under callgrind",
+        if opts.with_state { "" } else { ", --no-state" },
+        opts.runs,
+    );
+    let wall = Instant::now();
+    let mega = |n: f64| format!("{:.1} M", n / 1e6);
+    for case in CASES.iter().filter(|c| c.devices == 1) {
+        let pushes = match (opts.pushes, case.pushes) {
+            (0, Pushes::OnePropEdits) => 5,
+            (0, Pushes::Alternating) => 2,
+            (n, _) => n,
+        };
+        let bodies = case_bodies(case, pushes)?;
+        let mut per_run = Vec::new();
+        for run in 1..=opts.runs {
+            let r = run_case(opts, case, &bodies)?;
+            let changing = match case.pushes {
+                Pushes::OnePropEdits => 0..r.instructions.len(),
+                Pushes::Alternating => 1..r.instructions.len(),
+            };
+            let server = median(
+                r.instructions[changing.clone()]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+            );
+            let floor = r.floor_instructions as f64;
+            println!(
+                "run {run}/{}: {} ({} B): instructions per push median {} ({:?} M; {} pushes, types {:?}), floor {}; ratio {:.2}x (goal <= {}x)",
+                opts.runs,
+                case.name,
+                bodies[0].len(),
+                mega(server),
+                r.instructions[changing.clone()]
+                    .iter()
+                    .map(|&v| (v as f64 / 1e5).round() / 10.0)
+                    .collect::<Vec<_>>(),
+                changing.len(),
+                r.class[changing.clone()]
+                    .iter()
+                    .map(|&c| class_name(c))
+                    .collect::<Vec<_>>(),
+                mega(floor),
+                server / floor,
+                case.goal,
+            );
+            if case.pushes == Pushes::Alternating {
+                let first = r.instructions[0] as f64;
+                println!(
+                    "          first push (empty session): {}; ratio {:.2}x",
+                    mega(first),
+                    first / floor
+                );
+            }
+            per_run.push(server / floor);
+        }
+        println!(
+            "  {}: ratio {:.2}x (median of {} run(s)), goal <= {}x",
+            case.name,
+            median(per_run),
+            opts.runs,
+            case.goal
+        );
+    }
+    println!("({:.0} s in all)", wall.elapsed().as_secs_f64());
     Ok(())
 }

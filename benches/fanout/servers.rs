@@ -56,7 +56,7 @@ pub(crate) fn wait_accepting(
     child: &mut Child,
     log: Option<&std::path::Path>,
 ) -> io::Result<Duration> {
-    let deadline = t0 + Duration::from_secs(10);
+    let deadline = t0 + Duration::from_secs(30);
     loop {
         if std::net::TcpStream::connect(addr).is_ok() {
             return Ok(t0.elapsed());
@@ -72,7 +72,7 @@ pub(crate) fn wait_accepting(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(io::Error::other("the server did not accept within 10 s"));
+            return Err(io::Error::other("the server did not accept within 30 s"));
         }
         std::thread::sleep(Duration::from_micros(100));
     }
@@ -154,7 +154,11 @@ pub(crate) fn start_server_here(opts: &Opts) -> io::Result<Target> {
     match opts.server {
         ServerKind::Bin => {
             let port = free_port()?;
-            let mut cmd = Command::new(&opts.bin);
+            let mut cmd = if opts.callgrind {
+                callgrind_command(&opts.bin)
+            } else {
+                Command::new(&opts.bin)
+            };
             cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--strict-port", "--coalesce-ms", "0"])
                 // Keep no sessions in the real home directory.
