@@ -82,17 +82,35 @@ pub(crate) fn process_cpu_ns(pid: u32) -> u64 {
     if any {
         return total;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    proc_stat(pid).map_or(0, |s| s.user_ns + s.system_ns)
+}
+
+/// What `/proc/<pid>/stat` says of a process's CPU time (clock ticks, so
+/// 10 ms steps) and page faults.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProcStat {
+    pub(crate) user_ns: u64,
+    pub(crate) system_ns: u64,
+    /// Page faults served without I/O (e.g. fresh anonymous pages).
+    pub(crate) minor_faults: u64,
+}
+
+pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the ")" that ends the command name: minflt is the 8th,
+    // utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .collect();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    ticks * 1_000_000_000 / hz
+    Some(ProcStat {
+        user_ns: f.get(11)? * 1_000_000_000 / hz,
+        system_ns: f.get(12)? * 1_000_000_000 / hz,
+        minor_faults: *f.get(7)?,
+    })
 }
 
 pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {

@@ -82,6 +82,8 @@ struct CaseRun {
     floor: f64,
     /// The fastest of those scans.
     floor_min: f64,
+    /// `/proc/<pid>/stat` over all the measured pushes.
+    stat: ProcStat,
     /// With `--callgrind`: instructions of each push and of one scan.
     instructions: Vec<u64>,
     floor_instructions: u64,
@@ -188,6 +190,7 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         if o.callgrind {
             callgrind_zero(pid)?;
         }
+        let stat0 = proc_stat(pid).unwrap_or_default();
         let rounds =
             client.rounds_with(measured.len(), first_seq, &target.probe, &o, &mut |r| {
                 if o.callgrind {
@@ -198,6 +201,12 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
                 floor.extend(samples?);
                 Ok(())
             })?;
+        let stat1 = proc_stat(pid).unwrap_or_default();
+        let stat = ProcStat {
+            user_ns: stat1.user_ns.saturating_sub(stat0.user_ns),
+            system_ns: stat1.system_ns.saturating_sub(stat0.system_ns),
+            minor_faults: stat1.minor_faults.saturating_sub(stat0.minor_faults),
+        };
         let floor_instructions = if o.callgrind {
             callgrind_floor(&measured[0])?
         } else {
@@ -213,6 +222,7 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             answered: rounds.answered,
             floor,
             floor_min,
+            stat,
             instructions,
             floor_instructions,
             refused: rounds.push_errors,
@@ -309,6 +319,13 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 case.goal,
                 r.rss_kib
                     .map_or(String::new(), |kib| format!("; server RSS after {kib} KiB")),
+            );
+            let all = (r.stat.user_ns + r.stat.system_ns).max(1);
+            println!(
+                "          over all {} pushes (/proc/<pid>/stat): {:.0}% of the CPU in the kernel, {} page faults per push",
+                r.cpu.len(),
+                100.0 * r.stat.system_ns as f64 / all as f64,
+                r.stat.minor_faults / r.cpu.len().max(1) as u64
             );
             if case.pushes == Pushes::Alternating {
                 let first = r.cpu[0] as f64;
