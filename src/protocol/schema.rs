@@ -8,12 +8,14 @@
 
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
+use super::index::hash::hash;
 use super::index::scan::{minify, scan};
 use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, OnceLock};
@@ -236,6 +238,13 @@ fn invalid(path: impl Into<String>, message: impl Into<String>) -> SchemaError {
 
 /// The schema rules, on the index: the first broken one in document order.
 fn validate(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
+    validate_ids_by(bytes, ix, false)
+}
+
+/// [`validate`], with ids told apart by their hashes (`exact` false; a
+/// hash seen twice for different ids starts again with `exact`) or by
+/// their text.
+fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaError> {
     if ix.root != Kind::Object {
         return Err(invalid(
             "schema",
@@ -258,10 +267,21 @@ fn validate(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
             }
         }
     }
+    // Ids are told apart by a hash of their text (a small table that
+    // stays in the cache); two equal hashes are compared as text.
+    let mut ids: HashMap<u64, u32, BuildHasherDefault<FastHasher>> =
+        HashMap::with_capacity_and_hasher(ix.nodes.len(), Default::default());
+    let mut texts: HashSet<Cow<'_, str>, BuildHasherDefault<FastHasher>> = HashSet::default();
     // Ids as UTF-8 bytes: as written when there are no escapes, else
     // unescaped.
-    let mut ids: HashSet<Cow<'_, [u8]>, BuildHasherDefault<FastHasher>> =
-        HashSet::with_capacity_and_hasher(ix.nodes.len(), Default::default());
+    let id_of = |e: usize| -> Cow<'_, [u8]> {
+        let node = &ix.nodes[e];
+        if node.id_escaped {
+            Cow::Owned(ix.id(bytes, e).into_owned().into_bytes())
+        } else {
+            Cow::Borrowed(&bytes[node.id.range()])
+        }
+    };
     for (e, node) in ix.nodes.iter().enumerate() {
         if node.depth as usize > MAX_NODE_DEPTH {
             return Err(invalid(
@@ -288,24 +308,47 @@ fn validate(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
                 )),
             }
         };
-        field(Field::Id, "id", Kind::String)?;
-        field(Field::Type, "type", Kind::String)?;
-        field(Field::Props, "props", Kind::Object)?;
-        field(Field::Children, "children", Kind::Array)?;
-        field(Field::Metadata, "metadata", Kind::Object)?;
-        let id: Cow<'_, [u8]> = if node.id_escaped {
-            Cow::Owned(ix.id(bytes, e).into_owned().into_bytes())
-        } else {
-            Cow::Borrowed(&bytes[node.id.range()])
-        };
-        if !ids.insert(id) {
-            return Err(invalid(
-                format!("{}.id", ix.path(e)),
-                format!("duplicate id {:?}", ix.id(bytes, e)),
-            ));
+        let f = |x: Field| node.fields[x as usize];
+        let well_formed = f(Field::Id) == Kind::String
+            && f(Field::Type) == Kind::String
+            && matches!(f(Field::Props), Kind::Absent | Kind::Object)
+            && matches!(f(Field::Children), Kind::Absent | Kind::Array)
+            && matches!(f(Field::Metadata), Kind::Absent | Kind::Object);
+        if !well_formed {
+            field(Field::Id, "id", Kind::String)?;
+            field(Field::Type, "type", Kind::String)?;
+            field(Field::Props, "props", Kind::Object)?;
+            field(Field::Children, "children", Kind::Array)?;
+            field(Field::Metadata, "metadata", Kind::Object)?;
         }
+        if exact {
+            if !texts.insert(ix.id(bytes, e)) {
+                return Err(duplicate(bytes, ix, e));
+            }
+            continue;
+        }
+        let id = id_of(e);
+        let before = match ids.entry(hash(0x1D5, &id)) {
+            Entry::Vacant(v) => {
+                v.insert(e as u32);
+                continue;
+            }
+            Entry::Occupied(o) => *o.get() as usize,
+        };
+        if id_of(before) != id {
+            // Two ids with one 64-bit hash: tell them apart by text.
+            return validate_ids_by(bytes, ix, true);
+        }
+        return Err(duplicate(bytes, ix, e));
     }
     Ok(())
+}
+
+fn duplicate(bytes: &[u8], ix: &Index, e: usize) -> SchemaError {
+    invalid(
+        format!("{}.id", ix.path(e)),
+        format!("duplicate id {:?}", ix.id(bytes, e)),
+    )
 }
 
 #[cfg(test)]
@@ -314,7 +357,14 @@ mod tests {
     use serde_json::json;
 
     fn err(v: Value) -> String {
-        Schema::from_value(v).unwrap_err().to_string()
+        let message = Schema::from_value(v.clone()).unwrap_err().to_string();
+        // Ids compared by text give the same first error as by hash.
+        let bytes = serde_json::to_vec(&v).unwrap();
+        if let Ok(s) = scan(&bytes) {
+            let exact = validate_ids_by(&bytes, &s.index, true).unwrap_err();
+            assert_eq!(exact.to_string(), message);
+        }
+        message
     }
 
     fn node(id: &str) -> Value {

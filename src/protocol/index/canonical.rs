@@ -85,6 +85,7 @@ impl<'a> Canon<'a> {
             reuse,
             previous,
             members: Vec::new(),
+            tmp: Vec::new(),
             repeated: false,
             text,
             keep: KEEP_AS_CRC,
@@ -116,23 +117,45 @@ struct M {
     /// `"key":value` is canonical as written (a plain key and a string
     /// without escapes, a literal or a short integer): copied whole.
     verbatim: bool,
+    /// An object or array value, already canonicalized into `tmp` at
+    /// this range (so that it is read once, not skipped and then read).
+    written: (u32, u32),
 }
 
 impl M {
+    #[inline(always)]
     fn new(b: &[u8], key: Span, escaped: bool, value: usize, (end, plain): (usize, bool)) -> M {
         let k = &b[key.range()];
-        let simple = !escaped && !k.iter().any(|&c| c >= 0xF0);
-        let mut first = [0u8; 8];
-        let n = k.len().min(8);
-        first[..n].copy_from_slice(&k[..n]);
+        let start = key.start as usize;
+        let prefix = match b.get(start..start + 8) {
+            // Eight bytes from the key's start (the text goes on after a
+            // short key), the ones past its end cleared.
+            Some(word) => {
+                let w = u64::from_be_bytes(word.try_into().unwrap_or([0; 8]));
+                match k.len() {
+                    0 => 0,
+                    n @ 1..8 => w & !(u64::MAX >> (8 * n)),
+                    _ => w,
+                }
+            }
+            None => k
+                .iter()
+                .take(8)
+                .enumerate()
+                .fold(0u64, |p, (i, &c)| p | u64::from(c) << (56 - 8 * i)),
+        };
+        // A short ASCII key (the usual one) needs no look at its bytes.
+        let ascii = k.len() <= 8 && prefix & 0x8080_8080_8080_8080 == 0;
+        let simple = !escaped && (ascii || !k.iter().any(|&c| c >= 0xF0));
         M {
             key,
             escaped,
             simple,
-            prefix: u64::from_be_bytes(first),
+            prefix,
             value,
             end,
             verbatim: !escaped && plain,
+            written: (0, 0),
         }
     }
 }
@@ -154,6 +177,9 @@ struct Canon<'a> {
     /// Members of the objects being written (a stack: each object's are
     /// on top while it is written).
     members: Vec<M>,
+    /// Canonical text of values waiting for their turn (a stack, like
+    /// `members`).
+    tmp: Vec<u8>,
     repeated: bool,
     /// The whole text is wanted: nothing is kept as a CRC only.
     text: bool,
@@ -278,6 +304,7 @@ impl Canon<'_> {
     fn object(&mut self, mut i: usize, node: Option<usize>, skip: Option<&str>) -> usize {
         let b = self.b;
         let base = self.members.len();
+        let tmp_base = self.tmp.len();
         i += 1;
         if b[i] != b'}' {
             loop {
@@ -287,14 +314,27 @@ impl Canon<'_> {
                     end: key_end as u32 - 1,
                 };
                 let value = key_end + 1;
+                let mut written = (0, 0);
                 let (end, plain) = match node {
                     Some(e) if &b[key.range()] == b"children" => {
                         (self.ix.nodes[e].children.end as usize, false)
                     }
+                    _ if matches!(b[value], b'{' | b'[') => {
+                        // Written now, in place, then moved aside until
+                        // its turn in key order.
+                        let start = self.out.len();
+                        let end = self.value(value);
+                        let at = self.tmp.len();
+                        self.tmp.extend_from_slice(&self.out[start..]);
+                        self.out.truncate(start);
+                        written = (at as u32, self.tmp.len() as u32);
+                        (end, false)
+                    }
                     _ => skip_value(b, value),
                 };
-                self.members
-                    .push(M::new(b, key, escaped, value, (end, plain)));
+                let mut m = M::new(b, key, escaped, value, (end, plain));
+                m.written = written;
+                self.members.push(m);
                 i = end + 1;
                 if b[end] != b',' {
                     break;
@@ -322,6 +362,12 @@ impl Canon<'_> {
                     .extend_from_slice(&b[m.key.start as usize - 1..m.end]);
                 continue;
             }
+            if m.written.1 > m.written.0 {
+                self.key(m);
+                let (at, to) = (m.written.0 as usize, m.written.1 as usize);
+                self.out.extend_from_slice(&self.tmp[at..to]);
+                continue;
+            }
             self.key(m);
             match node {
                 Some(e) if !m.escaped && &b[m.key.range()] == b"children" => {
@@ -342,6 +388,7 @@ impl Canon<'_> {
         }
         self.out.push(b'}');
         self.members.truncate(base);
+        self.tmp.truncate(tmp_base);
         i
     }
 
@@ -350,12 +397,37 @@ impl Canon<'_> {
     fn sort_members(&mut self, base: usize) {
         let b = self.b;
         let ms = &mut self.members[base..];
-        ms.sort_unstable_by(|x, y| key_order(b, x, y));
-        if ms
-            .windows(2)
-            .any(|w| key_order(b, &w[0], &w[1]) == Ordering::Equal)
-        {
-            self.repeated = true;
+        if ms.len() > 16 {
+            ms.sort_unstable_by(|x, y| key_order(b, x, y));
+            if ms
+                .windows(2)
+                .any(|w| key_order(b, &w[0], &w[1]) == Ordering::Equal)
+            {
+                self.repeated = true;
+            }
+            return;
+        }
+        // Objects are small: an insertion sort, told apart by the keys'
+        // first eight bytes where it can.
+        for i in 1..ms.len() {
+            let mut j = i;
+            while j > 0 {
+                let (x, y) = (&ms[j - 1], &ms[j]);
+                let order = if x.simple && y.simple && x.prefix != y.prefix {
+                    x.prefix.cmp(&y.prefix)
+                } else {
+                    key_order(b, x, y)
+                };
+                match order {
+                    Ordering::Greater => ms.swap(j - 1, j),
+                    Ordering::Equal => {
+                        self.repeated = true;
+                        break;
+                    }
+                    Ordering::Less => break,
+                }
+                j -= 1;
+            }
         }
     }
 
@@ -453,6 +525,7 @@ fn write_number(lit: &[u8], out: &mut Vec<u8>) {
 
 /// Where the string at `i` (its opening quote) ends, and whether it has
 /// escapes. The text is valid JSON.
+#[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> (usize, bool) {
     i += 1;
     let mut escaped = false;

@@ -33,10 +33,8 @@ pub(crate) fn feed(mut h: u64, bytes: &[u8]) -> u64 {
     h = step(h, bytes.len() as u64);
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
-        h = step(
-            h,
-            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-        );
+        // One load: `c` is exactly eight bytes long.
+        h = step(h, u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {

@@ -19,7 +19,7 @@
 
 pub(crate) mod canonical;
 pub(crate) mod delta;
-mod hash;
+pub(crate) mod hash;
 pub(crate) mod scan;
 
 pub(crate) use hash::FastHasher;

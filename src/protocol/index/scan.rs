@@ -629,9 +629,8 @@ pub(super) fn plain_run(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
+        // One load: `chunk` is exactly eight bytes long.
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         let quote = w ^ (ONES * u64::from(b'"'));
         let slash = w ^ (ONES * u64::from(b'\\'));
         let special = ((quote.wrapping_sub(ONES) & !quote)
