@@ -275,7 +275,7 @@ fn main() {
         let (m0, p0, x0) = stall(None, rounds, after_delta);
         let (m1, p1, x1) = stall(Some(&dir), rounds, after_delta);
         let what = if after_delta {
-            "after a delta push (schema serialized by the writer)"
+            "after a delta push (the schema's own bytes written)"
         } else {
             "after a full push (its shared encoding written as is)"
         };
