@@ -21,10 +21,17 @@ pub enum Phase {
     WebSocket(Box<WsPhase>),
     /// Saying goodbye: flush what is queued, shut down writing, read until
     /// the peer closes or the close timer fires.
-    Closing {
-        /// Whether writing was shut down (after the queue drained).
-        shut_down: bool,
-    },
+    Closing(Goodbye),
+}
+
+/// The steps of closing a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goodbye {
+    /// Writing what is still queued.
+    Flushing,
+    /// The queue drained and writing is shut down; waiting for the peer's
+    /// end of stream (or the close timer).
+    WriteShutDown,
 }
 
 /// HTTP state.

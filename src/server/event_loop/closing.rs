@@ -1,6 +1,7 @@
 //! Closing connections: close frames, the closing phase, removal with its timers.
 
 use super::*;
+use crate::server::conn::Goodbye;
 
 impl EventLoop {
     /// Sends a close frame and moves the connection to Closing.
@@ -24,11 +25,11 @@ impl EventLoop {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        if matches!(c.phase, Phase::Closing { .. }) {
+        if matches!(c.phase, Phase::Closing(_)) {
             return;
         }
         let deadline = now.mono + self.config.close_timeout;
-        c.phase = Phase::Closing { shut_down: false };
+        c.phase = Phase::Closing(Goodbye::Flushing);
         let generation = c.generation;
         self.wheel
             .set(key, kind::CLOSE, deadline, Timer::Close(key, generation));

@@ -1,6 +1,7 @@
 //! Writing: flushing out-queues, applying the hub's effects, delivering shared frames, scheduling hub timers.
 
 use super::*;
+use crate::server::conn::Goodbye;
 
 impl EventLoop {
     /// Writes what is queued; keeps WRITABLE interest only while bytes wait.
@@ -39,8 +40,8 @@ impl EventLoop {
                 h.paused = false;
                 self.again.push((key, generation));
             }
-            Phase::Closing { shut_down, .. } if !*shut_down => {
-                *shut_down = true;
+            Phase::Closing(step @ Goodbye::Flushing) => {
+                *step = Goodbye::WriteShutDown;
                 let _ = conn.sock.shutdown(std::net::Shutdown::Write);
             }
             Phase::WebSocket(ws) if ws.needs_resync => {

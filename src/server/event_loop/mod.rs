@@ -231,7 +231,7 @@ impl EventLoop {
         match conn.phase {
             Phase::Http(_) => self.read_http(key, now),
             Phase::WebSocket(_) => self.read_ws(key, now, closed),
-            Phase::Closing { .. } => match conn::discard_available(&mut conn.sock) {
+            Phase::Closing(_) => match conn::discard_available(&mut conn.sock) {
                 Ok(false) => {}
                 Ok(true) | Err(_) => self.remove(key),
             },
