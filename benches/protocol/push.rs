@@ -11,9 +11,9 @@
 
 use super::{edit_prop, schema_value};
 use lumora_hr_mini::protocol::{
-    DEFAULT_INCREMENTAL_THRESHOLD, MAX_SCHEMA_BYTES, PlannedUpdate, Schema, UpdatePlan,
-    calculate_schema_delta, choose_update, create_full_update, create_incremental_update,
-    plan_update, serialize_message,
+    DEFAULT_INCREMENTAL_THRESHOLD, EncodedDelta, MAX_SCHEMA_BYTES, PlannedUpdate, Schema,
+    UpdatePlan, calculate_schema_delta, choose_update, create_full_update,
+    create_incremental_update, plan_update, serialize_message,
 };
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -154,21 +154,24 @@ fn push_work(old: Option<&Schema>, body: &[u8]) -> usize {
             let head = serialize_message(&create_full_update(SESSION, empty(), 2, true));
             head.len() + new.bytes().len()
         }
-        PlannedUpdate::Incremental(delta) => {
-            let checksum = new.checksum().to_string();
-            let head = serialize_message(&create_incremental_update(
-                SESSION,
-                Default::default(),
-                2,
-                &checksum,
-                true,
-            ));
-            let mut frame = Vec::with_capacity(head.len() + delta.json.len());
-            frame.extend_from_slice(head.as_bytes());
-            frame.extend_from_slice(&delta.json);
-            frame.len()
-        }
+        PlannedUpdate::Incremental(delta) => incremental_frame(new.checksum(), &delta),
     }
+}
+
+/// The update of a delta, as the hub makes it: the message around an
+/// empty delta, and the delta's JSON; its length.
+fn incremental_frame(checksum: &str, delta: &EncodedDelta) -> usize {
+    let head = serialize_message(&create_incremental_update(
+        SESSION,
+        Default::default(),
+        2,
+        checksum,
+        true,
+    ));
+    let mut frame = Vec::with_capacity(head.len() + delta.json.len());
+    frame.extend_from_slice(head.as_bytes());
+    frame.extend_from_slice(&delta.json);
+    frame.len()
 }
 
 /// The smallest schema, standing for the head of a full update.
@@ -382,19 +385,7 @@ fn push_work_encode_only(old: Option<&Schema>, new: &Schema) -> impl FnMut() -> 
         PlannedUpdate::Full => {
             serialize_message(&create_full_update(SESSION, empty(), 2, true)).len() + bytes.len()
         }
-        PlannedUpdate::Incremental(delta) => {
-            let head = serialize_message(&create_incremental_update(
-                SESSION,
-                Default::default(),
-                2,
-                &checksum,
-                true,
-            ));
-            let mut frame = Vec::with_capacity(head.len() + delta.json.len());
-            frame.extend_from_slice(head.as_bytes());
-            frame.extend_from_slice(&delta.json);
-            frame.len()
-        }
+        PlannedUpdate::Incremental(delta) => incremental_frame(&checksum, delta),
     }
 }
 

@@ -12,7 +12,7 @@
 //! [`calculate_checksum`]: crate::protocol::calculate_checksum
 
 use super::scan::plain_run;
-use super::{FastHasher, Field, Index, Kind, Span, string_at};
+use super::{FastHasher, Field, Index, Kind, Siblings, Span, string_at};
 use crate::protocol::checksum::{write_jcs_string, write_js_number};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -225,15 +225,8 @@ impl Canon<'_> {
                     self.object(m.value, None, Some("generatedAt"));
                 }
                 ("nodes", Kind::Array) => {
-                    self.out.push(b'[');
                     let ix = self.ix;
-                    for (i, e) in ix.top().enumerate() {
-                        if i > 0 {
-                            self.out.push(b',');
-                        }
-                        self.node(e);
-                    }
-                    self.out.push(b']');
+                    self.node_list(ix.top());
                 }
                 _ => {
                     self.value(m.value);
@@ -242,6 +235,18 @@ impl Canon<'_> {
         }
         self.out.push(b'}');
         self.members.truncate(base);
+    }
+
+    /// `[` the nodes `]`.
+    fn node_list(&mut self, nodes: Siblings<'_>) {
+        self.out.push(b'[');
+        for (i, e) in nodes.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.node(e);
+        }
+        self.out.push(b']');
     }
 
     /// One node and its subtree, or the hole of a reused one.
@@ -371,15 +376,8 @@ impl Canon<'_> {
             self.key(m);
             match node {
                 Some(e) if !m.escaped && &b[m.key.range()] == b"children" => {
-                    self.out.push(b'[');
                     let ix = self.ix;
-                    for (n, c) in ix.children(e).enumerate() {
-                        if n > 0 {
-                            self.out.push(b',');
-                        }
-                        self.node(c);
-                    }
-                    self.out.push(b']');
+                    self.node_list(ix.children(e));
                 }
                 _ => {
                     self.value(m.value);
