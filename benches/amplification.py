@@ -102,9 +102,9 @@ def big_schema(size, tag):
 
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, extra=()):
         self.proc = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--coalesce-ms", "0", "--no-qr"],
+            [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--coalesce-ms", "0", "--no-qr", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "NO_COLOR": "1"},
