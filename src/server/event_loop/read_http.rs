@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Request bodies above this size are handed over in the buffer they were
+/// read into rather than copied.
+const BIG_BODY: usize = 64 * 1024;
+
 impl EventLoop {
     pub(super) fn read_http(&mut self, key: usize, now: Now) {
         let limits = Limits {
@@ -114,8 +118,15 @@ impl EventLoop {
                 }
                 Ok(p) => {
                     let total = p.head.total();
-                    let request = p.head.into_request(&h.inbuf[start..]);
-                    start += total;
+                    // A big body that fills the buffer becomes the request's
+                    // own (moved to the front, not copied to a new buffer).
+                    // The buffer then starts empty: nothing of it to consume.
+                    let request = if start == 0 && h.inbuf.len() == total && total > BIG_BODY {
+                        p.head.into_request_taking(std::mem::take(&mut h.inbuf))
+                    } else {
+                        start += total;
+                        p.head.into_request(&h.inbuf[start - total..])
+                    };
                     let routed = api::handle(&request, &mut ctx);
                     drop(p.room);
                     (request, routed)
