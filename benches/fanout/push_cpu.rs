@@ -321,10 +321,19 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                     .map_or(String::new(), |kib| format!("; server RSS after {kib} KiB")),
             );
             let all = (r.stat.user_ns + r.stat.system_ns).max(1);
+            // Clock ticks (10 ms) split the CPU time: too coarse for less
+            // than ~20 of them.
+            let kernel = if all >= 200_000_000 {
+                format!(
+                    "{:.0}% of the CPU in the kernel",
+                    100.0 * r.stat.system_ns as f64 / all as f64
+                )
+            } else {
+                "too short to split user and kernel time (clock ticks)".to_string()
+            };
             println!(
-                "          over all {} pushes (/proc/<pid>/stat): {:.0}% of the CPU in the kernel, {} page faults per push",
+                "          over all {} pushes (/proc/<pid>/stat): {kernel}, {} page faults per push",
                 r.cpu.len(),
-                100.0 * r.stat.system_ns as f64 / all as f64,
                 r.stat.minor_faults / r.cpu.len().max(1) as u64
             );
             if case.pushes == Pushes::Alternating {
