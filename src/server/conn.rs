@@ -204,9 +204,8 @@ pub fn read_available(
         }
         let room = (buf.capacity() - len).clamp(SMALL, LARGE);
         let want = room.min(cap - len);
-        buf.resize(len + want, 0);
-        let read = sock.read(&mut buf[len..]);
-        buf.truncate(len + *read.as_ref().unwrap_or(&0));
+        buf.reserve(want);
+        let read = read_into_spare(sock, buf, want);
         match read {
             Ok(0) => return Ok(ReadStatus::Eof),
             Ok(_) => {}
@@ -215,6 +214,28 @@ pub fn read_available(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// One `read(2)` into the buffer's spare capacity (at least `want` bytes
+/// reserved), with no zeroing first: the kernel writes the bytes and the
+/// length grows by what it wrote.
+fn read_into_spare(sock: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    let want = want.min(spare.len());
+    // SAFETY: `spare` is `want` (or more) bytes of this vector's own
+    // allocation, past its length; read(2) writes at most `want` of them
+    // and returns how many, and only that many are then counted as the
+    // vector's initialized length.
+    let n = unsafe { libc::read(sock.as_raw_fd(), spare.as_mut_ptr().cast(), want) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the first `n` bytes of the spare capacity were just written
+    // by the kernel (n <= want <= spare capacity).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 /// Reads and throws away whatever arrives (a closing connection); true at
