@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 #[path = "protocol/push.rs"]
 mod push;
+#[path = "shared/schemas.rs"]
+mod schemas;
+use schemas::schema_value;
 
 /// Counts the bytes allocated and not yet freed, so memory figures are
 /// what the data holds (`/proc` RSS would also count freed memory the
@@ -56,70 +59,6 @@ fn live_bytes() -> usize {
 const SAMPLES: usize = 15;
 /// Aim for samples of about this long, so timer noise does not matter.
 const SAMPLE_TARGET: Duration = Duration::from_millis(20);
-const FANOUT: usize = 6;
-const LEVELS: usize = 4;
-
-fn node(id: usize, level: usize, children: Vec<Value>) -> Value {
-    let kinds = ["Screen", "Section", "Row", "Text", "Button", "Image"];
-    let kind = if level < LEVELS {
-        kinds[level - 1]
-    } else {
-        kinds[3 + id % 3]
-    };
-    let mut n = json!({
-        "id": format!("node-{id}"),
-        "type": kind,
-        "props": {
-            "text": format!("Item number {id}"),
-            "color": "#336699",
-            "fontSize": 12 + id % 8,
-            "padding": (id % 5) as f64 * 2.5,
-            "accessibilityLabel": format!("label {id}"),
-        },
-    });
-    if kind == "Button" {
-        n["events"] = json!({"onPress": format!("handler{id}")});
-    }
-    if level < LEVELS {
-        n["children"] = Value::Array(children);
-    }
-    n
-}
-
-/// Up to `FANOUT` nodes at `level`, each with its subtree, until `total`
-/// nodes exist.
-fn level(next: &mut usize, total: usize, depth: usize) -> Vec<Value> {
-    let mut out = Vec::new();
-    for _ in 0..FANOUT {
-        if *next >= total {
-            break;
-        }
-        let id = *next;
-        *next += 1;
-        let children = if depth < LEVELS {
-            level(next, total, depth + 1)
-        } else {
-            Vec::new()
-        };
-        out.push(node(id, depth, children));
-    }
-    out
-}
-
-fn schema_value(total: usize) -> Value {
-    let mut next = 0;
-    let mut nodes = Vec::new();
-    while next < total {
-        nodes.extend(level(&mut next, total, 1));
-    }
-    json!({
-        "version": "1.0",
-        "metadata": {"sourceFramework": "react", "sourceFile": "App.tsx", "generatedAt": 1_700_000_000_000u64},
-        "theme": {"primary": "#3366ff", "background": "#ffffff"},
-        "nodes": nodes,
-    })
-}
-
 /// Changes one prop of the node `node-{id}`, wherever it is.
 fn edit_prop(v: &mut Value, id: usize) {
     fn walk(nodes: &mut [Value], id: &str) -> bool {

@@ -133,6 +133,8 @@ mod probe;
 mod push_cpu;
 mod push_stall;
 mod report;
+#[path = "../shared/schemas.rs"]
+mod schemas;
 mod servers;
 mod startup;
 mod wire;

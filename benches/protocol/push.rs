@@ -78,59 +78,10 @@ fn median_with_setup<I, R>(mut setup: impl FnMut() -> I, mut f: impl FnMut(&I) -
     samples[SAMPLES / 2]
 }
 
-/// A value as a tool writes it: keys in the order a UI tool emits them
-/// (`id`, `type`, `props`, ..., `children` last), not sorted, so that the
-/// checksum has the sorting to do that real pushes give it.
-pub fn tool_json(v: &Value) -> Vec<u8> {
-    const ORDER: [&str; 14] = [
-        "version",
-        "metadata",
-        "theme",
-        "nodes",
-        "id",
-        "type",
-        "props",
-        "text",
-        "color",
-        "fontSize",
-        "padding",
-        "accessibilityLabel",
-        "events",
-        "children",
-    ];
-    fn write(v: &Value, out: &mut Vec<u8>) {
-        match v {
-            Value::Object(m) => {
-                let mut members: Vec<(&String, &Value)> = m.iter().collect();
-                let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
-                members.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.cmp(b.0)));
-                out.push(b'{');
-                for (i, (k, v)) in members.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut *out, k).expect("encodes");
-                    out.push(b':');
-                    write(v, out);
-                }
-                out.push(b'}');
-            }
-            Value::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write(item, out);
-                }
-                out.push(b']');
-            }
-            other => serde_json::to_writer(&mut *out, other).expect("encodes"),
-        }
-    }
-    let mut out = Vec::new();
-    write(v, &mut out);
-    out
+/// A value as a tool writes it (keys in a tool's order, not sorted, so
+/// that the checksum has the sorting to do that real pushes give it).
+fn tool_json(v: &Value) -> Vec<u8> {
+    super::schemas::tool_json(v).into_bytes()
 }
 
 /// The floor: reading the pushed bytes once.
