@@ -87,9 +87,9 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         let consumed = head.total();
-        let request = head.into_request(rest);
+        let mut request = head.into_request(rest);
         rest = &rest[consumed..];
-        let routed = api::handle(&request, &mut ctx);
+        let routed = api::handle(&mut request, &mut ctx);
         // One policy: what the head refused, the whole request is refused for.
         if let Err(refused) = &admitted {
             match &routed {

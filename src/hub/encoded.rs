@@ -175,7 +175,7 @@ impl EncodedState {
         Some(Frame::WithSchema {
             head: head.into(),
             schema: json,
-            tail: Arc::from(after.as_bytes()),
+            tail: Arc::new(after.as_bytes().to_vec()),
         })
     }
 }

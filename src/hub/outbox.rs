@@ -7,7 +7,7 @@ use std::time::Instant;
 
 /// Bytes of one encoded WebSocket frame, shared by every connection it is
 /// queued on (one encoding per broadcast).
-pub type SharedFrame = Arc<[u8]>;
+pub type SharedFrame = Arc<Vec<u8>>;
 
 /// An encoded WebSocket frame, ready to queue: one shared buffer, or a
 /// message carrying the session's whole schema, assembled from a small head

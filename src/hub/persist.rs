@@ -263,7 +263,7 @@ pub fn decode_session(bytes: &[u8]) -> Result<SessionSnapshot, FormatError> {
         history.push(HistoryEntry {
             sequence,
             base_checksum,
-            frame: Frame::Whole(body[at..at + len].into()),
+            frame: Frame::Whole(Arc::new(body[at..at + len].to_vec())),
         });
         at += len;
     }

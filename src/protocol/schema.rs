@@ -67,8 +67,8 @@ impl std::error::Error for SchemaError {}
 /// update.
 #[derive(Debug, Clone)]
 pub struct Schema {
-    /// The compact JSON text.
-    bytes: Arc<[u8]>,
+    /// The compact JSON text (shared as it is by every frame carrying it).
+    bytes: Arc<Vec<u8>>,
     index: Arc<Index>,
     /// The parsed value, when it was given or asked for.
     value: OnceLock<Value>,
@@ -89,6 +89,18 @@ impl Schema {
     /// limits before anything recursive runs. Whitespace between tokens is
     /// dropped; everything else is kept as it was written.
     pub fn from_slice(bytes: &[u8]) -> Result<Schema, SchemaError> {
+        Schema::read(bytes, None)
+    }
+
+    /// [`Schema::from_slice`], keeping `bytes` as the schema's text when it
+    /// has no whitespace to drop (no copy).
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Schema, SchemaError> {
+        Schema::read(&[], Some(bytes))
+    }
+
+    /// Reads `owned` if given, else `borrowed`.
+    fn read(borrowed: &[u8], owned: Option<Vec<u8>>) -> Result<Schema, SchemaError> {
+        let bytes = owned.as_deref().unwrap_or(borrowed);
         if bytes.len() > MAX_SCHEMA_BYTES {
             return Err(SchemaError::TooLarge {
                 size: bytes.len(),
@@ -103,12 +115,16 @@ impl Schema {
                 json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
             return Schema::from_value(value);
         }
-        let (bytes, index): (Arc<[u8]>, Index) = if scanned.whitespace {
+        let (bytes, index): (Arc<Vec<u8>>, Index) = if scanned.whitespace {
             let compact = minify(bytes);
             let index = scan(&compact).map_err(SchemaError::Json)?.index;
-            (compact.into(), index)
+            (Arc::new(compact), index)
         } else {
-            (bytes.into(), scanned.index)
+            let text = match owned {
+                Some(text) => text,
+                None => borrowed.to_vec(),
+            };
+            (Arc::new(text), scanned.index)
         };
         validate(&bytes, &index)?;
         Ok(Schema::new(bytes, index, OnceLock::new()))
@@ -122,10 +138,10 @@ impl Schema {
         // name must) and a map has no repeated keys: the index is right.
         let index = scan(&bytes).map_err(SchemaError::Json)?.index;
         validate(&bytes, &index)?;
-        Ok(Schema::new(bytes.into(), index, OnceLock::from(value)))
+        Ok(Schema::new(Arc::new(bytes), index, OnceLock::from(value)))
     }
 
-    fn new(bytes: Arc<[u8]>, index: Index, value: OnceLock<Value>) -> Schema {
+    fn new(bytes: Arc<Vec<u8>>, index: Index, value: OnceLock<Value>) -> Schema {
         Schema {
             bytes,
             index: Arc::new(index),
@@ -136,7 +152,7 @@ impl Schema {
     }
 
     /// The schema's compact JSON: what a full update carries.
-    pub fn bytes(&self) -> &Arc<[u8]> {
+    pub fn bytes(&self) -> &Arc<Vec<u8>> {
         &self.bytes
     }
 
@@ -457,6 +473,27 @@ mod tests {
         let big = vec![b' '; MAX_SCHEMA_BYTES + 1];
         assert!(matches!(
             Schema::from_slice(&big),
+            Err(SchemaError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn an_owned_compact_text_is_kept_as_it_is() {
+        let text = br#"{"version":"1","metadata":{},"nodes":[{"id":"a","type":"T"}]}"#.to_vec();
+        let at = text.as_ptr();
+        let s = Schema::from_vec(text.clone()).unwrap();
+        assert_eq!(s, Schema::from_slice(&text).unwrap());
+        let owned = Schema::from_vec(text).unwrap();
+        assert_eq!(owned.bytes().as_ptr(), at, "no copy");
+        // With whitespace it is made compact (a new text).
+        let pretty =
+            Schema::from_vec(b" { \"version\" : \"1\", \"metadata\": {}, \"nodes\": [] }".to_vec());
+        assert_eq!(
+            pretty.unwrap().bytes().as_slice(),
+            br#"{"version":"1","metadata":{},"nodes":[]}"#
+        );
+        assert!(matches!(
+            Schema::from_vec(vec![b' '; MAX_SCHEMA_BYTES + 1]),
             Err(SchemaError::TooLarge { .. })
         ));
     }

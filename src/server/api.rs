@@ -125,8 +125,9 @@ pub fn admit(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<(), Re
     check(req, body_len, ctx).map(|_| ())
 }
 
-/// Routes one request.
-pub fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Routed {
+/// Routes one request. A pushed schema's body is taken from `req` (it
+/// becomes the schema's text, not copied).
+pub fn handle(req: &mut Request, ctx: &mut Ctx<'_>) -> Routed {
     let route = match check(req, req.body.len(), ctx) {
         Ok(route) => route,
         Err(resp) => return Routed::Respond(resp),
@@ -304,9 +305,9 @@ fn startup(ctx: &Ctx<'_>) -> Response {
     }
 }
 
-fn send(req: &Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
+fn send(req: &mut Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
     let preserve_state = req.query_param("preserveState").as_deref() != Some("false");
-    let schema = match Schema::from_slice(&req.body) {
+    let schema = match Schema::from_vec(std::mem::take(&mut req.body)) {
         Ok(s) => s,
         Err(e) => {
             let told = ctx.hub.push_refused(id, &e, ctx.now, ctx.fx);

@@ -327,7 +327,7 @@ mod tests {
     }
 
     fn frame(s: &str) -> SharedFrame {
-        Arc::from(s.as_bytes())
+        Arc::new(s.as_bytes().to_vec())
     }
 
     #[test]

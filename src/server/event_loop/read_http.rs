@@ -121,13 +121,13 @@ impl EventLoop {
                     // A big body that fills the buffer becomes the request's
                     // own (moved to the front, not copied to a new buffer).
                     // The buffer then starts empty: nothing of it to consume.
-                    let request = if start == 0 && h.inbuf.len() == total && total > BIG_BODY {
+                    let mut request = if start == 0 && h.inbuf.len() == total && total > BIG_BODY {
                         p.head.into_request_taking(std::mem::take(&mut h.inbuf))
                     } else {
                         start += total;
                         p.head.into_request(&h.inbuf[start - total..])
                     };
-                    let routed = api::handle(&request, &mut ctx);
+                    let routed = api::handle(&mut request, &mut ctx);
                     drop(p.room);
                     (request, routed)
                 }
