@@ -5,15 +5,13 @@
 //! memory read from `/proc/<pid>/status` is the server's alone.
 
 use crate::big_schemas::big_schema;
-use crate::common::{Device, http};
+use crate::common::{Device, binary, http};
 use crate::support::{RawWs, SOON, masked_frame, wait_until};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
 
 /// `lumora-hr-mini serve` on 127.0.0.1 and a free port; killed on drop.
 pub struct ServerProcess {
@@ -25,24 +23,19 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start() -> ServerProcess {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--coalesce-ms",
-                "0",
-                "--no-qr",
-            ])
-            .env("NO_COLOR", "1")
-            .env_remove("LUMORA_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lumora-hr-mini");
+        let mut child = binary(&[
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--coalesce-ms",
+            "0",
+            "--no-qr",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn lumora-hr-mini");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

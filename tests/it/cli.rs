@@ -1,17 +1,16 @@
 //! The command line as people use it: real processes on loopback.
 
-use crate::common::{http, lines, schema, text};
+use crate::common::{BIN, binary, http, lines, schema, text};
 use lumora_hr_mini::cli::qr::{Ecc, QrCode};
 use lumora_hr_mini::protocol::calculate_checksum;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A child process whose output lines are collected as they come; killed
@@ -26,16 +25,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env("XDG_STATE_HOME", crate::common::test_state_home())
-            .env_remove("LUMORA_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lumora-hr-mini");
+        let mut child = binary(args).spawn().expect("spawn lumora-hr-mini");
         let out = lines(child.stdout.take().expect("stdout"));
         let err = lines(child.stderr.take().expect("stderr"));
         Proc {
@@ -201,16 +191,7 @@ impl Drop for TempFile {
 
 /// Runs the binary to completion; returns exit code, stdout, stderr.
 fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("XDG_STATE_HOME", crate::common::test_state_home())
-        .env_remove("LUMORA_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = binary(args).stdin(Stdio::piped()).spawn().expect("spawn");
     if let Some(input) = stdin {
         let _ = child
             .stdin
@@ -411,22 +392,19 @@ fn the_banner_comes_first_and_its_push_command_works_as_printed() {
     // stdout and stderr into one file, to see their order.
     let path = std::env::temp_dir().join(format!("lumora-banner-{}.txt", uuid::Uuid::new_v4()));
     let out = std::fs::File::create(&path).expect("create");
-    let mut child = Command::new(BIN)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-qr",
-            "--coalesce-ms",
-            "0",
-        ])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("clone"))
-        .stderr(out)
-        .spawn()
-        .expect("spawn");
+    let mut child = binary(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-qr",
+        "--coalesce-ms",
+        "0",
+    ])
+    .stdout(out.try_clone().expect("clone"))
+    .stderr(out)
+    .spawn()
+    .expect("spawn");
     let deadline = Instant::now() + TIMEOUT;
     let text = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();

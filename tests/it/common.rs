@@ -223,6 +223,26 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(timeout, what, || f().then_some(()))
 }
 
+/// The server binary the tests run.
+pub const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
+
+/// The binary with `args`, as every test starts it: no colours, the tests'
+/// own state home (see [`test_state_home`]), no token from the
+/// environment, stdin closed, stdout and stderr piped. Callers change what
+/// they need before spawning.
+pub fn binary(args: &[&str]) -> std::process::Command {
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env("XDG_STATE_HOME", test_state_home())
+        .env_remove("LUMORA_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// An `XDG_STATE_HOME` for server processes started by tests, so that no
 /// test writes into the real home directory.
 pub fn test_state_home() -> std::path::PathBuf {

@@ -6,7 +6,7 @@
 use lumora_hr_mini::client::{Fleet, FleetConfig, FleetEnd, WsUrl};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -139,10 +139,7 @@ fn a_close_frame_in_the_same_segment_as_the_101_ends_the_device() {
 /// Runs `lumora-hr-mini device URL`; kills it after 15 s (a device that
 /// keeps retrying is the failure looked for). Returns exit code and stdout.
 fn device_command(url: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lumora-hr-mini"))
-        .args(["device", url])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
+    let mut child = crate::common::binary(&["device", url])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -6,7 +6,6 @@ use crate::common::{TestServer, raw_http, schema, text};
 use crate::hostile::{REMOTE, connect_from, exchange, only_127_0_0_1, request};
 use crate::support::header;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 
 fn status(server: &TestServer, req: &str) -> (u16, String) {
     let (status, head, body) = raw_http(server.addr, req.as_bytes());
@@ -217,13 +216,9 @@ fn push_with_a_wrong_token_fails_with_a_message_about_the_token() {
     .unwrap();
     let url = format!("http://{}", server.addr);
     let push = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_lumora-hr-mini"))
-            .args(["push", "--server", &url, "--token", "WRONG"])
+        let out = crate::common::binary(&["push", "--server", &url, "--token", "WRONG"])
             .args(extra)
             .arg(&file)
-            .env("NO_COLOR", "1")
-            .env_remove("LUMORA_TOKEN")
-            .stdin(Stdio::null())
             .output()
             .expect("run push");
         (

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
+use crate::common::BIN;
 
 /// A network namespace, deleted on drop.
 struct Netns(String);

@@ -2,7 +2,7 @@
 //! port and state directory, damaged state files, a state directory that
 //! cannot be used, a disk that refuses writes.
 
-use crate::common::{TempDir, http, lines, wait_until};
+use crate::common::{TempDir, binary, http, lines, wait_until};
 use crate::resume::{Phone, new_state, v};
 use lumora_hr_mini::client::Join;
 use lumora_hr_mini::hub::persist::{SessionSnapshot, decode_session, encode_session};
@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
 const SOON: Duration = Duration::from_secs(15);
 
 /// A `serve` process: its address, startup session and log lines.
@@ -34,22 +33,15 @@ impl Served {
     }
 
     fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Served {
-        let mut cmd = Command::new(BIN);
-        cmd.args([
+        let mut cmd = binary(&[
             "serve",
             "--host",
             "127.0.0.1",
             "--no-qr",
             "--coalesce-ms",
             "0",
-        ])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("XDG_STATE_HOME", crate::common::test_state_home())
-        .env_remove("LUMORA_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        ]);
+        cmd.args(args);
         tweak(&mut cmd);
         let mut child = cmd.spawn().expect("spawn the server");
         let out = lines(child.stdout.take().unwrap());
@@ -212,13 +204,8 @@ fn after_kill_9_the_same_session_resumes_and_up_to_date_devices_get_no_schema() 
     for p in &mut phones {
         p.until(5);
     }
-    let mut cli_device = Command::new(BIN)
-        .args([
-            "device",
-            &format!("ws://{}/ws?session={}", s.addr, s.session),
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
+    let url = format!("ws://{}/ws?session={}", s.addr, s.session);
+    let mut cli_device = binary(&["device", &url])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

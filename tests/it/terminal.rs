@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lumora-hr-mini");
+use crate::common::{BIN, binary};
 
 /// A tmux server of our own (its own socket) with one pane running the
 /// binary; killed on drop.
@@ -319,11 +319,8 @@ fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
 
 #[test]
 fn without_a_terminal_keys_are_ordinary_input_and_change_nothing() {
-    let mut child = Command::new(BIN)
-        .args(["--host", "127.0.0.1", "--port", "0", "--no-qr"])
-        .env("NO_COLOR", "1")
+    let mut child = binary(&["--host", "127.0.0.1", "--port", "0", "--no-qr"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
