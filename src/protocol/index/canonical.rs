@@ -518,7 +518,58 @@ fn write_number(lit: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(if digits == b"0" { b"0" } else { lit });
         return;
     }
-    write_js_number(serde_json::from_slice::<f64>(lit).unwrap_or(0.0), out);
+    if !write_short_decimal(lit, out) {
+        write_js_number(serde_json::from_slice::<f64>(lit).unwrap_or(0.0), out);
+    }
+}
+
+/// A decimal without exponent (`-12.50`) of at most 15 significant digits
+/// and at least 1e-6 (or zero), as ECMAScript prints it, without reading
+/// it as a double: such a decimal is the shortest that reads back as its
+/// double (no two decimals of 15 digits read as the same double), so
+/// ECMAScript prints the same digits, with the fraction's trailing zeros
+/// (and a bare `.`) dropped, `-0` as `0`. False, with nothing written, for
+/// any other number.
+fn write_short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
+    let (negative, digits) = match lit.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, lit),
+    };
+    let Some(dot) = digits.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
+    if !frac.iter().all(u8::is_ascii_digit) {
+        return false; // an exponent
+    }
+    let frac = &frac[..frac.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1)];
+    let significant = if int == b"0" {
+        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+        if frac.is_empty() {
+            out.push(b'0');
+            return true;
+        }
+        if zeros > 5 {
+            return false; // below 1e-6: ECMAScript writes an exponent
+        }
+        frac.len() - zeros
+    } else if frac.is_empty() {
+        int.len() - int.iter().rev().take_while(|&&c| c == b'0').count()
+    } else {
+        int.len() + frac.len()
+    };
+    if significant > 15 || int.len() > 21 {
+        return false;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(int);
+    if !frac.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+    true
 }
 
 /// Where the string at `i` (its opening quote) ends, and whether it has
@@ -595,6 +646,7 @@ mod tests {
     use super::*;
     use crate::protocol::Schema;
     use crate::protocol::calculate_checksum;
+    use crate::protocol::checksum::write_js_number;
     use crate::protocol::index::scan::scan;
     use serde_json::{Value, json};
 
@@ -615,6 +667,78 @@ mod tests {
             node["children"] = Value::Array(kids);
         }
         node
+    }
+
+    /// Short decimals are written as reading them as doubles and printing
+    /// those (the ECMAScript way) would write them.
+    #[test]
+    fn short_decimals_print_as_their_doubles_do() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let (mut fast, mut total) = (0, 0);
+        for _ in 0..300_000 {
+            let mut lit = String::new();
+            if next(3) == 0 {
+                lit.push('-');
+            }
+            let int_len = [1, 1, 1, 2, 3, 6, 12, 15, 16, 20, 21, 22][next(12) as usize];
+            let zeros = next(4) == 0;
+            for k in 0..int_len {
+                let d = if zeros && k > 0 { 0 } else { next(10) };
+                lit.push(char::from(b'0' + d as u8));
+            }
+            if lit.trim_start_matches('-').len() > 1 && lit.trim_start_matches('-').starts_with('0')
+            {
+                continue; // JSON has no leading zeros
+            }
+            lit.push('.');
+            let frac_len = 1 + next(20);
+            for _ in 0..frac_len {
+                let d = match next(4) {
+                    0 => 0,
+                    _ => next(10),
+                };
+                lit.push(char::from(b'0' + d as u8));
+            }
+            if next(5) == 0 {
+                lit.push_str(&"0".repeat(next(6) as usize));
+            }
+            total += 1;
+            let mut got = Vec::new();
+            if write_short_decimal(lit.as_bytes(), &mut got) {
+                fast += 1;
+                let mut want = Vec::new();
+                write_js_number(lit.parse::<f64>().unwrap(), &mut want);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want).unwrap(),
+                    "{lit}"
+                );
+            }
+        }
+        // The fast path takes most of them, but not those it must not.
+        assert!(fast > total / 3 && fast < total, "{fast} of {total}");
+        for lit in ["1.5e3", "0.0000001", "1234567890123456.5", "1e21", "12"] {
+            assert!(
+                !write_short_decimal(lit.as_bytes(), &mut Vec::new()),
+                "{lit}"
+            );
+        }
+        for (lit, want) in [
+            ("-0.0", "0"),
+            ("0.000001", "0.000001"),
+            ("100.000", "100"),
+            ("-2.50", "-2.5"),
+        ] {
+            let mut got = Vec::new();
+            assert!(write_short_decimal(lit.as_bytes(), &mut got), "{lit}");
+            assert_eq!(got, want.as_bytes());
+        }
     }
 
     /// Every way of reusing the previous schema's CRCs gives the checksum
