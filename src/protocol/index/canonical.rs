@@ -197,20 +197,23 @@ impl Canon<'_> {
         let base = self.members.len();
         for m in &self.ix.members {
             let value = m.value.start as usize;
-            self.members.push(M::new(
-                b,
-                m.key,
-                m.key_escaped,
-                value,
-                (m.value.end as usize, false),
-            ));
+            push_inline(
+                &mut self.members,
+                M::new(
+                    b,
+                    m.key,
+                    m.key_escaped,
+                    value,
+                    (m.value.end as usize, false),
+                ),
+            );
         }
         self.sort_members(base);
-        self.out.push(b'{');
+        put(&mut self.out, b'{');
         for k in base..self.members.len() {
             let m = self.members[k];
             if k > base {
-                self.out.push(b',');
+                put(&mut self.out, b',');
             }
             self.key(m);
             let key = string_at(b, m.key, m.escaped);
@@ -233,20 +236,20 @@ impl Canon<'_> {
                 }
             }
         }
-        self.out.push(b'}');
+        put(&mut self.out, b'}');
         self.members.truncate(base);
     }
 
     /// `[` the nodes `]`.
     fn node_list(&mut self, nodes: Siblings<'_>) {
-        self.out.push(b'[');
+        put(&mut self.out, b'[');
         for (i, e) in nodes.enumerate() {
             if i > 0 {
-                self.out.push(b',');
+                put(&mut self.out, b',');
             }
             self.node(e);
         }
-        self.out.push(b']');
+        put(&mut self.out, b']');
     }
 
     /// One node and its subtree, or the hole of a reused one.
@@ -339,7 +342,7 @@ impl Canon<'_> {
                 };
                 let mut m = M::new(b, key, escaped, value, (end, plain));
                 m.written = written;
-                self.members.push(m);
+                push_inline(&mut self.members, m);
                 i = end + 1;
                 if b[end] != b',' {
                     break;
@@ -349,7 +352,7 @@ impl Canon<'_> {
             i += 1;
         }
         self.sort_members(base);
-        self.out.push(b'{');
+        put(&mut self.out, b'{');
         let mut first = true;
         for k in base..self.members.len() {
             let m = self.members[k];
@@ -359,7 +362,7 @@ impl Canon<'_> {
                 }
             }
             if !first {
-                self.out.push(b',');
+                put(&mut self.out, b',');
             }
             first = false;
             if m.verbatim {
@@ -384,7 +387,7 @@ impl Canon<'_> {
                 }
             }
         }
-        self.out.push(b'}');
+        put(&mut self.out, b'}');
         self.members.truncate(base);
         self.tmp.truncate(tmp_base);
         i
@@ -430,17 +433,23 @@ impl Canon<'_> {
     }
 
     fn key(&mut self, m: M) {
-        self.string(m.key, m.escaped);
-        self.out.push(b':');
+        if m.escaped {
+            self.string(m.key, true);
+            put(&mut self.out, b':');
+        } else {
+            // `"key":` as it stands in the compact text.
+            let (start, end) = (m.key.start as usize - 1, m.key.end as usize + 2);
+            self.out.extend_from_slice(&self.b[start..end]);
+        }
     }
 
     fn string(&mut self, contents: Span, escaped: bool) {
         if escaped {
             write_jcs_string(&string_at(self.b, contents, true), &mut self.out);
         } else {
-            self.out.push(b'"');
-            self.out.extend_from_slice(&self.b[contents.range()]);
-            self.out.push(b'"');
+            // With its quotes, as it stands in the text.
+            let (start, end) = (contents.start as usize - 1, contents.end as usize + 1);
+            self.out.extend_from_slice(&self.b[start..end]);
         }
     }
 
@@ -459,19 +468,19 @@ impl Canon<'_> {
             }
             b'{' => self.object(i, None, None),
             b'[' => {
-                self.out.push(b'[');
+                put(&mut self.out, b'[');
                 let mut i = i + 1;
                 if b[i] == b']' {
-                    self.out.push(b']');
+                    put(&mut self.out, b']');
                     return i + 1;
                 }
                 loop {
                     i = self.value(i);
                     if b[i] == b',' {
-                        self.out.push(b',');
+                        put(&mut self.out, b',');
                         i += 1;
                     } else {
-                        self.out.push(b']');
+                        put(&mut self.out, b']');
                         return i + 1;
                     }
                 }
@@ -490,6 +499,38 @@ impl Canon<'_> {
                 end
             }
         }
+    }
+}
+
+/// Appends one byte. `Vec::push` is a call at the binary's size-first
+/// opt-level, and the canonical text has a separator or bracket every few
+/// bytes.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, c: u8) {
+    if out.len() == out.capacity() {
+        out.reserve(4096);
+    }
+    let len = out.len();
+    // SAFETY: `len < capacity` (reserved just above), so the slot at `len`
+    // is inside the allocation; it is written before the length covers it.
+    unsafe {
+        out.as_mut_ptr().add(len).write(c);
+        out.set_len(len + 1);
+    }
+}
+
+/// `v.push(x)`, inlined (as [`put`]): one per object member.
+#[inline(always)]
+fn push_inline<T: Copy>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve(64);
+    }
+    let len = v.len();
+    // SAFETY: as in `put`: the slot at `len < capacity` is allocated and
+    // written before the length covers it (`T: Copy`: nothing to drop).
+    unsafe {
+        v.as_mut_ptr().add(len).write(x);
+        v.set_len(len + 1);
     }
 }
 
@@ -546,7 +587,7 @@ fn write_short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
     let significant = if int == b"0" {
         let zeros = frac.iter().take_while(|&&c| c == b'0').count();
         if frac.is_empty() {
-            out.push(b'0');
+            put(out, b'0');
             return true;
         }
         if zeros > 5 {
@@ -562,11 +603,11 @@ fn write_short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
         return false;
     }
     if negative {
-        out.push(b'-');
+        put(out, b'-');
     }
     out.extend_from_slice(int);
     if !frac.is_empty() {
-        out.push(b'.');
+        put(out, b'.');
         out.extend_from_slice(frac);
     }
     true
