@@ -8,7 +8,6 @@
 
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
-use super::index::hash::hash;
 use super::index::scan::{minify, scan};
 use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
@@ -343,15 +342,14 @@ fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaEr
             }
             continue;
         }
-        let id = id_of(e);
-        let before = match ids.entry(hash(0x1D5, &id)) {
+        let before = match ids.entry(node.id_hash) {
             Entry::Vacant(v) => {
                 v.insert(e as u32);
                 continue;
             }
             Entry::Occupied(o) => *o.get() as usize,
         };
-        if id_of(before) != id {
+        if id_of(before) != id_of(e) {
             // Two ids with one 64-bit hash: tell them apart by text.
             return validate_ids_by(bytes, ix, true);
         }

@@ -110,6 +110,9 @@ pub(crate) struct Node {
     pub id: Span,
     /// The id contains escapes: read it through [`Index::id`].
     pub id_escaped: bool,
+    /// Hash of the id's text (unescaped), taken while its bytes are at
+    /// hand: validation tells ids apart by it without reading them again.
+    pub id_hash: u64,
     /// The `children` array, `[` to `]`, when it is an array.
     pub children: Span,
     /// Parent entry, or [`TOP`].

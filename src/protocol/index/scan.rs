@@ -8,7 +8,7 @@
 //! with an explicit stack, and only its kind and extent are kept.
 
 use super::hash::{self, avalanche, feed, hash_words, step};
-use super::{Field, Index, Kind, Member, Node, Span, TOP};
+use super::{Field, Index, Kind, Member, Node, Span, TOP, string_at};
 use crate::protocol::json::{JsonError, MAX_JSON_DEPTH};
 
 /// What one pass found.
@@ -26,6 +26,7 @@ pub(crate) struct Scanned {
 const SEED_VALUE: u64 = 0x5EED_0001;
 const SEED_MEMBER: u64 = 0x5EED_0002;
 const SEED_CHILDREN: u64 = 0x5EED_0003;
+const SEED_ID: u64 = 0x5EED_0004;
 const NO_CHILDREN: u64 = 0x5EED_000A;
 
 /// Scans `bytes` (a whole document).
@@ -310,6 +311,11 @@ impl Scanner<'_> {
                 }
             }
         }
+        let id_hash = if id_escaped {
+            hash::hash(SEED_ID, string_at(self.b, id, true).as_bytes())
+        } else {
+            hash::hash(SEED_ID, &self.b[id.range()])
+        };
         let own = hash_words(&[7, count, sum]);
         let subtree = hash_words(&[own, kids_fp]);
         let size = (self.index.nodes.len() - e) as u32;
@@ -322,6 +328,7 @@ impl Scanner<'_> {
         n.fields = fields;
         n.id = id;
         n.id_escaped = id_escaped;
+        n.id_hash = id_hash;
         n.children = children;
         n.own = own;
         n.subtree = subtree;
