@@ -82,6 +82,14 @@ struct CaseRun {
     floor: f64,
     /// The fastest of those scans.
     floor_min: f64,
+    /// Median CPU (ns) of the same scan built at opt-level 3
+    /// (`benches/floor`).
+    floor3: f64,
+    /// Full updates: server CPU (ns) of a first push to a second, empty
+    /// session with no device, after the measured pushes (the heap has
+    /// the pages by then: what a first push costs in a server that has
+    /// run a while).
+    warm_first: Option<u64>,
     /// `/proc/<pid>/stat` over all the measured pushes.
     stat: ProcStat,
     /// With `--callgrind`: instructions of each push and of one scan.
@@ -124,6 +132,20 @@ pub(crate) fn floor_samples(body: &str) -> io::Result<Vec<f64>> {
         .map(|_| {
             let t0 = this_thread_cpu_ns();
             std::hint::black_box(floor_scan(std::hint::black_box(body.as_bytes()))?);
+            Ok((this_thread_cpu_ns() - t0) as f64)
+        })
+        .collect()
+}
+
+/// The same with the floor built at opt-level 3 (`benches/floor`).
+fn floor3_samples(body: &str) -> io::Result<Vec<f64>> {
+    (0..FLOOR_SCANS)
+        .map(|_| {
+            let t0 = this_thread_cpu_ns();
+            std::hint::black_box(
+                lumora_floor::scan(std::hint::black_box(body.as_bytes()))
+                    .map_err(io::Error::other)?,
+            );
             Ok((this_thread_cpu_ns() - t0) as f64)
         })
         .collect()
@@ -185,6 +207,7 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         // (that core, at that time) alike.
         // Under callgrind: counters zeroed before each push, dumped after.
         let mut floor = Vec::new();
+        let mut floor3 = Vec::new();
         let mut instructions = Vec::new();
         let pid = target.child.as_ref().map_or(0, |c| c.id());
         if o.callgrind {
@@ -199,6 +222,8 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
                 }
                 let samples = on_server_cpu(&o, || floor_samples(&measured[r]));
                 floor.extend(samples?);
+                let samples = on_server_cpu(&o, || floor3_samples(&measured[r]));
+                floor3.extend(samples?);
                 Ok(())
             })?;
         let stat1 = proc_stat(pid).unwrap_or_default();
@@ -212,9 +237,22 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
         } else {
             0
         };
+        let warm_first = match case.pushes {
+            Pushes::Alternating if !o.callgrind => {
+                let second = format!("/send/{}", new_session(addr)?);
+                let cpu0 = process_cpu_ns(pid);
+                let (status, body) = http_once(addr, "POST", &second, &bodies[0])?;
+                if status != 200 {
+                    return Err(io::Error::other(format!("second session: {status} {body}")));
+                }
+                Some(process_cpu_ns(pid).saturating_sub(cpu0))
+            }
+            _ => None,
+        };
         let rss_kib = target.probe.rss_kib();
         let floor_min = floor.iter().copied().fold(f64::INFINITY, f64::min);
         let floor = median(floor);
+        let floor3 = median(floor3);
         Ok(CaseRun {
             cpu: rounds.cpu_served,
             cpu_acked: rounds.cpu,
@@ -222,6 +260,8 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             answered: rounds.answered,
             floor,
             floor_min,
+            floor3,
+            warm_first,
             stat,
             instructions,
             floor_instructions,
@@ -259,13 +299,14 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
         },
     );
     println!(
-        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body, right after its push, on the server's CPU)"
+        "floor: serde_json reading the same body once into IgnoredAny, in this process (median of {FLOOR_SCANS} scans of each body, right after its push, on the server's CPU), built as the server is (opt-level \"z\"); floor3: the same built at opt-level 3 (benches/floor)"
     );
     let wall = Instant::now();
     // Per case: per run (server median, floor, ratio, fastest push,
     // fastest scan) and first pushes.
-    let mut summary: Vec<Vec<[f64; 5]>> = CASES.iter().map(|_| Vec::new()).collect();
-    let mut firsts: Vec<Vec<[f64; 2]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut summary: Vec<Vec<[f64; 6]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut firsts: Vec<Vec<[f64; 3]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut warm_firsts: Vec<Vec<[f64; 3]>> = CASES.iter().map(|_| Vec::new()).collect();
     let mut sizes = vec![0usize; CASES.len()];
     for (k, case) in CASES.iter().enumerate() {
         let pushes = match (opts.pushes, case.pushes) {
@@ -293,7 +334,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
             let mut cpu_sorted: Vec<u64> = r.cpu[changing.clone()].to_vec();
             cpu_sorted.sort_unstable();
             println!(
-                "run {run}/{}: {} ({} B): server CPU per push median {} (min {}, max {}; {} pushes, {}{}{}), with the acks {}, POST answered after {} (median); floor {}; ratio {:.1}x (goal <= {}x){}",
+                "run {run}/{}: {} ({} B): server CPU per push median {} (min {}, max {}; {} pushes, {}{}{}), with the acks {}, POST answered after {} (median); floor {} (floor3 {}); ratio {:.1}x ({:.1}x; goal <= {}x){}",
                 opts.runs,
                 case.name,
                 sizes[k],
@@ -315,7 +356,9 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 ms(r.median_cpu_acked(changing.clone())),
                 ms(percentile(&answered, 0.5)),
                 ms(r.floor),
+                ms(r.floor3),
                 server / r.floor,
+                server / r.floor3,
                 case.goal,
                 r.rss_kib
                     .map_or(String::new(), |kib| format!("; server RSS after {kib} KiB")),
@@ -339,12 +382,23 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
             if case.pushes == Pushes::Alternating {
                 let first = r.cpu[0] as f64;
                 println!(
-                    "          first push (empty session): server CPU {}, answered after {}; ratio {:.1}x",
+                    "          first push (empty session): server CPU {}, answered after {}; ratio {:.1}x ({:.1}x)",
                     ms(first),
                     ms(r.answered[0] as f64),
-                    first / r.floor
+                    first / r.floor,
+                    first / r.floor3
                 );
-                firsts[k].push([first, first / r.floor]);
+                firsts[k].push([first, first / r.floor, first / r.floor3]);
+                if let Some(warm) = r.warm_first {
+                    let warm = warm as f64;
+                    println!(
+                        "          first push to a second empty session (no device, heap warm): server CPU {}; ratio {:.1}x ({:.1}x)",
+                        ms(warm),
+                        warm / r.floor,
+                        warm / r.floor3
+                    );
+                    warm_firsts[k].push([warm, warm / r.floor, warm / r.floor3]);
+                }
             }
             summary[k].push([
                 server,
@@ -352,6 +406,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 server / r.floor,
                 cpu_sorted[0] as f64,
                 r.floor_min,
+                r.floor3,
             ]);
         }
     }
@@ -360,9 +415,11 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
         opts.runs,
         wall.elapsed().as_secs_f64()
     );
+    let met = |ratio: f64, goal: f64| if ratio <= goal { "met" } else { "NOT met" };
     for (k, case) in CASES.iter().enumerate() {
         let col = |c: usize| median(summary[k].iter().map(|r| r[c]).collect());
         let ratio = col(2);
+        let ratio3 = col(0) / col(5);
         let least = |c: usize| {
             summary[k]
                 .iter()
@@ -370,31 +427,42 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 .fold(f64::INFINITY, f64::min)
         };
         println!(
-            "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x (min/min {:.1}x)  goal <= {}x: {}",
+            "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x (min/min {:.1}x)  floor3 {:>9}  ratio3 {:>5.1}x  goal <= {}x: {}; {}",
             case.name,
             sizes[k],
             ms(col(0)),
             ms(col(1)),
             ratio,
             least(3) / least(4),
+            ms(col(5)),
+            ratio3,
             case.goal,
-            if ratio <= case.goal { "met" } else { "NOT met" }
+            met(ratio, case.goal),
+            met(ratio3, case.goal),
         );
-        if !firsts[k].is_empty() {
-            let fcol = |c: usize| median(firsts[k].iter().map(|r| r[c]).collect());
+        for (label, rows) in [
+            ("  the same, first push to an empty session", &firsts[k]),
+            (
+                "  first push to a 2nd session (no device, warm)",
+                &warm_firsts[k],
+            ),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let fcol = |c: usize| median(rows.iter().map(|r| r[c]).collect());
             println!(
-                "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x                 goal <= {}x: {}",
-                "  the same, first push to an empty session",
+                "  {:<48} {:>9} B  server {:>10}  floor {:>9}  ratio {:>5.1}x                 floor3 {:>9}  ratio3 {:>5.1}x  goal <= {}x: {}; {}",
+                label,
                 sizes[k],
                 ms(fcol(0)),
                 ms(col(1)),
                 fcol(1),
+                ms(col(5)),
+                fcol(2),
                 case.goal,
-                if fcol(1) <= case.goal {
-                    "met"
-                } else {
-                    "NOT met"
-                }
+                met(fcol(1), case.goal),
+                met(fcol(2), case.goal),
             );
         }
     }
