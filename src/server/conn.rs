@@ -62,6 +62,21 @@ pub struct Pending {
     /// Room for the body in the server's body budget (none for an empty
     /// body); given back when this is dropped.
     pub room: Option<Reservation>,
+    /// A big body's own buffer (its head is consumed from `inbuf`): the
+    /// body is read straight into it, no further than its end, and
+    /// becomes the request's body as it is (a pushed schema keeps it as
+    /// its text). `None`: the body follows the head in `inbuf`.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// Bytes of the request still to be read, of `arrived` in `inbuf`.
+    pub fn missing(&self, arrived: usize) -> usize {
+        match &self.body {
+            Some(body) => self.head.body_len - body.len(),
+            None => self.head.total().saturating_sub(arrived),
+        }
+    }
 }
 
 /// What a fired deadline timer means for an HTTP connection.

@@ -276,17 +276,6 @@ impl Head {
         request.body = buf[self.head_len..end].to_vec();
         request
     }
-
-    /// The request with its body, taking `buf` (which starts at the
-    /// request's first byte and holds at least [`Head::total`] bytes) as
-    /// the body's buffer: the body moves to its front, no new buffer.
-    pub fn into_request_taking(self, mut buf: Vec<u8>) -> Request {
-        buf.truncate(self.total());
-        buf.drain(..self.head_len);
-        let mut request = self.request;
-        request.body = buf;
-        request
-    }
 }
 
 /// Parses one request from the front of `buf`.
@@ -649,17 +638,6 @@ mod tests {
         assert!(r.keep_alive());
         let (r2, _) = complete(&buf[n..]);
         assert_eq!(r2.path, "/health");
-    }
-
-    #[test]
-    fn a_body_taken_with_its_buffer_is_the_same_request() {
-        let buf = b"POST /send/s HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"a\":1}GET";
-        let head = || parse_head(buf, &LIMITS).unwrap().unwrap();
-        let copied = head().into_request(buf);
-        let taken = head().into_request_taking(buf.to_vec());
-        assert_eq!(taken.body, b"{\"a\":1}");
-        assert_eq!(taken.body, copied.body);
-        assert_eq!(taken.path, copied.path);
     }
 
     #[test]

@@ -380,3 +380,108 @@ fn buffered_bodies_are_bounded_across_connections() {
         stats(&server).connections.buffered_body_bytes == 0
     });
 }
+
+/// Reads one whole response (head and `Content-Length` body): status and
+/// body.
+fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
+    let head = String::from_utf8(read_head(s)).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    s.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+/// A big body is read into a buffer of its own, no further than its end:
+/// the requests pipelined after it are answered in order, however the
+/// bytes are split into writes (in the head, at its end, inside the
+/// body, at the body's end, one byte at a time at the edges).
+#[test]
+fn requests_pipelined_after_a_big_body_are_answered_in_order_however_the_bytes_arrive() {
+    let server = TestServer::start();
+    let nodes: Vec<Value> = (0..3000)
+        .map(|i| text(&format!("n{i}"), &format!("text number {i}")))
+        .collect();
+    let big = schema(Value::Array(nodes));
+    let body = big.to_string();
+    assert!(body.len() > 150 * 1024, "{} B", body.len());
+    let health = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec();
+    for (round, splits) in [
+        vec![],
+        vec![10],
+        vec![1, 2, 3],
+        vec![60, 61, 62, 63],
+        vec![100, 70_000, 140_000],
+        vec![4096, 65_536, 65_537, 200_000],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let session = server.session();
+        let push = || {
+            let mut r = post_head(&format!("/send/{session}"), &[], body.len());
+            r.extend_from_slice(body.as_bytes());
+            r
+        };
+        let first = push();
+        let mut all = first.clone();
+        all.extend_from_slice(&health);
+        all.extend_from_slice(&push());
+        all.extend_from_slice(&health);
+        // Splits: the given offsets, the end of the first head and of the
+        // first body, and a byte either side of them.
+        let head_end = first.len() - body.len();
+        let mut cuts: Vec<usize> = splits.clone();
+        cuts.extend([
+            head_end - 1,
+            head_end,
+            head_end + 1,
+            first.len() - 1,
+            first.len(),
+        ]);
+        cuts.extend([first.len() + 1]);
+        cuts.retain(|&c| c > 0 && c < all.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        if splits.is_empty() {
+            cuts.clear(); // all in one write
+        }
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut at = 0;
+        for &c in cuts.iter().chain([all.len()].iter()) {
+            s.write_all(&all[at..c]).unwrap();
+            s.flush().unwrap();
+            at = c;
+        }
+        let answers: Vec<(u16, Value)> = (0..4)
+            .map(|_| {
+                let (status, body) = read_response(&mut s);
+                (status, serde_json::from_slice(&body).unwrap())
+            })
+            .collect();
+        assert_eq!(answers[0].0, 200, "round {round}: {:?}", answers[0]);
+        assert_eq!(answers[0].1["updateType"], "full", "round {round}");
+        assert_eq!(
+            answers[0].1["checksum"],
+            lumora_hr_mini::protocol::calculate_checksum(&big),
+            "round {round}"
+        );
+        assert_eq!(answers[1].0, 200, "round {round}: {:?}", answers[1]);
+        assert_eq!(
+            answers[1].1["status"], "ok",
+            "round {round}: {:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].0, 200, "round {round}: {:?}", answers[2]);
+        assert_eq!(answers[2].1["updateType"], "none", "round {round}");
+        assert_eq!(answers[3].0, 200, "round {round}");
+    }
+}

@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// Request bodies above this size are handed over in the buffer they were
-/// read into rather than copied.
+/// Request bodies above this size are read into a buffer of their own,
+/// which becomes the request's body: never copied, nor moved to the front
+/// of the connection's buffer.
 const BIG_BODY: usize = 64 * 1024;
 
 impl EventLoop {
@@ -23,7 +24,11 @@ impl EventLoop {
         let was_empty = h.inbuf.is_empty();
         // A body is read only once its head was admitted.
         let cap = h.read_cap(limits.max_head);
-        let status = match conn::read_available(&mut conn.sock, &mut h.inbuf, cap) {
+        let read = match h.pending.as_mut().map(|p| (p.head.body_len, &mut p.body)) {
+            Some((len, Some(body))) => conn::read_available(&mut conn.sock, body, len),
+            _ => conn::read_available(&mut conn.sock, &mut h.inbuf, cap),
+        };
+        let status = match read {
             Ok(s) => s,
             Err(_) => return self.remove(key),
         };
@@ -98,18 +103,32 @@ impl EventLoop {
                                     if head.request.expects_continue && arrived < head.total() {
                                         conn.out.push_owned(CONTINUE.to_vec());
                                     }
-                                    h.inbuf.reserve_exact(
-                                        (start + head.total()).saturating_sub(h.inbuf.len()),
-                                    );
-                                    Ok(Box::new(conn::Pending { head, room }))
+                                    let body = if head.body_len > BIG_BODY {
+                                        // What came with the head (a read's
+                                        // worth at most) moves to the body's
+                                        // own buffer; the rest is read there.
+                                        let from = start + head.head_len;
+                                        let to = (start + head.total()).min(h.inbuf.len());
+                                        let mut body = Vec::with_capacity(head.body_len);
+                                        body.extend_from_slice(&h.inbuf[from..to]);
+                                        start = to;
+                                        Some(body)
+                                    } else {
+                                        h.inbuf.reserve_exact(
+                                            (start + head.total()).saturating_sub(h.inbuf.len()),
+                                        );
+                                        None
+                                    };
+                                    Ok(Box::new(conn::Pending { head, room, body }))
                                 }
                                 Err(resp) => Err((head, resp)),
                             }
                         }
                     },
                 };
+            let arrived = h.inbuf.len() - start;
             let (request, routed) = match pending {
-                Ok(p) if arrived < p.head.total() => {
+                Ok(p) if p.missing(arrived) > 0 => {
                     h.pending = Some(p);
                     if status == ReadStatus::Eof {
                         self.begin_close(key, now);
@@ -117,15 +136,18 @@ impl EventLoop {
                     break;
                 }
                 Ok(p) => {
-                    let total = p.head.total();
-                    // A big body that fills the buffer becomes the request's
-                    // own (moved to the front, not copied to a new buffer).
-                    // The buffer then starts empty: nothing of it to consume.
-                    let mut request = if start == 0 && h.inbuf.len() == total && total > BIG_BODY {
-                        p.head.into_request_taking(std::mem::take(&mut h.inbuf))
-                    } else {
-                        start += total;
-                        p.head.into_request(&h.inbuf[start - total..])
+                    let p = *p;
+                    let mut request = match p.body {
+                        Some(body) => {
+                            let mut request = p.head.request;
+                            request.body = body;
+                            request
+                        }
+                        None => {
+                            let at = start;
+                            start += p.head.total();
+                            p.head.into_request(&h.inbuf[at..])
+                        }
                     };
                     let routed = api::handle(&mut request, &mut ctx);
                     drop(p.room);
