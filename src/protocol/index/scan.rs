@@ -302,7 +302,9 @@ impl Scanner<'_> {
                     }
                     if field != Some(Field::Children) {
                         count += 1;
-                        let h = feed(feed(SEED_MEMBER, &self.b[key.range()]), raw);
+                        // `"key":value`, one run of the compact text.
+                        let member = &self.b[key.start as usize - 1..self.i];
+                        let h = feed(SEED_MEMBER, member);
                         sum = sum.wrapping_add(avalanche(h));
                     }
                 }
