@@ -93,7 +93,8 @@ pub(crate) fn callgrind_cleanup() {
     }
 }
 
-/// `--scan-floor FILE K`: scans FILE K times (run under callgrind).
+/// `--scan-floor FILE K [3]`: scans FILE K times (run under callgrind),
+/// with the floor built at opt-level 3 when the third argument is `3`.
 pub(crate) fn scan_floor_child(args: &[String]) {
     let (Some(path), Some(k)) = (
         args.first(),
@@ -109,16 +110,23 @@ pub(crate) fn scan_floor_child(args: &[String]) {
             std::process::exit(1);
         }
     };
+    let opt3 = args.get(2).is_some_and(|a| a == "3");
     for _ in 0..k {
-        if let Err(e) = floor_scan(std::hint::black_box(&body)) {
+        let scanned = if opt3 {
+            lumora_floor::scan(std::hint::black_box(&body)).map_err(io::Error::other)
+        } else {
+            floor_scan(std::hint::black_box(&body))
+        };
+        if let Err(e) = scanned {
             eprintln!("scan-floor: {e}");
             std::process::exit(1);
         }
     }
 }
 
-/// Instructions of one `IgnoredAny` scan of `body`, under callgrind.
-pub(crate) fn callgrind_floor(body: &str) -> io::Result<u64> {
+/// Instructions of one `IgnoredAny` scan of `body`, under callgrind (the
+/// floor built at opt-level 3 with `opt3`).
+pub(crate) fn callgrind_floor(body: &str, opt3: bool) -> io::Result<u64> {
     const K: usize = 3;
     let file = std::env::temp_dir().join(format!("{}-body.json", out_prefix()));
     std::fs::write(&file, body)?;
@@ -127,6 +135,7 @@ pub(crate) fn callgrind_floor(body: &str) -> io::Result<u64> {
         cmd.arg("--scan-floor")
             .arg(&file)
             .arg(k.to_string())
+            .arg(if opt3 { "3" } else { "z" })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -95,6 +95,8 @@ struct CaseRun {
     /// With `--callgrind`: instructions of each push and of one scan.
     instructions: Vec<u64>,
     floor_instructions: u64,
+    /// The same for the floor built at opt-level 3.
+    floor3_instructions: u64,
     refused: usize,
     rss_kib: Option<u64>,
 }
@@ -232,10 +234,13 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             system_ns: stat1.system_ns.saturating_sub(stat0.system_ns),
             minor_faults: stat1.minor_faults.saturating_sub(stat0.minor_faults),
         };
-        let floor_instructions = if o.callgrind {
-            callgrind_floor(&measured[0])?
+        let (floor_instructions, floor3_instructions) = if o.callgrind {
+            (
+                callgrind_floor(&measured[0], false)?,
+                callgrind_floor(&measured[0], true)?,
+            )
         } else {
-            0
+            (0, 0)
         };
         let warm_first = match case.pushes {
             Pushes::Alternating if !o.callgrind => {
@@ -265,6 +270,7 @@ fn run_case(opts: &Opts, case: &Case, bodies: &[String]) -> io::Result<CaseRun> 
             stat,
             instructions,
             floor_instructions,
+            floor3_instructions,
             refused: rounds.push_errors,
             rss_kib,
         })
@@ -304,7 +310,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
     let wall = Instant::now();
     // Per case: per run (server median, floor, ratio, fastest push,
     // fastest scan) and first pushes.
-    let mut summary: Vec<Vec<[f64; 6]>> = CASES.iter().map(|_| Vec::new()).collect();
+    let mut summary: Vec<Vec<[f64; 7]>> = CASES.iter().map(|_| Vec::new()).collect();
     let mut firsts: Vec<Vec<[f64; 3]>> = CASES.iter().map(|_| Vec::new()).collect();
     let mut warm_firsts: Vec<Vec<[f64; 3]>> = CASES.iter().map(|_| Vec::new()).collect();
     let mut sizes = vec![0usize; CASES.len()];
@@ -407,11 +413,12 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 cpu_sorted[0] as f64,
                 r.floor_min,
                 r.floor3,
+                server / r.floor3,
             ]);
         }
     }
     println!(
-        "\nmedians over {} run(s) ({:.0} s in all); min/min: the fastest push of all runs over the fastest scan:",
+        "\nmedians over {} run(s) ({:.0} s in all); ratios: the median of the runs' own (server over that run's floor); min/min: the fastest push of all runs over the fastest scan:",
         opts.runs,
         wall.elapsed().as_secs_f64()
     );
@@ -419,7 +426,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
     for (k, case) in CASES.iter().enumerate() {
         let col = |c: usize| median(summary[k].iter().map(|r| r[c]).collect());
         let ratio = col(2);
-        let ratio3 = col(0) / col(5);
+        let ratio3 = col(6);
         let least = |c: usize| {
             summary[k]
                 .iter()
@@ -472,7 +479,7 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
 /// `--push-cpu --callgrind`: the 1-device cases in instructions.
 fn push_instructions(opts: &Opts) -> io::Result<()> {
     println!(
-        "push instructions: the server under callgrind (user space only; --coalesce-ms 0{}), {} run(s); floor: serde_json reading the same body once into IgnoredAny, under callgrind",
+        "push instructions: the server under callgrind (user space only; --coalesce-ms 0{}), {} run(s); floor: serde_json reading the same body once into IgnoredAny, under callgrind, built as the server is (and floor3: at opt-level 3)",
         if opts.with_state { "" } else { ", --no-state" },
         opts.runs,
     );
@@ -485,7 +492,7 @@ fn push_instructions(opts: &Opts) -> io::Result<()> {
             (n, _) => n,
         };
         let bodies = case_bodies(case, pushes)?;
-        let mut per_run = Vec::new();
+        let (mut per_run, mut per_run3) = (Vec::new(), Vec::new());
         for run in 1..=opts.runs {
             let r = run_case(opts, case, &bodies)?;
             let changing = match case.pushes {
@@ -499,8 +506,9 @@ fn push_instructions(opts: &Opts) -> io::Result<()> {
                     .collect(),
             );
             let floor = r.floor_instructions as f64;
+            let floor3 = r.floor3_instructions as f64;
             println!(
-                "run {run}/{}: {} ({} B): instructions per push median {} ({:?} M; {} pushes, types {:?}), floor {}; ratio {:.2}x (goal <= {}x)",
+                "run {run}/{}: {} ({} B): instructions per push median {} ({:?} M; {} pushes, types {:?}), floor {} (floor3 {}); ratio {:.2}x ({:.2}x; goal <= {}x)",
                 opts.runs,
                 case.name,
                 bodies[0].len(),
@@ -515,23 +523,28 @@ fn push_instructions(opts: &Opts) -> io::Result<()> {
                     .map(|&c| class_name(c))
                     .collect::<Vec<_>>(),
                 mega(floor),
+                mega(floor3),
                 server / floor,
+                server / floor3,
                 case.goal,
             );
             if case.pushes == Pushes::Alternating {
                 let first = r.instructions[0] as f64;
                 println!(
-                    "          first push (empty session): {}; ratio {:.2}x",
+                    "          first push (empty session): {}; ratio {:.2}x ({:.2}x)",
                     mega(first),
-                    first / floor
+                    first / floor,
+                    first / floor3
                 );
             }
             per_run.push(server / floor);
+            per_run3.push(server / floor3);
         }
         println!(
-            "  {}: ratio {:.2}x (median of {} run(s)), goal <= {}x",
+            "  {}: ratio {:.2}x, to floor3 {:.2}x (medians of {} run(s)), goal <= {}x",
             case.name,
             median(per_run),
+            median(per_run3),
             opts.runs,
             case.goal
         );
