@@ -294,8 +294,10 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     };
     if std::env::var_os("PUSH_ONCE").is_some() {
         // One call of each, for instruction counts: `valgrind
-        // --tool=callgrind --toggle-collect='*push_work*'` (or `*floor*`).
+        // --tool=callgrind --toggle-collect='*push_work*'` (or
+        // `*floor_scan*`, or `*lumora_floor*` for the opt-level-3 floor).
         black_box(floor_scan(&body));
+        black_box(lumora_floor::scan(&body).expect("json"));
         black_box(push_work(old, &body));
         return None;
     }
