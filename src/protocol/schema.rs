@@ -13,8 +13,7 @@ use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, OnceLock};
@@ -282,21 +281,13 @@ fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaEr
             }
         }
     }
-    // Ids are told apart by a hash of their text (a small table that
-    // stays in the cache); two equal hashes are compared as text.
-    let mut ids: HashMap<u64, u32, BuildHasherDefault<FastHasher>> =
-        HashMap::with_capacity_and_hasher(ix.nodes.len(), Default::default());
+    // Ids are told apart by the hash of their text the scan took (a table
+    // of 8-byte entries that stays in the cache); a hash seen twice starts
+    // again comparing the ids as text, which finds the duplicate (or, for
+    // two ids with one hash, none).
+    let mut ids: HashSet<u64, BuildHasherDefault<FastHasher>> =
+        HashSet::with_capacity_and_hasher(ix.nodes.len(), Default::default());
     let mut texts: HashSet<Cow<'_, str>, BuildHasherDefault<FastHasher>> = HashSet::default();
-    // Ids as UTF-8 bytes: as written when there are no escapes, else
-    // unescaped.
-    let id_of = |e: usize| -> Cow<'_, [u8]> {
-        let node = &ix.nodes[e];
-        if node.id_escaped {
-            Cow::Owned(ix.id(bytes, e).into_owned().into_bytes())
-        } else {
-            Cow::Borrowed(&bytes[node.id.range()])
-        }
-    };
     for (e, node) in ix.nodes.iter().enumerate() {
         if node.depth as usize > MAX_NODE_DEPTH {
             return Err(invalid(
@@ -342,18 +333,9 @@ fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaEr
             }
             continue;
         }
-        let before = match ids.entry(node.id_hash) {
-            Entry::Vacant(v) => {
-                v.insert(e as u32);
-                continue;
-            }
-            Entry::Occupied(o) => *o.get() as usize,
-        };
-        if id_of(before) != id_of(e) {
-            // Two ids with one 64-bit hash: tell them apart by text.
+        if !ids.insert(node.id_hash) {
             return validate_ids_by(bytes, ix, true);
         }
-        return Err(duplicate(bytes, ix, e));
     }
     Ok(())
 }
