@@ -554,8 +554,16 @@ fn key_order(b: &[u8], x: &M, y: &M) -> Ordering {
 /// already in that form (but `-0` is `0`); anything else is read as a
 /// double, as `serde_json` reads it, and printed by [`write_js_number`].
 fn write_number(lit: &[u8], out: &mut Vec<u8>) {
-    let digits = lit.strip_prefix(b"-").unwrap_or(lit);
-    if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+    // Loops by hand: iterator adapters are calls at opt-level "z".
+    let digits = match lit.first() {
+        Some(b'-') => &lit[1..],
+        _ => lit,
+    };
+    let mut k = 0;
+    while k < digits.len() && digits[k].is_ascii_digit() {
+        k += 1;
+    }
+    if k == digits.len() && k <= 15 {
         out.extend_from_slice(if digits == b"0" { b"0" } else { lit });
         return;
     }
@@ -572,30 +580,46 @@ fn write_number(lit: &[u8], out: &mut Vec<u8>) {
 /// (and a bare `.`) dropped, `-0` as `0`. False, with nothing written, for
 /// any other number.
 fn write_short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
-    let (negative, digits) = match lit.strip_prefix(b"-") {
-        Some(rest) => (true, rest),
-        None => (false, lit),
+    let (negative, digits) = match lit.first() {
+        Some(b'-') => (true, &lit[1..]),
+        _ => (false, lit),
     };
-    let Some(dot) = digits.iter().position(|&c| c == b'.') else {
-        return false;
-    };
-    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
-    if !frac.iter().all(u8::is_ascii_digit) {
-        return false; // an exponent
+    let mut dot = 0;
+    while dot < digits.len() && digits[dot].is_ascii_digit() {
+        dot += 1;
     }
-    let frac = &frac[..frac.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1)];
+    if digits.get(dot) != Some(&b'.') {
+        return false;
+    }
+    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
+    let mut end = 0; // the fraction without its trailing zeros
+    for (k, &c) in frac.iter().enumerate() {
+        match c {
+            b'1'..=b'9' => end = k + 1,
+            b'0' => {}
+            _ => return false, // an exponent
+        }
+    }
+    let frac = &frac[..end];
     let significant = if int == b"0" {
-        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
         if frac.is_empty() {
             put(out, b'0');
             return true;
+        }
+        let mut zeros = 0;
+        while frac[zeros] == b'0' {
+            zeros += 1;
         }
         if zeros > 5 {
             return false; // below 1e-6: ECMAScript writes an exponent
         }
         frac.len() - zeros
     } else if frac.is_empty() {
-        int.len() - int.iter().rev().take_while(|&&c| c == b'0').count()
+        let mut len = int.len();
+        while len > 1 && int[len - 1] == b'0' {
+            len -= 1;
+        }
+        len
     } else {
         int.len() + frac.len()
     };
@@ -672,12 +696,23 @@ fn skip_value(b: &[u8], mut i: usize) -> (usize, bool) {
         }
         b't' | b'f' | b'n' => (scalar_end(b, i), true),
         _ => {
-            let end = scalar_end(b, i);
-            let lit = &b[i..end];
-            let digits = lit.strip_prefix(b"-").unwrap_or(lit);
-            let plain =
-                digits.len() <= 15 && digits != b"0" && digits.iter().all(u8::is_ascii_digit);
-            (end, plain || lit == b"0")
+            // One pass: where the number ends, and whether it is an
+            // integer of up to 15 digits other than `-0`.
+            let negative = b[i] == b'-';
+            i += usize::from(negative);
+            let digits_from = i;
+            let mut integer = true;
+            while let Some(&c) = b.get(i) {
+                match c {
+                    b'0'..=b'9' => {}
+                    b',' | b'}' | b']' => break,
+                    _ => integer = false,
+                }
+                i += 1;
+            }
+            let digits = i - digits_from;
+            let minus_zero = negative && &b[digits_from..i] == b"0";
+            (i, integer && digits <= 15 && !minus_zero)
         }
     }
 }
