@@ -206,6 +206,7 @@ impl Canon<'_> {
                     value,
                     (m.value.end as usize, false),
                 ),
+                64,
             );
         }
         self.sort_members(base);
@@ -342,7 +343,7 @@ impl Canon<'_> {
                 };
                 let mut m = M::new(b, key, escaped, value, (end, plain));
                 m.written = written;
-                push_inline(&mut self.members, m);
+                push_inline(&mut self.members, m, 64);
                 i = end + 1;
                 if b[end] != b',' {
                     break;
@@ -502,32 +503,25 @@ impl Canon<'_> {
     }
 }
 
-/// Appends one byte. `Vec::push` is a call at the binary's size-first
-/// opt-level, and the canonical text has a separator or bracket every few
-/// bytes.
+/// Appends one byte (a separator or bracket, every few bytes of the
+/// canonical text).
 #[inline(always)]
 fn put(out: &mut Vec<u8>, c: u8) {
-    if out.len() == out.capacity() {
-        out.reserve(4096);
-    }
-    let len = out.len();
-    // SAFETY: `len < capacity` (reserved just above), so the slot at `len`
-    // is inside the allocation; it is written before the length covers it.
-    unsafe {
-        out.as_mut_ptr().add(len).write(c);
-        out.set_len(len + 1);
-    }
+    push_inline(out, c, 4096);
 }
 
-/// `v.push(x)`, inlined (as [`put`]): one per object member.
+/// `v.push(x)`, inlined: `Vec::push` is a call at the binary's size-first
+/// opt-level, and the checksum pushes a byte or a member every few bytes.
+/// Room for `grow` more is reserved when `v` is full.
 #[inline(always)]
-fn push_inline<T: Copy>(v: &mut Vec<T>, x: T) {
+fn push_inline<T: Copy>(v: &mut Vec<T>, x: T, grow: usize) {
     if v.len() == v.capacity() {
-        v.reserve(64);
+        v.reserve(grow);
     }
     let len = v.len();
-    // SAFETY: as in `put`: the slot at `len < capacity` is allocated and
-    // written before the length covers it (`T: Copy`: nothing to drop).
+    // SAFETY: `len < capacity` (reserved just above), so the slot at `len`
+    // is inside the allocation; it is written before the length covers it
+    // (`T: Copy`: nothing to drop).
     unsafe {
         v.as_mut_ptr().add(len).write(x);
         v.set_len(len + 1);
