@@ -548,44 +548,48 @@ fn key_order(b: &[u8], x: &M, y: &M) -> Ordering {
 /// already in that form (but `-0` is `0`); anything else is read as a
 /// double, as `serde_json` reads it, and printed by [`write_js_number`].
 fn write_number(lit: &[u8], out: &mut Vec<u8>) {
-    // Loops by hand: iterator adapters are calls at opt-level "z".
-    let digits = match lit.first() {
-        Some(b'-') => &lit[1..],
-        _ => lit,
-    };
-    let mut k = 0;
-    while k < digits.len() && digits[k].is_ascii_digit() {
-        k += 1;
-    }
-    if k == digits.len() && k <= 15 {
+    let (negative, digits) = split_sign(lit);
+    let int = leading_digits(digits);
+    if int == digits.len() && int <= 15 {
         out.extend_from_slice(if digits == b"0" { b"0" } else { lit });
         return;
     }
-    if !write_short_decimal(lit, out) {
+    let decimal = digits.get(int) == Some(&b'.')
+        && write_short_decimal(negative, &digits[..int], &digits[int + 1..], out);
+    if !decimal {
         write_js_number(serde_json::from_slice::<f64>(lit).unwrap_or(0.0), out);
     }
 }
 
-/// A decimal without exponent (`-12.50`) of at most 15 significant digits
-/// and at least 1e-6 (or zero), as ECMAScript prints it, without reading
-/// it as a double: such a decimal is the shortest that reads back as its
-/// double (no two decimals of 15 digits read as the same double), so
-/// ECMAScript prints the same digits, with the fraction's trailing zeros
-/// (and a bare `.`) dropped, `-0` as `0`. False, with nothing written, for
-/// any other number.
-fn write_short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
-    let (negative, digits) = match lit.first() {
+/// A number's `-`, if any, and the rest.
+#[inline(always)]
+fn split_sign(lit: &[u8]) -> (bool, &[u8]) {
+    match lit.first() {
         Some(b'-') => (true, &lit[1..]),
         _ => (false, lit),
-    };
-    let mut dot = 0;
-    while dot < digits.len() && digits[dot].is_ascii_digit() {
-        dot += 1;
     }
-    if digits.get(dot) != Some(&b'.') {
-        return false;
+}
+
+/// How many digits `b` starts with. Loops by hand here: iterator adapters
+/// are calls at opt-level "z".
+#[inline(always)]
+fn leading_digits(b: &[u8]) -> usize {
+    let mut k = 0;
+    while k < b.len() && b[k].is_ascii_digit() {
+        k += 1;
     }
-    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
+    k
+}
+
+/// The decimal `-`? `int` `.` `frac` (`-12.50`; `frac` may still hold an
+/// exponent), when it has at most 15 significant digits and is at least
+/// 1e-6 (or zero), as ECMAScript prints it, without reading it as a
+/// double: such a decimal is the shortest that reads back as its double
+/// (no two decimals of 15 digits read as the same double), so ECMAScript
+/// prints the same digits, with the fraction's trailing zeros (and a bare
+/// `.`) dropped, `-0` as `0`. False, with nothing written, for any other
+/// number.
+fn write_short_decimal(negative: bool, int: &[u8], frac: &[u8], out: &mut Vec<u8>) -> bool {
     let mut end = 0; // the fraction without its trailing zeros
     for (k, &c) in frac.iter().enumerate() {
         match c {
@@ -716,7 +720,6 @@ mod tests {
     use super::*;
     use crate::protocol::Schema;
     use crate::protocol::calculate_checksum;
-    use crate::protocol::checksum::write_js_number;
     use crate::protocol::index::scan::scan;
     use serde_json::{Value, json};
 
@@ -737,6 +740,15 @@ mod tests {
             node["children"] = Value::Array(kids);
         }
         node
+    }
+
+    /// [`write_short_decimal`] of a whole literal, split as `write_number`
+    /// splits it.
+    fn short_decimal(lit: &[u8], out: &mut Vec<u8>) -> bool {
+        let (negative, digits) = split_sign(lit);
+        let int = leading_digits(digits);
+        digits.get(int) == Some(&b'.')
+            && write_short_decimal(negative, &digits[..int], &digits[int + 1..], out)
     }
 
     /// Short decimals are written as reading them as doubles and printing
@@ -780,7 +792,7 @@ mod tests {
             }
             total += 1;
             let mut got = Vec::new();
-            if write_short_decimal(lit.as_bytes(), &mut got) {
+            if short_decimal(lit.as_bytes(), &mut got) {
                 fast += 1;
                 let mut want = Vec::new();
                 write_js_number(lit.parse::<f64>().unwrap(), &mut want);
@@ -794,10 +806,7 @@ mod tests {
         // The fast path takes most of them, but not those it must not.
         assert!(fast > total / 3 && fast < total, "{fast} of {total}");
         for lit in ["1.5e3", "0.0000001", "1234567890123456.5", "1e21", "12"] {
-            assert!(
-                !write_short_decimal(lit.as_bytes(), &mut Vec::new()),
-                "{lit}"
-            );
+            assert!(!short_decimal(lit.as_bytes(), &mut Vec::new()), "{lit}");
         }
         for (lit, want) in [
             ("-0.0", "0"),
@@ -806,7 +815,7 @@ mod tests {
             ("-2.50", "-2.5"),
         ] {
             let mut got = Vec::new();
-            assert!(write_short_decimal(lit.as_bytes(), &mut got), "{lit}");
+            assert!(short_decimal(lit.as_bytes(), &mut got), "{lit}");
             assert_eq!(got, want.as_bytes());
         }
     }
