@@ -130,24 +130,23 @@ pub(crate) fn floor_scan(body: &[u8]) -> io::Result<IgnoredAny> {
 
 /// CPU (ns) of each of [`FLOOR_SCANS`] scans of `body`.
 pub(crate) fn floor_samples(body: &str) -> io::Result<Vec<f64>> {
-    (0..FLOOR_SCANS)
-        .map(|_| {
-            let t0 = this_thread_cpu_ns();
-            std::hint::black_box(floor_scan(std::hint::black_box(body.as_bytes()))?);
-            Ok((this_thread_cpu_ns() - t0) as f64)
-        })
-        .collect()
+    scan_samples(body, floor_scan)
 }
 
 /// The same with the floor built at opt-level 3 (`benches/floor`).
 fn floor3_samples(body: &str) -> io::Result<Vec<f64>> {
+    scan_samples(body, |b| lumora_floor::scan(b).map_err(io::Error::other))
+}
+
+/// CPU (ns) of each of [`FLOOR_SCANS`] runs of `scan` over `body`.
+fn scan_samples(
+    body: &str,
+    scan: impl Fn(&[u8]) -> io::Result<IgnoredAny>,
+) -> io::Result<Vec<f64>> {
     (0..FLOOR_SCANS)
         .map(|_| {
             let t0 = this_thread_cpu_ns();
-            std::hint::black_box(
-                lumora_floor::scan(std::hint::black_box(body.as_bytes()))
-                    .map_err(io::Error::other)?,
-            );
+            std::hint::black_box(scan(std::hint::black_box(body.as_bytes()))?);
             Ok((this_thread_cpu_ns() - t0) as f64)
         })
         .collect()

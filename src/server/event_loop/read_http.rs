@@ -126,6 +126,7 @@ impl EventLoop {
                         }
                     },
                 };
+            // Again: admitting a big body moved `start` past its head.
             let arrived = h.inbuf.len() - start;
             let (request, routed) = match pending {
                 Ok(p) if p.missing(arrived) > 0 => {
