@@ -12,7 +12,7 @@ const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
 /// MurmurHash3's 64-bit finalizer: every input bit affects every output bit.
 #[inline]
-pub(crate) fn avalanche(mut h: u64) -> u64 {
+pub fn avalanche(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     h ^= h >> 33;
@@ -22,7 +22,7 @@ pub(crate) fn avalanche(mut h: u64) -> u64 {
 
 /// Folds one word into a state.
 #[inline(always)]
-pub(crate) fn step(h: u64, word: u64) -> u64 {
+pub fn step(h: u64, word: u64) -> u64 {
     (h ^ word).wrapping_mul(K1).rotate_left(29).wrapping_add(K2)
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn step(h: u64, word: u64) -> u64 {
 /// to the stack and a wider load of it stall the CPU on every short key.
 /// With the length folded in first, the words still determine the bytes.
 #[inline]
-pub(crate) fn feed(mut h: u64, bytes: &[u8]) -> u64 {
+pub fn feed(mut h: u64, bytes: &[u8]) -> u64 {
     let len = bytes.len();
     h = step(h, len as u64);
     let mut chunks = bytes.chunks_exact(8);
@@ -74,20 +74,20 @@ fn word4(b: &[u8]) -> u64 {
 
 /// The hash of `bytes` under `seed`.
 #[inline]
-pub(crate) fn hash(seed: u64, bytes: &[u8]) -> u64 {
+pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
     avalanche(feed(seed, bytes))
 }
 
 /// The hash of a few words.
 #[inline]
-pub(crate) fn hash_words(words: &[u64]) -> u64 {
+pub fn hash_words(words: &[u64]) -> u64 {
     avalanche(words.iter().fold(K2, |h, &w| step(h, w)))
 }
 
 /// A `Hasher` for the index's maps: ids (strings) and fingerprints (which
 /// are hashes already and are used as they are).
 #[derive(Default)]
-pub(crate) struct FastHasher(u64);
+pub struct FastHasher(u64);
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {

@@ -9,10 +9,11 @@
 
 use super::hash::{self, avalanche, feed, hash_words, step};
 use super::{Field, Index, Kind, Member, Node, Span, TOP, string_at};
-use crate::protocol::json::{JsonError, MAX_JSON_DEPTH};
+use crate::{JsonError, MAX_JSON_DEPTH};
 
 /// What one pass found.
-pub(crate) struct Scanned {
+pub struct Scanned {
+    /// The index of the text's nodes.
     pub index: Index,
     /// Whitespace between tokens: [`minify`] would shorten the text.
     pub whitespace: bool,
@@ -30,7 +31,7 @@ const SEED_ID: u64 = 0x5EED_0004;
 const NO_CHILDREN: u64 = 0x5EED_000A;
 
 /// Scans `bytes` (a whole document).
-pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
+pub fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(syntax(bytes, e.valid_up_to(), "invalid UTF-8"));
     }
@@ -61,7 +62,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
 }
 
 /// `bytes` (valid JSON) without whitespace between tokens.
-pub(crate) fn minify(bytes: &[u8]) -> Vec<u8> {
+pub fn minify(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
