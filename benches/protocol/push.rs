@@ -3,7 +3,8 @@
 //! The floor is what reading the pushed bytes once costs: `serde_json`
 //! scanning them into `IgnoredAny`. A push's protocol work is what the
 //! server does with the body of `POST /send/:id`: parse and validate it
-//! (`Schema::from_slice`), compare checksums and compute the delta
+//! (`Schema::from_vec_after` the session's schema: an edit inside one node
+//! is read as such, the rest compared, not parsed), compare checksums and compute the delta
 //! (`choose_update`, the current schema's checksum being cached as in the
 //! server), and encode the update message once. The stages are also timed
 //! on their own. HTTP, framing and the socket writes are not included
@@ -102,7 +103,8 @@ fn floor_scan(body: &[u8]) -> IgnoredAny {
 /// an incremental one the delta's JSON in the message.
 #[inline(never)]
 fn push_work(old: Option<&Schema>, body: &[u8]) -> usize {
-    let new = Schema::from_slice(body).expect("valid");
+    // The body is copied, as the server reads it from the socket.
+    let new = Schema::from_vec_after(body.to_vec(), old).expect("valid");
     match plan_update(old, &new, DEFAULT_INCREMENTAL_THRESHOLD) {
         PlannedUpdate::Unchanged => 0,
         PlannedUpdate::Full => {
@@ -304,8 +306,8 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     let floor = median(|| floor_scan(black_box(&body)));
     let floor3 = median(|| lumora_floor::scan(black_box(&body)).expect("json"));
     let total = median(|| push_work(old, black_box(&body)));
-    let parse = median(|| Schema::from_slice(black_box(&body)).expect("valid"));
-    let fresh = || Schema::from_slice(&body).expect("valid");
+    let parse = median(|| Schema::from_vec_after(black_box(&body).to_vec(), old).expect("valid"));
+    let fresh = || Schema::from_vec_after(body.to_vec(), old).expect("valid");
     // As in the server: the new schema's checksum reuses the current one's
     // subtree CRCs, and includes making the fingerprints.
     let checksum = median_with_setup(fresh, |s| match old {

@@ -9,6 +9,7 @@
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
 use super::index::scan::{minify, scan};
+use super::index::splice::reindex;
 use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
 use serde_json::Value;
@@ -74,6 +75,9 @@ pub struct Schema {
     /// CRCs of every node's canonical subtree, made with the checksum, so
     /// the next schema's checksum can reuse the unchanged ones.
     crcs: OnceLock<NodeCrcs>,
+    /// The text is as it was pushed, less whitespace (not rewritten from a
+    /// value): the next push's text can be indexed from this one's.
+    as_pushed: bool,
 }
 
 impl PartialEq for Schema {
@@ -87,23 +91,45 @@ impl Schema {
     /// limits before anything recursive runs. Whitespace between tokens is
     /// dropped; everything else is kept as it was written.
     pub fn from_slice(bytes: &[u8]) -> Result<Schema, SchemaError> {
-        Schema::read(bytes, None)
+        Schema::read(bytes, None, None)
     }
 
     /// [`Schema::from_slice`], keeping `bytes` as the schema's text when it
     /// has no whitespace to drop (no copy).
     pub fn from_vec(bytes: Vec<u8>) -> Result<Schema, SchemaError> {
-        Schema::read(&[], Some(bytes))
+        Schema::read(&[], Some(bytes), None)
+    }
+
+    /// [`Schema::from_vec`] of the text that follows `previous` (the schema
+    /// it will replace): when the two texts differ inside one node, only
+    /// that node is read; the bytes before and after it are compared, not
+    /// parsed. The result is the same as [`Schema::from_vec`]'s.
+    pub fn from_vec_after(
+        bytes: Vec<u8>,
+        previous: Option<&Schema>,
+    ) -> Result<Schema, SchemaError> {
+        Schema::read(&[], Some(bytes), previous)
     }
 
     /// Reads `owned` if given, else `borrowed`.
-    fn read(borrowed: &[u8], owned: Option<Vec<u8>>) -> Result<Schema, SchemaError> {
+    fn read(
+        borrowed: &[u8],
+        owned: Option<Vec<u8>>,
+        previous: Option<&Schema>,
+    ) -> Result<Schema, SchemaError> {
         let bytes = owned.as_deref().unwrap_or(borrowed);
         if bytes.len() > MAX_SCHEMA_BYTES {
             return Err(SchemaError::TooLarge {
                 size: bytes.len(),
                 limit: MAX_SCHEMA_BYTES,
             });
+        }
+        if let Some(p) = previous.filter(|p| p.as_pushed) {
+            if let Some(index) = reindex(&p.bytes, &p.index, bytes) {
+                let text = owned.unwrap_or_else(|| borrowed.to_vec());
+                validate(&text, &index)?;
+                return Ok(Schema::new(Arc::new(text), index, OnceLock::new(), true));
+            }
         }
         let scanned = scan(bytes).map_err(SchemaError::Json)?;
         if scanned.normalize {
@@ -125,7 +151,7 @@ impl Schema {
             (Arc::new(text), scanned.index)
         };
         validate(&bytes, &index)?;
-        Ok(Schema::new(bytes, index, OnceLock::new()))
+        Ok(Schema::new(bytes, index, OnceLock::new(), true))
     }
 
     /// Validates a value (from a bounded parse, or built in code).
@@ -136,11 +162,17 @@ impl Schema {
         // name must) and a map has no repeated keys: the index is right.
         let index = scan(&bytes).map_err(SchemaError::Json)?.index;
         validate(&bytes, &index)?;
-        Ok(Schema::new(Arc::new(bytes), index, OnceLock::from(value)))
+        Ok(Schema::new(
+            Arc::new(bytes),
+            index,
+            OnceLock::from(value),
+            false,
+        ))
     }
 
-    fn new(bytes: Arc<Vec<u8>>, index: Index, value: OnceLock<Value>) -> Schema {
+    fn new(bytes: Arc<Vec<u8>>, index: Index, value: OnceLock<Value>, as_pushed: bool) -> Schema {
         Schema {
+            as_pushed,
             bytes,
             index: Arc::new(index),
             value,
@@ -365,6 +397,52 @@ mod tests {
 
     fn node(id: &str) -> Value {
         json!({"id": id, "type": "View"})
+    }
+
+    /// A push read after the schema before it is the schema read alone:
+    /// the same text, index, checksum, and the same refusals.
+    #[test]
+    fn a_push_read_after_the_last_one_is_the_same_schema() {
+        let before = br#"{"version":"1","metadata":{},"nodes":[{"id":"a","type":"View","children":[{"id":"b","type":"Text","props":{"text":"hi"}}]},{"id":"c","type":"Text"}]}"#;
+        let last = Schema::from_slice(before).unwrap();
+        let _ = last.checksum();
+        let text = |s: &str| {
+            String::from_utf8(before.to_vec())
+                .unwrap()
+                .replace("\"hi\"", s)
+        };
+        for edit in ["\"hello\"", "\"h\\u00e9\"", "[1,2]", "\"\""] {
+            let new = text(edit).into_bytes();
+            let after = Schema::from_vec_after(new.clone(), Some(&last)).unwrap();
+            let alone = Schema::from_slice(&new).unwrap();
+            assert_eq!(after.bytes(), alone.bytes());
+            assert_eq!(after.index(), alone.index());
+            assert_eq!(after.checksum_after(&last), alone.checksum(), "{edit}");
+        }
+        // Refused inside the one node read, and by rules over the whole
+        // tree (an id that is now repeated).
+        for new in [
+            String::from_utf8(before.to_vec())
+                .unwrap()
+                .replace(r#""type":"Text","props""#, r#""type":7,"props""#),
+            String::from_utf8(before.to_vec())
+                .unwrap()
+                .replace(r#""id":"b""#, r#""id":"c""#),
+            text("\"x\" \"y\""),
+        ] {
+            let after = Schema::from_vec_after(new.clone().into_bytes(), Some(&last)).unwrap_err();
+            assert_eq!(
+                after,
+                Schema::from_slice(new.as_bytes()).unwrap_err(),
+                "{new}"
+            );
+        }
+        // A schema rewritten from a value is not a base to read after: its
+        // text is not what was pushed.
+        let rewritten = Schema::from_value(serde_json::from_slice(before).unwrap()).unwrap();
+        let new = text("\"again\"").into_bytes();
+        let after = Schema::from_vec_after(new.clone(), Some(&rewritten)).unwrap();
+        assert_eq!(after.index(), Schema::from_slice(&new).unwrap().index());
     }
 
     #[test]

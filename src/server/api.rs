@@ -307,7 +307,10 @@ fn startup(ctx: &Ctx<'_>) -> Response {
 
 fn send(req: &mut Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
     let preserve_state = req.query_param("preserveState").as_deref() != Some("false");
-    let schema = match Schema::from_vec(std::mem::take(&mut req.body)) {
+    // The session's latest schema: the pushed text is most often it
+    // with a small edit, read as such.
+    let latest = ctx.hub.session(id).and_then(|s| s.latest());
+    let schema = match Schema::from_vec_after(std::mem::take(&mut req.body), latest.map(|s| &**s)) {
         Ok(s) => s,
         Err(e) => {
             let told = ctx.hub.push_refused(id, &e, ctx.now, ctx.fx);

@@ -414,3 +414,89 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
         "the slow device is still connected: {devices:?}"
     );
 }
+
+/// `POST /send/:id` of `text` as it is (no re-serializing).
+fn push_text(server: &TestServer, session: &str, text: &str) -> (u16, Value) {
+    let req = format!(
+        "POST /send/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    let (status, _, body) = crate::common::raw_http(server.addr, req.as_bytes());
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Pushes whose text differs from the last one inside one node are read
+/// as such (only that node is parsed again): they are taken, refused and
+/// applied exactly as if read whole, whatever the edit does to the text.
+#[test]
+fn edits_inside_one_node_are_read_as_a_whole_push_would_be() {
+    let server = TestServer::start();
+    let session = server.session();
+    let mut device = Follower::join(&server, &session, "d");
+    let base = r#"{"version":"1","metadata":{},"nodes":[{"id":"list","type":"View","children":[{"id":"a","type":"Text","props":{"text":"one"}},{"id":"b","type":"Text","props":{"text":"two"}}]},{"id":"c","type":"Text"}]}"#;
+    let edit = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        base.replacen(from, to, 1)
+    };
+    let (status, r) = push_text(&server, &session, base);
+    assert_eq!(
+        (status, r["updateType"].as_str()),
+        (200, Some("full")),
+        "{r}"
+    );
+    device.next();
+    let cases = [
+        // (text, status, update type or error path)
+        (edit(r#""one""#, r#""uno""#), 200, "incremental"),
+        (edit(r#""one""#, r#""\u00fcber\n""#), 200, "incremental"),
+        (
+            edit(
+                r#""type":"Text","props":{"text":"two"}"#,
+                r#""type":5,"props":{"text":"two"}"#,
+            ),
+            400,
+            "nodes[0].children[1].type",
+        ),
+        (edit(r#""id":"b""#, r#""id":"c""#), 400, "nodes[1].id"),
+        (
+            edit(
+                r#""one"}"#,
+                r#""one"},"children":[{"id":"a2","type":"Icon"}]"#,
+            ),
+            200,
+            "incremental",
+        ),
+        (edit(r#""one""#, r#""one" "#), 200, "incremental"),
+        (edit(r#""one""#, r#""one"#), 400, "not valid JSON"),
+    ];
+    for (i, (text, status, what)) in cases.iter().enumerate() {
+        let (got, r) = push_text(&server, &session, text);
+        assert_eq!(got, *status, "push {i}: {r}");
+        let want: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        if *status == 200 {
+            assert_eq!(r["updateType"], *what, "push {i}: {r}");
+            assert_eq!(r["checksum"], calculate_checksum(&want), "push {i}");
+            device.next();
+            assert!(device.holds(&want), "push {i}");
+        } else {
+            let code = if want.is_null() {
+                "INVALID_MESSAGE"
+            } else {
+                "SCHEMA_VALIDATION_FAILED"
+            };
+            assert_eq!(r["code"], code, "push {i}: {r}");
+            let message = r["error"].as_str().unwrap_or_default();
+            assert!(message.contains(what), "push {i}: {r}");
+        }
+        // Refusals leave the session as it was: the next edit is made on
+        // the last good text.
+        if *status != 200 {
+            let (got, r) = push_text(&server, &session, base);
+            assert_eq!(got, 200, "{r}");
+            if r["updateType"] != "none" {
+                device.next();
+            }
+            assert!(device.holds(&serde_json::from_str(base).unwrap()));
+        }
+    }
+}

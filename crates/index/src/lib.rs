@@ -33,6 +33,7 @@ mod error;
 pub mod hash;
 pub mod jcs;
 pub mod scan;
+pub mod splice;
 
 pub use error::{JsonError, MAX_JSON_DEPTH};
 pub use hash::FastHasher;
@@ -126,7 +127,7 @@ impl Field {
 pub const TOP: u32 = u32::MAX;
 
 /// One node of the tree (or a non-object where a node should be).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Node {
     /// The whole value, `{` to `}`.
     pub span: Span,
@@ -159,7 +160,7 @@ pub struct Node {
 }
 
 /// One member of the schema object.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
     /// The key's contents (between the quotes).
     pub key: Span,
@@ -172,7 +173,7 @@ pub struct Member {
 }
 
 /// The index of one schema's bytes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Index {
     /// The kind of the whole document (a schema must be an object).
     pub root: Kind,

@@ -61,6 +61,50 @@ pub fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
     })
 }
 
+/// One node of `bytes` scanned on its own, as [`scan`] would have scanned
+/// it in place: the value at `at` is the element `pos` of the node list of
+/// `parent` (an entry of `nodes`, or [`TOP`]), `level` deep. Its entries
+/// are appended to `nodes`, which holds every entry before it. Returns
+/// where the value ends, or `None` when it is not valid JSON, has
+/// whitespace between tokens or a key the rules read written with escapes
+/// or repeated (a whole scan must then decide).
+pub(crate) fn scan_node(
+    bytes: &[u8],
+    at: usize,
+    nodes: Vec<Node>,
+    (parent, pos, level): (u32, u32, u32),
+) -> (Vec<Node>, Option<usize>) {
+    let mut s = Scanner {
+        b: bytes,
+        i: at,
+        index: Index {
+            nodes,
+            ..Index::default()
+        },
+        whitespace: false,
+        normalize: false,
+        stack: Vec::new(),
+    };
+    // A node `level` deep is at JSON depth 2 * level + 1 (the document,
+    // then a list and an object per level).
+    let depth = 2 * level as usize + 1;
+    let ok = s.node(parent, pos, level, depth).is_ok() && !s.whitespace && !s.normalize;
+    (s.index.nodes, ok.then_some(s.i))
+}
+
+/// The subtree fingerprint of a node whose own fingerprint is `own` and
+/// whose `children` array holds nodes with these subtree fingerprints,
+/// as [`scan`] computes it.
+pub(crate) fn subtree_fingerprint(own: u64, children: impl Iterator<Item = u64>) -> u64 {
+    let mut h = SEED_CHILDREN;
+    let mut n = 0u64;
+    for c in children {
+        h = step(h, c);
+        n += 1;
+    }
+    hash_words(&[own, avalanche(step(h, n))])
+}
+
 /// `bytes` (valid JSON) without whitespace between tokens.
 pub fn minify(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());

@@ -483,7 +483,9 @@ impl Watch {
             return true;
         }
         self.seen = Seen::Content(hash);
-        let schema = match Schema::from_slice(&bytes) {
+        // Read as an edit of the session's latest schema where it is one.
+        let latest = hub.session(&self.session).and_then(|s| s.latest());
+        let schema = match Schema::from_vec_after(bytes, latest.map(|s| &**s)) {
             Ok(s) => s,
             Err(e) => {
                 let told = hub.push_refused(&self.session, &e, now, fx);
