@@ -182,6 +182,9 @@ enum Edit {
     Type,
     /// Only `metadata.sourceFile` changed.
     Metadata,
+    /// One prop, and `metadata.generatedAt` (as a tool that stamps every
+    /// save writes it).
+    PropStamped,
 }
 
 impl Edit {
@@ -191,6 +194,7 @@ impl Edit {
             Edit::Move => "move a leaf",
             Edit::Type => "type change",
             Edit::Metadata => "metadata only",
+            Edit::PropStamped => "one-prop edit, new generatedAt",
         }
     }
 
@@ -202,6 +206,10 @@ impl Edit {
                 node_at(v, &paths[paths.len() / 2 + 1])["type"] = json!("Badge");
             }
             Edit::Metadata => v["metadata"]["sourceFile"] = json!("Other.tsx"),
+            Edit::PropStamped => {
+                edit_prop(v, total / 2 + 3);
+                v["metadata"]["generatedAt"] = json!(1_700_000_123_456u64);
+            }
             Edit::Move => {
                 // Two parents of leaves near the middle: the last child of
                 // the first moves to the end of the second.
@@ -392,7 +400,13 @@ pub fn run() {
         let old_value = schema_value(total);
         let old = Schema::from_slice(&tool_json(&old_value)).expect("valid");
         let edits: &[Edit] = if total == 10_000 {
-            &[Edit::Prop, Edit::Move, Edit::Type, Edit::Metadata]
+            &[
+                Edit::Prop,
+                Edit::PropStamped,
+                Edit::Move,
+                Edit::Type,
+                Edit::Metadata,
+            ]
         } else {
             &[Edit::Prop]
         };

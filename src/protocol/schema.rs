@@ -125,10 +125,10 @@ impl Schema {
             });
         }
         if let Some(p) = previous.filter(|p| p.as_pushed) {
-            if let Some(index) = reindex(&p.bytes, &p.index, bytes) {
+            if let Some(r) = reindex(&p.bytes, &p.index, bytes) {
                 let text = owned.unwrap_or_else(|| borrowed.to_vec());
-                validate(&text, &index)?;
-                return Ok(Schema::new(Arc::new(text), index, OnceLock::new(), true));
+                validate_rescanned(&text, &r.index, &r.rescanned)?;
+                return Ok(Schema::new(Arc::new(text), r.index, OnceLock::new(), true));
             }
         }
         let scanned = scan(bytes).map_err(SchemaError::Json)?;
@@ -287,10 +287,72 @@ fn validate(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
     validate_ids_by(bytes, ix, false)
 }
 
+/// [`validate`] of an index made from a valid schema's (`reindex`), where
+/// only the `rescanned` entries are new: the rules run on those and on the
+/// document's members, and their ids are looked for among all the others
+/// (which were distinct). Anything amiss, or too many new entries, and the
+/// whole index is validated, so the answer (and the first error named) is
+/// always [`validate`]'s.
+fn validate_rescanned(
+    bytes: &[u8],
+    ix: &Index,
+    rescanned: &[std::ops::Range<usize>],
+) -> Result<(), SchemaError> {
+    let mut fresh: Vec<u64> = rescanned
+        .iter()
+        .flat_map(|r| ix.nodes[r.clone()].iter().map(|n| n.id_hash))
+        .collect();
+    if fresh.len() > 64 || document_rules(bytes, ix).is_err() {
+        return validate(bytes, ix);
+    }
+    let rules_hold = rescanned
+        .iter()
+        .flat_map(Clone::clone)
+        .all(|e| node_rules(ix, e).is_ok());
+    fresh.sort_unstable();
+    let n = fresh.len();
+    fresh.dedup();
+    // Each new id's hash is met once (by itself) when no id repeats.
+    let met = ix
+        .nodes
+        .iter()
+        .filter(|node| fresh.binary_search(&node.id_hash).is_ok())
+        .count();
+    if !rules_hold || fresh.len() < n || met > n {
+        return validate(bytes, ix);
+    }
+    Ok(())
+}
+
 /// [`validate`], with ids told apart by their hashes (`exact` false; a
 /// hash seen twice for different ids starts again with `exact`) or by
 /// their text.
 fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaError> {
+    document_rules(bytes, ix)?;
+    // Ids are told apart by the hash of their text the scan took (a table
+    // of 8-byte entries that stays in the cache); a hash seen twice starts
+    // again comparing the ids as text, which finds the duplicate (or, for
+    // two ids with one hash, none).
+    let mut ids: HashSet<u64, BuildHasherDefault<FastHasher>> =
+        HashSet::with_capacity_and_hasher(ix.nodes.len(), Default::default());
+    let mut texts: HashSet<Cow<'_, str>, BuildHasherDefault<FastHasher>> = HashSet::default();
+    for (e, node) in ix.nodes.iter().enumerate() {
+        node_rules(ix, e)?;
+        if exact {
+            if !texts.insert(ix.id(bytes, e)) {
+                return Err(duplicate(bytes, ix, e));
+            }
+            continue;
+        }
+        if !ids.insert(node.id_hash) {
+            return validate_ids_by(bytes, ix, true);
+        }
+    }
+    Ok(())
+}
+
+/// The rules on the document's own members.
+fn document_rules(bytes: &[u8], ix: &Index) -> Result<(), SchemaError> {
     if ix.root != Kind::Object {
         return Err(invalid(
             "schema",
@@ -313,61 +375,49 @@ fn validate_ids_by(bytes: &[u8], ix: &Index, exact: bool) -> Result<(), SchemaEr
             }
         }
     }
-    // Ids are told apart by the hash of their text the scan took (a table
-    // of 8-byte entries that stays in the cache); a hash seen twice starts
-    // again comparing the ids as text, which finds the duplicate (or, for
-    // two ids with one hash, none).
-    let mut ids: HashSet<u64, BuildHasherDefault<FastHasher>> =
-        HashSet::with_capacity_and_hasher(ix.nodes.len(), Default::default());
-    let mut texts: HashSet<Cow<'_, str>, BuildHasherDefault<FastHasher>> = HashSet::default();
-    for (e, node) in ix.nodes.iter().enumerate() {
-        if node.depth as usize > MAX_NODE_DEPTH {
-            return Err(invalid(
-                ix.path(e),
-                format!("nodes nest deeper than {MAX_NODE_DEPTH} levels"),
-            ));
+    Ok(())
+}
+
+/// The rules on one node (entry `e`): its depth, kind and field kinds.
+fn node_rules(ix: &Index, e: usize) -> Result<(), SchemaError> {
+    let node = &ix.nodes[e];
+    if node.depth as usize > MAX_NODE_DEPTH {
+        return Err(invalid(
+            ix.path(e),
+            format!("nodes nest deeper than {MAX_NODE_DEPTH} levels"),
+        ));
+    }
+    if node.kind != Kind::Object {
+        return Err(invalid(
+            ix.path(e),
+            format!("expected a node object, got {}", node.kind.name()),
+        ));
+    }
+    let field = |f: Field, name: &str, want: Kind| -> Result<(), SchemaError> {
+        let at = || format!("{}.{name}", ix.path(e));
+        match (node.fields[f as usize], want) {
+            (Kind::Absent, Kind::String) => Err(invalid(at(), "missing required field")),
+            (Kind::EmptyString, Kind::String) => Err(invalid(at(), "must not be empty")),
+            (Kind::Absent, _) => Ok(()),
+            (k, w) if k == w => Ok(()),
+            (k, w) => Err(invalid(
+                at(),
+                format!("expected {}, got {}", w.name(), k.name()),
+            )),
         }
-        if node.kind != Kind::Object {
-            return Err(invalid(
-                ix.path(e),
-                format!("expected a node object, got {}", node.kind.name()),
-            ));
-        }
-        let field = |f: Field, name: &str, want: Kind| -> Result<(), SchemaError> {
-            let at = || format!("{}.{name}", ix.path(e));
-            match (node.fields[f as usize], want) {
-                (Kind::Absent, Kind::String) => Err(invalid(at(), "missing required field")),
-                (Kind::EmptyString, Kind::String) => Err(invalid(at(), "must not be empty")),
-                (Kind::Absent, _) => Ok(()),
-                (k, w) if k == w => Ok(()),
-                (k, w) => Err(invalid(
-                    at(),
-                    format!("expected {}, got {}", w.name(), k.name()),
-                )),
-            }
-        };
-        let f = |x: Field| node.fields[x as usize];
-        let well_formed = f(Field::Id) == Kind::String
-            && f(Field::Type) == Kind::String
-            && matches!(f(Field::Props), Kind::Absent | Kind::Object)
-            && matches!(f(Field::Children), Kind::Absent | Kind::Array)
-            && matches!(f(Field::Metadata), Kind::Absent | Kind::Object);
-        if !well_formed {
-            field(Field::Id, "id", Kind::String)?;
-            field(Field::Type, "type", Kind::String)?;
-            field(Field::Props, "props", Kind::Object)?;
-            field(Field::Children, "children", Kind::Array)?;
-            field(Field::Metadata, "metadata", Kind::Object)?;
-        }
-        if exact {
-            if !texts.insert(ix.id(bytes, e)) {
-                return Err(duplicate(bytes, ix, e));
-            }
-            continue;
-        }
-        if !ids.insert(node.id_hash) {
-            return validate_ids_by(bytes, ix, true);
-        }
+    };
+    let f = |x: Field| node.fields[x as usize];
+    let well_formed = f(Field::Id) == Kind::String
+        && f(Field::Type) == Kind::String
+        && matches!(f(Field::Props), Kind::Absent | Kind::Object)
+        && matches!(f(Field::Children), Kind::Absent | Kind::Array)
+        && matches!(f(Field::Metadata), Kind::Absent | Kind::Object);
+    if !well_formed {
+        field(Field::Id, "id", Kind::String)?;
+        field(Field::Type, "type", Kind::String)?;
+        field(Field::Props, "props", Kind::Object)?;
+        field(Field::Children, "children", Kind::Array)?;
+        field(Field::Metadata, "metadata", Kind::Object)?;
     }
     Ok(())
 }
@@ -411,6 +461,13 @@ mod tests {
                 .unwrap()
                 .replace("\"hi\"", s)
         };
+        // Node b given these children.
+        let kids = |k: &str| {
+            String::from_utf8(before.to_vec()).unwrap().replace(
+                r#""text":"hi"}}"#,
+                &format!(r#""text":"hi"}},"children":[{k}]}}"#),
+            )
+        };
         for edit in ["\"hello\"", "\"h\\u00e9\"", "[1,2]", "\"\""] {
             let new = text(edit).into_bytes();
             let after = Schema::from_vec_after(new.clone(), Some(&last)).unwrap();
@@ -429,6 +486,20 @@ mod tests {
                 .unwrap()
                 .replace(r#""id":"b""#, r#""id":"c""#),
             text("\"x\" \"y\""),
+            // A new node deep inside whose id is one before it, or after it.
+            kids(r#"{"id":"a","type":"X"}"#),
+            kids(r#"{"id":"c","type":"X"}"#),
+            // Two new nodes with one id.
+            kids(r#"{"id":"z","type":"X"},{"id":"z","type":"Y"}"#),
+            // Too deep only with the new nodes.
+            kids(&format!(
+                "{}{}{}",
+                (0..130)
+                    .map(|i| format!(r#"{{"id":"d{i}","type":"X","children":["#))
+                    .collect::<String>(),
+                r#"{"id":"end","type":"X"}"#,
+                "]}".repeat(130)
+            )),
         ] {
             let after = Schema::from_vec_after(new.clone().into_bytes(), Some(&last)).unwrap_err();
             assert_eq!(

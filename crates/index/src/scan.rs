@@ -92,6 +92,24 @@ pub(crate) fn scan_node(
     (s.index.nodes, ok.then_some(s.i))
 }
 
+/// The value at `at` of a member of the schema object other than `nodes`,
+/// scanned on its own as [`scan`] would have scanned it in place: its kind
+/// and where it ends, or `None` when it is not valid JSON or has
+/// whitespace between tokens.
+pub(crate) fn scan_member_value(bytes: &[u8], at: usize) -> Option<(Kind, usize)> {
+    let mut s = Scanner {
+        b: bytes,
+        i: at,
+        index: Index::default(),
+        whitespace: false,
+        normalize: false,
+        stack: Vec::new(),
+    };
+    // Members of the document's object are at JSON depth 2.
+    let (kind, _) = s.value(2).ok()?;
+    (!s.whitespace && !s.normalize).then_some((kind, s.i))
+}
+
 /// The subtree fingerprint of a node whose own fingerprint is `own` and
 /// whose `children` array holds nodes with these subtree fingerprints,
 /// as [`scan`] computes it.
