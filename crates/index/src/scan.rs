@@ -89,7 +89,16 @@ pub(crate) fn scan_node(
     // then a list and an object per level).
     let depth = 2 * level as usize + 1;
     let ok = s.node(parent, pos, level, depth).is_ok() && !s.whitespace && !s.normalize;
+    #[cfg(test)]
+    RESCANNED.with(|r| r.set(r.get() + (s.i - at)));
     (s.index.nodes, ok.then_some(s.i))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes read by [`scan_node`] and [`scan_member_value`] on this thread
+    /// (for tests bounding what reading an edit costs).
+    pub(crate) static RESCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The value at `at` of a member of the schema object other than `nodes`,
@@ -106,7 +115,10 @@ pub(crate) fn scan_member_value(bytes: &[u8], at: usize) -> Option<(Kind, usize)
         stack: Vec::new(),
     };
     // Members of the document's object are at JSON depth 2.
-    let (kind, _) = s.value(2).ok()?;
+    let value = s.value(2);
+    #[cfg(test)]
+    RESCANNED.with(|r| r.set(r.get() + (s.i - at)));
+    let (kind, _) = value.ok()?;
     (!s.whitespace && !s.normalize).then_some((kind, s.i))
 }
 

@@ -87,6 +87,7 @@ fn units(old: &[u8], index: &Index, new: &[u8]) -> Option<Vec<Unit>> {
     // old[..o] has become new[..n].
     let (mut o, mut n) = (0, 0);
     let mut run = prefix;
+    let mut cover = true;
     loop {
         let q = o + run;
         if q == old.len() && n + run == new.len() {
@@ -97,9 +98,17 @@ fn units(old: &[u8], index: &Index, new: &[u8]) -> Option<Vec<Unit>> {
         let (old_end, new_end) = (old.len() - suffix, new.len() - suffix);
         // The smallest node holding all that is left to differ, ending where
         // the common end resumes; else the innermost unit at `q`.
-        let unit = covering_node(index, q, old_end)
-            .filter(|&k| index.nodes[k].span.start as usize >= o)
-            .and_then(|k| rescan_node(index, k, new, n + (index.nodes[k].span.start as usize - o)))
+        // That node is tried once at most (a text made to fail it at every
+        // step would otherwise have big nodes read again and again): the
+        // other units are disjoint and only the last may fail, so all the
+        // rescans together read the text three times at most.
+        let covering = covering_node(index, q, old_end)
+            .filter(|&k| cover && index.nodes[k].span.start as usize >= o);
+        let unit = covering
+            .and_then(|k| {
+                cover = false;
+                rescan_node(index, k, new, n + (index.nodes[k].span.start as usize - o))
+            })
             .filter(|u| {
                 u.new_end + (old.len() - u.end) == new.len()
                     && u.end >= old_end
@@ -349,7 +358,7 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::scan;
+    use crate::scan::{RESCANNED, scan};
     use serde_json::{Value, json};
 
     struct Rng(u64);
@@ -482,7 +491,16 @@ mod tests {
                 };
                 edits += 1;
                 let whole = scan(&new);
-                let Some(Reindexed { index, rescanned }) = reindex(&old, &old_index, &new) else {
+                RESCANNED.with(|r| r.set(0));
+                let reindexed = reindex(&old, &old_index, &new);
+                // Never much more than reading the text once, taken or not.
+                let read = RESCANNED.with(|r| r.get());
+                assert!(
+                    read <= 3 * new.len(),
+                    "{read} bytes rescanned of {}",
+                    new.len()
+                );
+                let Some(Reindexed { index, rescanned }) = reindexed else {
                     continue;
                 };
                 // Every other entry is an old one.
