@@ -124,7 +124,8 @@ impl Schema {
                 limit: MAX_SCHEMA_BYTES,
             });
         }
-        if let Some(p) = previous.filter(|p| p.as_pushed) {
+        let previous = previous.filter(|p| p.as_pushed);
+        if let Some(p) = previous {
             if let Some(r) = reindex(&p.bytes, &p.index, bytes) {
                 let text = owned.unwrap_or_else(|| borrowed.to_vec());
                 validate_rescanned(&text, &r.index, &r.rescanned)?;
@@ -141,6 +142,17 @@ impl Schema {
         }
         let (bytes, index): (Arc<Vec<u8>>, Index) = if scanned.whitespace {
             let compact = minify(bytes);
+            // A pretty-printed text lines up with the last one (kept
+            // compact) once it is compact too.
+            if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, &compact)) {
+                validate_rescanned(&compact, &r.index, &r.rescanned)?;
+                return Ok(Schema::new(
+                    Arc::new(compact),
+                    r.index,
+                    OnceLock::new(),
+                    true,
+                ));
+            }
             let index = scan(&compact).map_err(SchemaError::Json)?.index;
             (Arc::new(compact), index)
         } else {
@@ -510,6 +522,18 @@ mod tests {
                 "{new}"
             );
         }
+        // A pretty-printed edit is read as an edit once compact.
+        let pretty = text("\"pretty\"")
+            .replace(',', ",\n  ")
+            .replace("\":", "\": ")
+            .into_bytes();
+        let after = Schema::from_vec_after(pretty.clone(), Some(&last)).unwrap();
+        let alone = Schema::from_slice(&pretty).unwrap();
+        assert_eq!(
+            (after.bytes(), after.index()),
+            (alone.bytes(), alone.index())
+        );
+        assert_eq!(after.checksum_after(&last), alone.checksum());
         // A schema rewritten from a value is not a base to read after: its
         // text is not what was pushed.
         let rewritten = Schema::from_value(serde_json::from_slice(before).unwrap()).unwrap();
