@@ -185,6 +185,8 @@ enum Edit {
     /// One prop, and `metadata.generatedAt` (as a tool that stamps every
     /// save writes it).
     PropStamped,
+    /// One prop, the text pretty-printed (as an editor saves a file).
+    PropPretty,
 }
 
 impl Edit {
@@ -195,6 +197,7 @@ impl Edit {
             Edit::Type => "type change",
             Edit::Metadata => "metadata only",
             Edit::PropStamped => "one-prop edit, new generatedAt",
+            Edit::PropPretty => "one-prop edit, pretty-printed",
         }
     }
 
@@ -206,6 +209,7 @@ impl Edit {
                 node_at(v, &paths[paths.len() / 2 + 1])["type"] = json!("Badge");
             }
             Edit::Metadata => v["metadata"]["sourceFile"] = json!("Other.tsx"),
+            Edit::PropPretty => edit_prop(v, total / 2 + 3),
             Edit::PropStamped => {
                 edit_prop(v, total / 2 + 3);
                 v["metadata"]["generatedAt"] = json!(1_700_000_123_456u64);
@@ -273,6 +277,37 @@ struct Row {
     floor3: f64,
 }
 
+/// Compact JSON with a line and two spaces of indent per level after every
+/// `{`, `[` and `,`, and a space after every `:` (outside strings).
+fn pretty(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for c in compact.chars() {
+        out.push(c);
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth = depth.saturating_sub(1),
+            ':' => out.push(' '),
+            _ => {}
+        }
+        if matches!(c, '{' | '[' | ',') {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', 2 * depth));
+        }
+    }
+    out
+}
+
 fn ms(s: f64) -> String {
     if s < 1e-3 {
         format!("{:.3}", s * 1e3)
@@ -287,7 +322,10 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
             return None;
         }
     }
-    let body = tool_json(new_value);
+    let mut body = tool_json(new_value);
+    if name.contains("pretty-printed") {
+        body = pretty(&String::from_utf8_lossy(&body)).into_bytes();
+    }
     assert!(
         body.len() <= MAX_SCHEMA_BYTES,
         "{name}: {} bytes",
@@ -403,6 +441,7 @@ pub fn run() {
             &[
                 Edit::Prop,
                 Edit::PropStamped,
+                Edit::PropPretty,
                 Edit::Move,
                 Edit::Type,
                 Edit::Metadata,

@@ -135,7 +135,9 @@ pub(crate) fn subtree_fingerprint(own: u64, children: impl Iterator<Item = u64>)
     hash_words(&[own, avalanche(step(h, n))])
 }
 
-/// `bytes` (valid JSON) without whitespace between tokens.
+/// `bytes` (valid JSON) without whitespace between tokens. (Never inlined
+/// into a caller: built here, at this crate's opt-level.)
+#[inline(never)]
 pub fn minify(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -63,7 +63,9 @@ pub struct Reindexed {
 }
 
 /// The index of `new`, from `old` (a compact text) and its index; `None`
-/// when a whole scan of `new` is needed.
+/// when a whole scan of `new` is needed. (Never inlined into a caller:
+/// built here, at this crate's opt-level.)
+#[inline(never)]
 pub fn reindex(old: &[u8], old_index: &Index, new: &[u8]) -> Option<Reindexed> {
     if old == new {
         return Some(Reindexed {
