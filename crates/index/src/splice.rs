@@ -243,16 +243,24 @@ fn build(old: &Index, units: &[Unit]) -> Reindexed {
     // The ancestors of rescanned nodes, innermost first (a descendant comes
     // after its ancestors), get the subtree fingerprint of their new
     // children.
+    // Each is listed once: the walk up from a unit stops at an ancestor
+    // already listed (so many units deep in one tree cost no more than the
+    // tree's nodes).
+    let mut listed = vec![false; nodes.len()];
     let mut ancestors: Vec<usize> = Vec::new();
     for &(k, _, _) in &node_units {
         let mut at = old.nodes[k].parent;
         while at != TOP {
-            ancestors.push(entry(at as usize));
+            let a = entry(at as usize);
+            if listed[a] {
+                break;
+            }
+            listed[a] = true;
+            ancestors.push(a);
             at = old.nodes[at as usize].parent;
         }
     }
     ancestors.sort_unstable_by(|a, b| b.cmp(a));
-    ancestors.dedup();
     for a in ancestors {
         let children = Siblings {
             nodes: &nodes,
@@ -541,6 +549,34 @@ mod tests {
         // Most edits are inside one node; some text edits are too.
         assert!(taken > edits / 3, "{taken} of {edits}");
         assert!(mangled_taken > 10, "{mangled_taken}");
+    }
+
+    /// Many edits under one deep chain: every ancestor is recomputed once,
+    /// and the index is still the whole scan's.
+    #[test]
+    fn many_edits_deep_in_one_tree() {
+        let doc = |tag: &str| {
+            let leaves: Vec<String> = (0..2000)
+                .map(|i| format!(r#"{{"id":"l{i}","type":"T","props":{{"t":"{tag}{i}"}}}}"#))
+                .collect();
+            let mut node = format!(
+                r#"{{"id":"d100","type":"T","children":[{}]}}"#,
+                leaves.join(",")
+            );
+            for level in (0..100).rev() {
+                node = format!(r#"{{"id":"d{level}","type":"T","children":[{node}]}}"#);
+            }
+            // A change after the nodes too: no node holds them all, so each
+            // leaf is a unit of its own.
+            format!(r#"{{"version":"1","metadata":{{}},"nodes":[{node}],"x":"{tag}"}}"#)
+                .into_bytes()
+        };
+        let (old, new) = (doc("a"), doc("bb"));
+        let index = scan(&old).unwrap().index;
+        let r = reindex(&old, &index, &new).expect("read as edits");
+        assert_eq!(r.rescanned.len(), 2000);
+        assert!(r.rescanned.iter().all(|e| e.len() == 1));
+        assert_eq!(r.index, scan(&new).unwrap().index);
     }
 
     #[test]
