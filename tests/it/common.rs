@@ -52,6 +52,11 @@ impl TestServer {
         http(self.addr, "POST", &format!("/send/{session}"), Some(schema))
     }
 
+    /// `POST /send/:id` of `text` as it is (not re-serialized).
+    pub fn push_text(&self, session: &str, text: &str) -> (u16, Value) {
+        http_text(self.addr, "POST", &format!("/send/{session}"), Some(text))
+    }
+
     pub fn device(&self, session: &str) -> Device {
         Device::open(self.addr, &format!("/ws?session={session}"))
     }
@@ -74,7 +79,11 @@ impl Drop for TestServer {
 
 /// One HTTP request with `Connection: close`; returns status and JSON body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
+    http_text(addr, method, path, body.map(Value::to_string).as_deref())
+}
+
+/// [`http`] with a body sent as it is written.
+pub fn http_text(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(b) = &body {
         req.push_str(&format!(

@@ -250,13 +250,7 @@ fn canonical_schema(text: &str) -> String {
 }
 
 fn push_raw(server: &TestServer, session: &str, body: &str) -> Value {
-    let (status, _, reply) = request(
-        server.addr,
-        "POST",
-        &format!("/send/{session}"),
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    );
+    let (status, reply) = server.push_text(session, body);
     assert_eq!(status, 200, "{reply}");
     reply
 }

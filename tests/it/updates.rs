@@ -415,16 +415,6 @@ fn a_device_that_stops_reading_is_resynced_with_the_latest_schema() {
     );
 }
 
-/// `POST /send/:id` of `text` as it is (no re-serializing).
-fn push_text(server: &TestServer, session: &str, text: &str) -> (u16, Value) {
-    let req = format!(
-        "POST /send/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
-        text.len()
-    );
-    let (status, _, body) = crate::common::raw_http(server.addr, req.as_bytes());
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 /// Pushes whose text differs from the last one inside one node are read
 /// as such (only that node is parsed again): they are taken, refused and
 /// applied exactly as if read whole, whatever the edit does to the text.
@@ -438,7 +428,7 @@ fn edits_inside_one_node_are_read_as_a_whole_push_would_be() {
         assert!(base.contains(from), "{from}");
         base.replacen(from, to, 1)
     };
-    let (status, r) = push_text(&server, &session, base);
+    let (status, r) = server.push_text(&session, base);
     assert_eq!(
         (status, r["updateType"].as_str()),
         (200, Some("full")),
@@ -470,7 +460,7 @@ fn edits_inside_one_node_are_read_as_a_whole_push_would_be() {
         (edit(r#""one""#, r#""one"#), 400, "not valid JSON"),
     ];
     for (i, (text, status, what)) in cases.iter().enumerate() {
-        let (got, r) = push_text(&server, &session, text);
+        let (got, r) = server.push_text(&session, text);
         assert_eq!(got, *status, "push {i}: {r}");
         let want: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         if *status == 200 {
@@ -491,7 +481,7 @@ fn edits_inside_one_node_are_read_as_a_whole_push_would_be() {
         // Refusals leave the session as it was: the next edit is made on
         // the last good text.
         if *status != 200 {
-            let (got, r) = push_text(&server, &session, base);
+            let (got, r) = server.push_text(&session, base);
             assert_eq!(got, 200, "{r}");
             if r["updateType"] != "none" {
                 device.next();
