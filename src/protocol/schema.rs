@@ -9,7 +9,7 @@
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
 use super::index::scan::{minify, scan};
-use super::index::splice::reindex;
+use super::index::splice::{Reindexed, reindex};
 use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
 use serde_json::Value;
@@ -101,9 +101,10 @@ impl Schema {
     }
 
     /// [`Schema::from_vec`] of the text that follows `previous` (the schema
-    /// it will replace): when the two texts differ inside one node, only
-    /// that node is read; the bytes before and after it are compared, not
-    /// parsed. The result is the same as [`Schema::from_vec`]'s.
+    /// it will replace): where the two texts differ in a few nodes or
+    /// top-level values, only those are read again, and the bytes between
+    /// them are compared, not parsed (a pretty-printed text is compared in
+    /// its compact form). The result is the same as [`Schema::from_vec`]'s.
     pub fn from_vec_after(
         bytes: Vec<u8>,
         previous: Option<&Schema>,
@@ -124,13 +125,11 @@ impl Schema {
                 limit: MAX_SCHEMA_BYTES,
             });
         }
+        // Only a text kept as pushed is one the next can be compared with.
         let previous = previous.filter(|p| p.as_pushed);
-        if let Some(p) = previous {
-            if let Some(r) = reindex(&p.bytes, &p.index, bytes) {
-                let text = owned.unwrap_or_else(|| borrowed.to_vec());
-                validate_rescanned(&text, &r.index, &r.rescanned)?;
-                return Ok(Schema::new(Arc::new(text), r.index, OnceLock::new(), true));
-            }
+        let as_edit = |text: &[u8]| previous.and_then(|p| reindex(&p.bytes, &p.index, text));
+        if let Some(r) = as_edit(bytes) {
+            return Schema::edited(owned.unwrap_or_else(|| borrowed.to_vec()), r);
         }
         let scanned = scan(bytes).map_err(SchemaError::Json)?;
         if scanned.normalize {
@@ -144,14 +143,8 @@ impl Schema {
             let compact = minify(bytes);
             // A pretty-printed text lines up with the last one (kept
             // compact) once it is compact too.
-            if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, &compact)) {
-                validate_rescanned(&compact, &r.index, &r.rescanned)?;
-                return Ok(Schema::new(
-                    Arc::new(compact),
-                    r.index,
-                    OnceLock::new(),
-                    true,
-                ));
+            if let Some(r) = as_edit(&compact) {
+                return Schema::edited(compact, r);
             }
             let index = scan(&compact).map_err(SchemaError::Json)?.index;
             (Arc::new(compact), index)
@@ -164,6 +157,12 @@ impl Schema {
         };
         validate(&bytes, &index)?;
         Ok(Schema::new(bytes, index, OnceLock::new(), true))
+    }
+
+    /// The schema of `text`, whose index was made from the last schema's.
+    fn edited(text: Vec<u8>, r: Reindexed) -> Result<Schema, SchemaError> {
+        validate_rescanned(&text, &r.index, &r.rescanned)?;
+        Ok(Schema::new(Arc::new(text), r.index, OnceLock::new(), true))
     }
 
     /// Validates a value (from a bounded parse, or built in code).

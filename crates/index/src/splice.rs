@@ -179,15 +179,14 @@ fn rescan_node(index: &Index, k: usize, new: &[u8], at: usize) -> Option<Unit> {
 
 /// The new index: the old entries and members, moved, with the units'.
 fn build(old: &Index, units: &[Unit]) -> Reindexed {
-    // Where an old place or entry is now: moved by every unit that ends
-    // at or before it (a place inside a unit is never asked for).
-    // (A unit's new end is moved by the units before it as well.)
-    let ends = Shifts::new(units.iter().scan(0i64, |before, u| {
-        let moved = u.new_end as i64 - u.end as i64;
-        let own = moved - *before;
-        *before = moved;
-        Some((u.end, own))
-    }));
+    // Where an old place or entry is now: moved as far as the last unit
+    // that ends at or before it (a place inside a unit is never asked
+    // for). A unit's new end minus its old one is that distance.
+    let ends = Shifts::new(
+        units
+            .iter()
+            .map(|u| (u.end, u.new_end as i64 - u.end as i64)),
+    );
     let place = |at: u32| (at as i64 + ends.before(at as usize)) as u32;
     let span = |s: Span| Span {
         start: place(s.start),
@@ -200,11 +199,11 @@ fn build(old: &Index, units: &[Unit]) -> Reindexed {
             What::Member { .. } => None,
         })
         .collect();
-    let lists = Shifts::new(
-        node_units
-            .iter()
-            .map(|(k, size, nodes)| (k + size, nodes.len() as i64 - *size as i64)),
-    );
+    // Entries: each rescanned node adds the change in its subtree's size.
+    let lists = Shifts::new(node_units.iter().scan(0i64, |grown, (k, size, nodes)| {
+        *grown += nodes.len() as i64 - *size as i64;
+        Some((k + size, *grown))
+    }));
     let entry = |at: usize| (at as i64 + lists.before(at)) as usize;
     let grown = lists.before(usize::MAX);
     let mut nodes = Vec::with_capacity((old.nodes.len() as i64 + grown) as usize);
@@ -289,27 +288,26 @@ fn build(old: &Index, units: &[Unit]) -> Reindexed {
     }
 }
 
-/// Changes in length, each from a place on: the sum of those at or before
-/// a place.
+/// How far places move: from each place on (in order), by so much in all.
 struct Shifts {
     at: Vec<usize>,
-    /// Running sums.
-    sum: Vec<i64>,
+    /// The distance from `at[i]` on; `by[0]` is 0, before the first.
+    by: Vec<i64>,
 }
 
 impl Shifts {
     fn new(shifts: impl Iterator<Item = (usize, i64)>) -> Shifts {
-        let (mut at, mut sum, mut total) = (Vec::new(), vec![0], 0);
-        for (place, by) in shifts {
+        let (mut at, mut by) = (Vec::new(), vec![0]);
+        for (place, total) in shifts {
             at.push(place);
-            total += by;
-            sum.push(total);
+            by.push(total);
         }
-        Shifts { at, sum }
+        Shifts { at, by }
     }
 
+    /// How far `place` moves.
     fn before(&self, place: usize) -> i64 {
-        self.sum[self.at.partition_point(|&a| a <= place)]
+        self.by[self.at.partition_point(|&a| a <= place)]
     }
 }
 
