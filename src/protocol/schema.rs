@@ -8,7 +8,8 @@
 
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
-use super::index::scan::{minify, scan};
+use super::index::compact::{looks_pretty, minify};
+use super::index::scan::scan;
 use super::index::splice::{Reindexed, reindex};
 use super::index::{FastHasher, Field, Index, Kind};
 use super::json::{self, JsonError};
@@ -127,10 +128,19 @@ impl Schema {
         }
         // Only a text kept as pushed is one the next can be compared with.
         let previous = previous.filter(|p| p.as_pushed);
-        let as_edit = |text: &[u8]| previous.and_then(|p| reindex(&p.bytes, &p.index, text));
-        if let Some(r) = as_edit(bytes) {
+        // A pretty-printed text is made compact first and read in that
+        // form (as an edit of the last one, or whole), not read twice.
+        let pretty = looks_pretty(bytes);
+        if pretty {
+            if let Some(schema) = Schema::read_compact(bytes, previous)? {
+                return Ok(schema);
+            }
+        } else if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, bytes)) {
             return Schema::edited(owned.unwrap_or_else(|| borrowed.to_vec()), r);
         }
+        // Read as pushed: the compact text was refused (the errors then
+        // name this text's lines and columns), or has a field name to
+        // normalize, or there was no sign of whitespace.
         let scanned = scan(bytes).map_err(SchemaError::Json)?;
         if scanned.normalize {
             // A repeated or escaped field name: read it as `serde_json`
@@ -139,24 +149,51 @@ impl Schema {
                 json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
             return Schema::from_value(value);
         }
-        let (bytes, index): (Arc<Vec<u8>>, Index) = if scanned.whitespace {
-            let compact = minify(bytes);
-            // A pretty-printed text lines up with the last one (kept
-            // compact) once it is compact too.
-            if let Some(r) = as_edit(&compact) {
-                return Schema::edited(compact, r);
+        if scanned.whitespace && !pretty {
+            if let Some(schema) = Schema::read_compact(bytes, previous)? {
+                return Ok(schema);
             }
-            let index = scan(&compact).map_err(SchemaError::Json)?.index;
-            (Arc::new(compact), index)
-        } else {
-            let text = match owned {
-                Some(text) => text,
-                None => borrowed.to_vec(),
-            };
-            (Arc::new(text), scanned.index)
+        }
+        let text = match owned {
+            Some(text) => text,
+            None => borrowed.to_vec(),
         };
-        validate(&bytes, &index)?;
-        Ok(Schema::new(bytes, index, OnceLock::new(), true))
+        validate(&text, &scanned.index)?;
+        Ok(Schema::new(
+            Arc::new(text),
+            scanned.index,
+            OnceLock::new(),
+            true,
+        ))
+    }
+
+    /// The schema of `bytes` read in its compact form: as an edit of
+    /// `previous` where it lines up with it, else whole. `None` when that
+    /// form is refused (a whitespace run would join two tokens, or it is
+    /// not valid JSON) or has a field name to normalize: the caller reads
+    /// the text as pushed, which is then refused, or normalized, alike.
+    fn read_compact(
+        bytes: &[u8],
+        previous: Option<&Schema>,
+    ) -> Result<Option<Schema>, SchemaError> {
+        let Some(compact) = minify(bytes) else {
+            return Ok(None);
+        };
+        if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, &compact)) {
+            return Schema::edited(compact, r).map(Some);
+        }
+        match scan(&compact) {
+            Ok(scanned) if !scanned.normalize => {
+                validate(&compact, &scanned.index)?;
+                Ok(Some(Schema::new(
+                    Arc::new(compact),
+                    scanned.index,
+                    OnceLock::new(),
+                    true,
+                )))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The schema of `text`, whose index was made from the last schema's.
@@ -539,6 +576,104 @@ mod tests {
         let new = text("\"again\"").into_bytes();
         let after = Schema::from_vec_after(new.clone(), Some(&rewritten)).unwrap();
         assert_eq!(after.index(), Schema::from_slice(&new).unwrap().index());
+    }
+
+    /// A text with whitespace (pretty-printed, or spaced anywhere, even
+    /// inside a token) pushed alone or after the last push: the answer of
+    /// reading it as pushed, then dropping its whitespace (byte by byte).
+    #[test]
+    fn spaced_texts_read_as_their_whole_reading_would() {
+        fn whole(text: &[u8]) -> Result<(Vec<u8>, Index), SchemaError> {
+            let scanned = scan(text).map_err(SchemaError::Json)?;
+            let compact: Vec<u8> = if scanned.normalize {
+                let value =
+                    json::parse_bounded(text, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
+                let s = Schema::from_value(value)?;
+                return Ok((s.bytes().to_vec(), s.index().clone()));
+            } else {
+                let mut out = Vec::new();
+                let mut in_string = false;
+                let mut k = 0;
+                while k < text.len() {
+                    let c = text[k];
+                    if in_string {
+                        out.push(c);
+                        if c == b'\\' && k + 1 < text.len() {
+                            out.push(text[k + 1]);
+                            k += 1;
+                        } else if c == b'"' {
+                            in_string = false;
+                        }
+                    } else if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                        in_string = c == b'"';
+                        out.push(c);
+                    }
+                    k += 1;
+                }
+                out
+            };
+            let index = scan(&compact).map_err(SchemaError::Json)?.index;
+            validate(&compact, &index)?;
+            Ok((compact, index))
+        }
+        let got =
+            |r: Result<Schema, SchemaError>| r.map(|s| (s.bytes().to_vec(), s.index().clone()));
+        let before = br#"{"version":"1","metadata":{"n":-1.50},"nodes":[{"id":"a","type":"View","children":[{"id":"b","type":"Text","props":{"text":"hi there","n":[1,2e3,true,null]}}]},{"id":"c","type":"Text","props":{"k":"v"}}]}"#;
+        let last = Schema::from_slice(before).unwrap();
+        let spaces: [&[u8]; 5] = [b" ", b"\n  ", b"\t", b"\r\n", b"\n            "];
+        let mut seed = 5u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..3000 {
+            let mut text = before.to_vec();
+            // An edit of a value now and then: "hi there" to another text.
+            if round % 3 == 0 {
+                let at = text.windows(2).position(|w| w == b"hi").unwrap();
+                text[at] = b'a' + next(26) as u8;
+            }
+            // Whitespace after structural bytes (pretty-printing), and a
+            // few runs anywhere (inside strings, numbers and literals too).
+            let mut spaced = Vec::new();
+            for &c in &text {
+                spaced.push(c);
+                if matches!(c, b'{' | b'[' | b',' | b':') && next(2) == 0 {
+                    spaced.extend_from_slice(spaces[next(5) as usize]);
+                }
+                if next(90) == 0 {
+                    spaced.extend_from_slice(spaces[next(5) as usize]);
+                }
+            }
+            if next(2) == 0 {
+                spaced.splice(0..0, b"\n".iter().copied());
+            }
+            let want = whole(&spaced);
+            assert_eq!(
+                got(Schema::from_slice(&spaced)),
+                want,
+                "{}",
+                String::from_utf8_lossy(&spaced)
+            );
+            assert_eq!(
+                got(Schema::from_vec_after(spaced.clone(), Some(&last))),
+                want,
+                "after: {}",
+                String::from_utf8_lossy(&spaced)
+            );
+            match want {
+                Ok(_) => accepted += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        // Both kinds were met.
+        assert!(
+            accepted > 300 && refused > 300,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 
     #[test]

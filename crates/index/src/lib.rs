@@ -29,6 +29,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod canonical;
+pub mod compact;
 mod error;
 pub mod hash;
 pub mod jcs;

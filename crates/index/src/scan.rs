@@ -15,7 +15,8 @@ use crate::{JsonError, MAX_JSON_DEPTH};
 pub struct Scanned {
     /// The index of the text's nodes.
     pub index: Index,
-    /// Whitespace between tokens: [`minify`] would shorten the text.
+    /// Whitespace between tokens: [`crate::compact::minify`] would shorten
+    /// the text.
     pub whitespace: bool,
     /// A key that the rules read is written with escapes or repeated: the
     /// text must go through a JSON value (last one wins, as `serde_json`
@@ -133,34 +134,6 @@ pub(crate) fn subtree_fingerprint(own: u64, children: impl Iterator<Item = u64>)
         n += 1;
     }
     hash_words(&[own, avalanche(step(h, n))])
-}
-
-/// `bytes` (valid JSON) without whitespace between tokens. (Never inlined
-/// into a caller: built here, at this crate's opt-level.)
-#[inline(never)]
-pub fn minify(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b' ' | b'\n' | b'\r' | b'\t' => i += 1,
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i = (i + 1).min(bytes.len());
-                out.extend_from_slice(&bytes[start..i]);
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn syntax(bytes: &[u8], at: usize, what: &str) -> JsonError {
@@ -870,16 +843,6 @@ mod tests {
                 assert_eq!(plain_run(&text, start), want, "{text:?} from {start}");
             }
         }
-    }
-
-    #[test]
-    fn minify_keeps_strings() {
-        let text = " { \"a b\" : [ 1 , \"x \\\" y\" ] }\n";
-        let m = minify(text.as_bytes());
-        assert_eq!(
-            std::str::from_utf8(&m).unwrap(),
-            "{\"a b\":[1,\"x \\\" y\"]}"
-        );
     }
 
     #[test]
