@@ -8,7 +8,7 @@
 
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
-use super::index::compact::{looks_pretty, minify};
+use super::index::compact::{looks_spaced, minify};
 use super::index::scan::scan;
 use super::index::splice::{Reindexed, reindex};
 use super::index::{FastHasher, Field, Index, Kind};
@@ -128,10 +128,11 @@ impl Schema {
         }
         // Only a text kept as pushed is one the next can be compared with.
         let previous = previous.filter(|p| p.as_pushed);
-        // A pretty-printed text is made compact first and read in that
-        // form (as an edit of the last one, or whole), not read twice.
-        let pretty = looks_pretty(bytes);
-        if pretty {
+        // A pretty-printed (or spaced) text is made compact first and read
+        // in that form (as an edit of the last one, or whole), not read
+        // twice.
+        let spaced = looks_spaced(bytes);
+        if spaced {
             if let Some(schema) = Schema::read_compact(bytes, previous)? {
                 return Ok(schema);
             }
@@ -149,7 +150,7 @@ impl Schema {
                 json::parse_bounded(bytes, json::MAX_JSON_DEPTH).map_err(SchemaError::Json)?;
             return Schema::from_value(value);
         }
-        if scanned.whitespace && !pretty {
+        if scanned.whitespace && !spaced {
             if let Some(schema) = Schema::read_compact(bytes, previous)? {
                 return Ok(schema);
             }
@@ -674,6 +675,24 @@ mod tests {
             accepted > 300 && refused > 300,
             "{accepted} accepted, {refused} refused"
         );
+        // Whitespace only past the first 4 KiB, where the first look does
+        // not reach: found by the whole read, then read compact alike.
+        let long = String::from_utf8(before.to_vec())
+            .unwrap()
+            .replace("hi there", &"x".repeat(5000));
+        for late in [
+            long.replace("\"c\",", "\"c\",\n "),
+            long.replace("\"k\":", "\"k\": "),
+        ] {
+            assert!(!looks_spaced(late.as_bytes()) && late.contains(' '));
+            let want = whole(late.as_bytes());
+            assert!(want.is_ok());
+            assert_eq!(got(Schema::from_slice(late.as_bytes())), want);
+            assert_eq!(
+                got(Schema::from_vec_after(late.into_bytes(), Some(&last))),
+                want
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,13 @@ pub fn minify(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < bytes.len() {
         let run = token_run(bytes, i);
-        out.extend_from_slice(&bytes[i..run]);
+        match &bytes[i..run] {
+            // Most runs between whitespace are one byte (`:`, `,`, `{`):
+            // pushed, not copied (the room is there: the text is no
+            // longer than `bytes`).
+            &[c] => out.push(c),
+            run => out.extend_from_slice(run),
+        }
         i = run;
         match bytes.get(i) {
             None => break,
@@ -90,13 +96,21 @@ fn string_end(b: &[u8], mut i: usize) -> usize {
     }
 }
 
-/// Whether `bytes` looks pretty-printed: a line break or tab in its first
-/// 4 KiB (a compact JSON text has none anywhere: strings hold them
-/// escaped). A hint for which reading to try first, never a verdict.
-pub fn looks_pretty(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(4096)]
-        .iter()
-        .any(|&c| matches!(c, b'\n' | b'\r' | b'\t'))
+/// Whether `bytes` has whitespace between tokens in its first 4 KiB (a
+/// pretty-printed text, or one spaced like `{"a": 1}`); a compact text has
+/// none. A hint for which reading to try first, never a verdict: strings
+/// are followed as [`minify`] follows them.
+pub fn looks_spaced(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let mut i = 0;
+    while i < head.len() {
+        match head[i] {
+            b' ' | b'\n' | b'\r' | b'\t' => return true,
+            b'"' => i = string_end(head, i),
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 /// A byte that can go on a number or literal (`true`, `false`, `null`).
@@ -112,7 +126,10 @@ fn whitespace_end(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     while let Some(chunk) = b.get(i..i + 8) {
-        if u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) != SPACES {
+        // The bytes that are not spaces are the nonzero ones here.
+        let other = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ SPACES;
+        if other != 0 {
+            i += (other.trailing_zeros() / 8) as usize;
             break;
         }
         i += 8;
@@ -248,7 +265,9 @@ mod tests {
         );
         let m = minify(text.as_bytes()).unwrap();
         assert_eq!(m, reference(text.as_bytes()));
-        assert!(looks_pretty(text.as_bytes()));
-        assert!(!looks_pretty(&m));
+        assert!(looks_spaced(text.as_bytes()));
+        assert!(!looks_spaced(&m));
+        assert!(looks_spaced(br#"{"a": 1}"#));
+        assert!(!looks_spaced(br#"{"a b":" \" \n","c":1}"#));
     }
 }
