@@ -480,6 +480,13 @@ pub fn run() {
     // The biggest schema accepted, pushed to an empty session.
     let big = schema_value(63_500);
     rows.extend(measure("63500 nodes, first push".into(), None, &big, 3.0));
+    // A pretty-printed file pushed to an empty session.
+    rows.extend(measure(
+        "10000 nodes, first push, pretty-printed".into(),
+        None,
+        &schema_value(10_000),
+        f64::NAN,
+    ));
 
     if std::env::var("PUSH_ONLY").map_or(true, |only| "memory".contains(&only)) {
         memory(100);
