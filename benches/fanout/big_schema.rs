@@ -4,7 +4,7 @@
 
 use crate::*;
 
-pub(crate) use crate::schemas::{schema_value, tool_json};
+pub(crate) use crate::schemas::{pretty, schema_value, tool_json};
 
 /// Sets the `text` prop of the node `node-{id}`, wherever it is; false
 /// when there is no such node.

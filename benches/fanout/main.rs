@@ -107,7 +107,8 @@ big pushes (either skips the fan-out phases; the server runs with --no-state):
                      the acks: until the next POST) against the floor of serde_json reading the
                      same body once into IgnoredAny in this process, same run: a
                      10,000-node schema (1.6 MB) with a one-prop edit per push (incremental)
-                     with 1 and 100 devices; a 63,500-node schema (10.4 MB), first push and
+                     with 1 and 100 devices, and pretty-printed (3.6 MB) with 1; a
+                     63,500-node schema (10.4 MB), first push and
                      pushes alternating with a copy 64 nodes apart (full), 1 device.
                      Medians over --runs
   --push-stall       10 MiB pushes back to back (full updates) on one connection while

@@ -5,7 +5,8 @@
 //!
 //! Cases: a 10,000-node schema (about 1.6 MB) pushed again and again with
 //! one leaf's text changed each time (incremental updates), with 1 and with
-//! 100 devices connected; and a 63,500-node schema (about 10.4 MB) pushed
+//! 100 devices connected, and the same pretty-printed (about 3.6 MB), as an
+//! editor saves a file; and a 63,500-node schema (about 10.4 MB) pushed
 //! first to an empty session and then alternating with a copy that differs
 //! in 64 nodes (full updates), with 1 device. The schemas are
 //! `schema_value` of `benches/protocol.rs`, so the figures compare with its
@@ -33,16 +34,28 @@ struct Case {
     nodes: usize,
     devices: usize,
     pushes: Pushes,
+    /// The texts are pushed pretty-printed (as an editor saves a file,
+    /// and `push` and `--watch` send it).
+    pretty: bool,
     /// Server CPU ÷ floor the project aims at.
     goal: f64,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         name: "10,000 nodes, one-prop edit, 1 device",
         nodes: 10_000,
         devices: 1,
         pushes: Pushes::OnePropEdits,
+        pretty: false,
+        goal: 2.0,
+    },
+    Case {
+        name: "the same, pretty-printed, 1 device",
+        nodes: 10_000,
+        devices: 1,
+        pushes: Pushes::OnePropEdits,
+        pretty: true,
         goal: 2.0,
     },
     Case {
@@ -50,6 +63,7 @@ const CASES: [Case; 3] = [
         nodes: 10_000,
         devices: 100,
         pushes: Pushes::OnePropEdits,
+        pretty: false,
         goal: 2.0,
     },
     Case {
@@ -57,6 +71,7 @@ const CASES: [Case; 3] = [
         nodes: 63_500,
         devices: 1,
         pushes: Pushes::Alternating,
+        pretty: false,
         goal: 3.0,
     },
 ];
@@ -154,7 +169,7 @@ fn scan_samples(
 
 /// The bodies a case pushes, the first one included.
 fn case_bodies(case: &Case, pushes: usize) -> io::Result<Vec<String>> {
-    let bodies = match case.pushes {
+    let mut bodies: Vec<String> = match case.pushes {
         Pushes::OnePropEdits => one_prop_edits(case.nodes, pushes),
         Pushes::Alternating => {
             let [a, b] = two_full_schemas(case.nodes);
@@ -163,6 +178,9 @@ fn case_bodies(case: &Case, pushes: usize) -> io::Result<Vec<String>> {
                 .collect()
         }
     };
+    if case.pretty {
+        bodies = bodies.iter().map(|b| pretty(b)).collect();
+    }
     if let Some(big) = bodies.iter().find(|b| b.len() > MAX_BODY) {
         return Err(io::Error::other(format!(
             "a {} B schema is over the server's {MAX_BODY} B body limit",

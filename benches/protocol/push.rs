@@ -277,37 +277,6 @@ struct Row {
     floor3: f64,
 }
 
-/// Compact JSON with a line and two spaces of indent per level after every
-/// `{`, `[` and `,`, and a space after every `:` (outside strings).
-fn pretty(compact: &str) -> String {
-    let mut out = String::with_capacity(compact.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for c in compact.chars() {
-        out.push(c);
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' | '[' => depth += 1,
-            '}' | ']' => depth = depth.saturating_sub(1),
-            ':' => out.push(' '),
-            _ => {}
-        }
-        if matches!(c, '{' | '[' | ',') {
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', 2 * depth));
-        }
-    }
-    out
-}
-
 fn ms(s: f64) -> String {
     if s < 1e-3 {
         format!("{:.3}", s * 1e3)
@@ -324,7 +293,7 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     }
     let mut body = tool_json(new_value);
     if name.contains("pretty-printed") {
-        body = pretty(&String::from_utf8_lossy(&body)).into_bytes();
+        body = super::schemas::pretty(&String::from_utf8_lossy(&body)).into_bytes();
     }
     assert!(
         body.len() <= MAX_SCHEMA_BYTES,

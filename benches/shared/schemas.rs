@@ -134,3 +134,34 @@ pub fn tool_json(v: &Value) -> String {
     write(v, &mut out);
     out
 }
+
+/// Compact JSON with a line and two spaces of indent per level after every
+/// `{`, `[` and `,`, and a space after every `:` (outside strings).
+pub fn pretty(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for c in compact.chars() {
+        out.push(c);
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth = depth.saturating_sub(1),
+            ':' => out.push(' '),
+            _ => {}
+        }
+        if matches!(c, '{' | '[' | ',') {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', 2 * depth));
+        }
+    }
+    out
+}
