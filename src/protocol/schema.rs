@@ -155,6 +155,9 @@ impl Schema {
                 return Ok(schema);
             }
         }
+        // A valid text with whitespace was read compact above: its compact
+        // form is never refused.
+        debug_assert!(!scanned.whitespace, "a valid spaced text kept as pushed");
         let text = match owned {
             Some(text) => text,
             None => borrowed.to_vec(),
@@ -169,10 +172,11 @@ impl Schema {
     }
 
     /// The schema of `bytes` read in its compact form: as an edit of
-    /// `previous` where it lines up with it, else whole. `None` when that
-    /// form is refused (a whitespace run would join two tokens, or it is
-    /// not valid JSON) or has a field name to normalize: the caller reads
-    /// the text as pushed, which is then refused, or normalized, alike.
+    /// `previous` where it lines up with it, else whole; the rules' error
+    /// when they refuse it. `None` when that form is refused (a whitespace
+    /// run would join two tokens, or it is not valid JSON) or has a field
+    /// name to normalize: the caller reads the text as pushed, which is
+    /// then refused, or normalized, alike.
     fn read_compact(
         bytes: &[u8],
         previous: Option<&Schema>,
