@@ -15,8 +15,8 @@ use super::scan::plain_run;
 /// outside strings stands between two bytes that can both be part of a
 /// number or literal (ASCII letters and digits, `-`, `+`, `.`: `1 2`, and
 /// also `[1 true]`, which is invalid either way). Strings are copied as
-/// they are. (Never inlined into a caller: built
-/// here, at this crate's opt-level.)
+/// they are. (Never inlined into a caller: built here, at this crate's
+/// opt-level.)
 #[inline(never)]
 pub fn minify(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
