@@ -187,6 +187,9 @@ enum Edit {
     PropStamped,
     /// One prop, the text pretty-printed (as an editor saves a file).
     PropPretty,
+    /// One prop, the compact text ending in a line break (as most editors
+    /// and many tools end a file).
+    PropNewline,
 }
 
 impl Edit {
@@ -198,6 +201,7 @@ impl Edit {
             Edit::Metadata => "metadata only",
             Edit::PropStamped => "one-prop edit, new generatedAt",
             Edit::PropPretty => "one-prop edit, pretty-printed",
+            Edit::PropNewline => "one-prop edit, a final newline",
         }
     }
 
@@ -209,7 +213,7 @@ impl Edit {
                 node_at(v, &paths[paths.len() / 2 + 1])["type"] = json!("Badge");
             }
             Edit::Metadata => v["metadata"]["sourceFile"] = json!("Other.tsx"),
-            Edit::PropPretty => edit_prop(v, total / 2 + 3),
+            Edit::PropPretty | Edit::PropNewline => edit_prop(v, total / 2 + 3),
             Edit::PropStamped => {
                 edit_prop(v, total / 2 + 3);
                 v["metadata"]["generatedAt"] = json!(1_700_000_123_456u64);
@@ -294,6 +298,9 @@ fn measure(name: String, old: Option<&Schema>, new_value: &Value, goal: f64) -> 
     let mut body = tool_json(new_value);
     if name.contains("pretty-printed") {
         body = super::schemas::pretty(&String::from_utf8_lossy(&body)).into_bytes();
+    }
+    if name.contains("final newline") {
+        body.push(b'\n');
     }
     assert!(
         body.len() <= MAX_SCHEMA_BYTES,
@@ -411,6 +418,7 @@ pub fn run() {
                 Edit::Prop,
                 Edit::PropStamped,
                 Edit::PropPretty,
+                Edit::PropNewline,
                 Edit::Move,
                 Edit::Type,
                 Edit::Metadata,

@@ -8,7 +8,7 @@
 
 use super::checksum::calculate_checksum;
 use super::index::canonical::{self, NodeCrcs, Previous};
-use super::index::compact::{looks_spaced, minify};
+use super::index::compact::{looks_spaced, minify, trimmed_len};
 use super::index::scan::scan;
 use super::index::splice::{Reindexed, reindex};
 use super::index::{FastHasher, Field, Index, Kind};
@@ -128,21 +128,38 @@ impl Schema {
         }
         // Only a text kept as pushed is one the next can be compared with.
         let previous = previous.filter(|p| p.as_pushed);
+        // Whitespace after the last token (the final line break of most
+        // files) is left out at once: the rest is read, and kept, alone.
+        let end = trimmed_len(bytes);
+        let text = &bytes[..end];
+        let keep = |owned: Option<Vec<u8>>| match owned {
+            Some(mut all) => {
+                all.truncate(end);
+                all
+            }
+            None => borrowed[..end].to_vec(),
+        };
         // A pretty-printed (or spaced) text is made compact first and read
         // in that form (as an edit of the last one, or whole), not read
         // twice.
-        let spaced = looks_spaced(bytes);
+        let spaced = looks_spaced(text);
         if spaced {
             if let Some(schema) = Schema::read_compact(bytes, previous)? {
                 return Ok(schema);
             }
-        } else if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, bytes)) {
-            return Schema::edited(owned.unwrap_or_else(|| borrowed.to_vec()), r);
+        } else if let Some(r) = previous.and_then(|p| reindex(&p.bytes, &p.index, text)) {
+            return Schema::edited(keep(owned), r);
         }
         // Read as pushed: the compact text was refused (the errors then
         // name this text's lines and columns), or has a field name to
-        // normalize, or there was no sign of whitespace.
-        let scanned = scan(bytes).map_err(SchemaError::Json)?;
+        // normalize, or there was no sign of whitespace. A refusal is the
+        // whole text's, trailing whitespace included (an error at its end
+        // names where the text ends).
+        let scanned = match scan(text) {
+            Ok(scanned) => scanned,
+            Err(e) if end == bytes.len() => return Err(SchemaError::Json(e)),
+            Err(e) => return Err(SchemaError::Json(scan(bytes).err().unwrap_or(e))),
+        };
         if scanned.normalize {
             // A repeated or escaped field name: read it as `serde_json`
             // does (the last one wins) and index that.
@@ -158,10 +175,7 @@ impl Schema {
         // A valid text with whitespace was read compact above: its compact
         // form is never refused.
         debug_assert!(!scanned.whitespace, "a valid spaced text kept as pushed");
-        let text = match owned {
-            Some(text) => text,
-            None => borrowed.to_vec(),
-        };
+        let text = keep(owned);
         validate(&text, &scanned.index)?;
         Ok(Schema::new(
             Arc::new(text),
@@ -696,6 +710,29 @@ mod tests {
                 got(Schema::from_vec_after(late.into_bytes(), Some(&last))),
                 want
             );
+        }
+        // Whitespace only after the last token (a file's final line
+        // break): read as the whole read reads it, refusals included (an
+        // error at the end names the whole text's end), and the buffer
+        // kept, not copied.
+        let edited = String::from_utf8(before.to_vec())
+            .unwrap()
+            .replace("hi there", "ho there")
+            .into_bytes();
+        for tail in ["\n", "\r\n", " \n\t "] {
+            for body in [&before[..], &edited[..], &before[..60], b"", b"{"] {
+                let mut t = body.to_vec();
+                t.extend_from_slice(tail.as_bytes());
+                // Spaced only at its end: not read compact first.
+                assert!(!looks_spaced(&t[..trimmed_len(&t)]));
+                let want = whole(&t);
+                assert_eq!(got(Schema::from_slice(&t)), want, "{t:?}");
+                assert_eq!(got(Schema::from_vec_after(t.clone(), Some(&last))), want);
+                let at = t.as_ptr();
+                if let Ok(s) = Schema::from_vec_after(t, Some(&last)) {
+                    assert_eq!(s.bytes().as_ptr(), at, "no copy");
+                }
+            }
         }
     }
 

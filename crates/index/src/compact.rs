@@ -98,6 +98,17 @@ fn string_end(b: &[u8], mut i: usize) -> usize {
     }
 }
 
+/// How long `bytes` is without the whitespace after its last token (a
+/// file's final line break): what is left is valid JSON exactly when
+/// `bytes` is, and reads the same.
+pub fn trimmed_len(bytes: &[u8]) -> usize {
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        end -= 1;
+    }
+    end
+}
+
 /// Whether `bytes` has whitespace between tokens in its first 4 KiB (a
 /// pretty-printed text, or one spaced like `{"a": 1}`); a compact text has
 /// none. A hint for which reading to try first, never a verdict: strings
