@@ -458,6 +458,18 @@ fn edits_inside_one_node_are_read_as_a_whole_push_would_be() {
         ),
         (edit(r#""one""#, r#""one" "#), 200, "incremental"),
         (edit(r#""one""#, r#""one"#), 400, "not valid JSON"),
+        // A file's final line break, and a byte order mark (refused, with
+        // what to do).
+        (
+            format!("{}\r\n", edit(r#""one""#, r#""eins""#)),
+            200,
+            "incremental",
+        ),
+        (
+            format!("\u{feff}{base}"),
+            400,
+            "save the file as UTF-8 without one",
+        ),
     ];
     for (i, (text, status, what)) in cases.iter().enumerate() {
         let (got, r) = server.push_text(&session, text);

@@ -39,6 +39,15 @@ pub fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
     if bytes.len() >= u32::MAX as usize {
         return Err(syntax(bytes, 0, "document too large to index"));
     }
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        // What some editors put first in a UTF-8 file; refused as
+        // `serde_json` refuses it, with a word on what to do.
+        return Err(syntax(
+            bytes,
+            0,
+            "byte order mark (U+FEFF; save the file as UTF-8 without one)",
+        ));
+    }
     // Room for as many nodes as the text could hold (a node takes more
     // than 40 bytes), so the list never moves while it grows: pages that
     // are never written are never backed by memory, and the rest is given
@@ -820,6 +829,16 @@ mod tests {
                 .unwrap()
                 .normalize
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_refused_with_what_to_do() {
+        let text = "\u{feff}{\"version\":\"1\",\"metadata\":{},\"nodes\":[]}";
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+        let message = scan(text.as_bytes()).err().unwrap().to_string();
+        assert!(message.contains("byte order mark"), "{message}");
+        assert!(message.contains("without one"), "{message}");
+        assert!(message.ends_with("at line 1 column 1"), "{message}");
     }
 
     #[test]
