@@ -720,6 +720,7 @@ fn skip_value(b: &[u8], mut i: usize) -> (usize, bool) {
 mod tests {
     use super::*;
     use crate::scan::scan;
+    use crate::test_rng::Rng;
     use serde_json::{Value, json};
 
     /// The checksum of a value written from scratch, as the server's
@@ -730,17 +731,13 @@ mod tests {
         format!("{crc:08x}")
     }
 
-    fn tree(seed: &mut u64, id: &mut u32, depth: u32) -> Value {
-        let mut next = || {
-            *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            *seed >> 40
-        };
+    fn tree(r: &mut Rng, id: &mut u32, depth: u32) -> Value {
         *id += 1;
         let kids: Vec<Value> = if depth == 0 {
             Vec::new()
         } else {
-            let n = next() % 4;
-            (0..n).map(|_| tree(seed, id, depth - 1)).collect()
+            let n = r.below(4);
+            (0..n).map(|_| tree(r, id, depth - 1)).collect()
         };
         let mut node = json!({"type": "T", "id": format!("n{id}"), "props": {"z": 1.5, "a": "é\"", "m": [1, {"y": null, "b": true}]}});
         if !kids.is_empty() {
@@ -762,13 +759,8 @@ mod tests {
     /// those (the ECMAScript way) would write them.
     #[test]
     fn short_decimals_print_as_their_doubles_do() {
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % n
-        };
+        let mut r = Rng(7);
+        let mut next = |n: u64| r.below(n as usize) as u64;
         let (mut fast, mut total) = (0, 0);
         for _ in 0..300_000 {
             let mut lit = String::new();
@@ -831,10 +823,10 @@ mod tests {
     /// computed from scratch, after edits anywhere in the tree.
     #[test]
     fn reused_subtrees_give_the_scratch_checksum_at_every_keep_size() {
-        let mut seed = 11u64;
+        let mut r = Rng(11);
         for round in 0..60 {
             let mut id = 0;
-            let nodes: Vec<Value> = (0..3).map(|_| tree(&mut seed, &mut id, 4)).collect();
+            let nodes: Vec<Value> = (0..3).map(|_| tree(&mut r, &mut id, 4)).collect();
             let v1 =
                 json!({"version": "1", "metadata": {"generatedAt": 1, "k": round}, "nodes": nodes});
             let mut v2 = v1.clone();

@@ -244,18 +244,11 @@ mod tests {
             b' ', b' ', b' ', b'\n', b'\t', b'\r', b'"', b'\\', b'1', b'e', b'-', b'.', b'a', b'{',
             b'}', b'[', b']', b':', b',', 0x01, 0xc3, 0xa9,
         ];
-        let mut seed = 11u64;
+        let mut r = crate::test_rng::Rng(11);
         for _ in 0..40_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = (seed >> 58) as usize;
-            let mut s = seed;
+            let len = r.below(64);
             let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    alphabet[(s >> 33) as usize % alphabet.len()]
-                })
+                .map(|_| alphabet[r.below(alphabet.len())])
                 .collect();
             match minify(&text) {
                 Some(m) => {

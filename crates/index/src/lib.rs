@@ -35,6 +35,8 @@ pub mod hash;
 pub mod jcs;
 pub mod scan;
 pub mod splice;
+#[cfg(test)]
+mod test_rng;
 
 pub use error::{JsonError, MAX_JSON_DEPTH};
 pub use hash::FastHasher;

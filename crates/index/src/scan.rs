@@ -846,11 +846,9 @@ mod tests {
         let alphabet = [
             b'a', b'"', b'\\', 0x01, 0x1f, 0x20, 0x7f, 0xc3, 0xa9, 0x21, 0x5d,
         ];
-        let mut seed = 7u64;
+        let mut r = crate::test_rng::Rng(7);
         for _ in 0..20_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let seed = r.next_u64();
             let len = (seed >> 59) as usize + 1;
             let text: Vec<u8> = (0..len)
                 .map(|k| alphabet[((seed >> (k * 3 % 56)) as usize) % alphabet.len()])

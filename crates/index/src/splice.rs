@@ -369,17 +369,7 @@ mod tests {
     use crate::scan::{RESCANNED, scan};
     use serde_json::{Value, json};
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((self.0 >> 33) % n.max(1) as u64) as usize
-        }
-    }
+    use crate::test_rng::Rng;
 
     fn tree(r: &mut Rng, id: &mut u32, depth: u32) -> Value {
         *id += 1;
