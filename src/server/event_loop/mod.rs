@@ -25,6 +25,7 @@ use super::config::Config;
 use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsReadEnd};
 use super::handle::Command;
 use super::http::{self, Limits, Response};
+use super::huge_pages;
 use super::mailbox::Receiver;
 use super::outbound::{Flushed, Pushed};
 use super::timer::TimerWheel;

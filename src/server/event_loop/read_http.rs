@@ -1,4 +1,6 @@
-//! Reading HTTP: heads judged first, bodies within the budget, `100 Continue`, routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
+//! Reading HTTP: heads judged first, bodies within the budget (a big one
+//! in a buffer of its own, in huge pages where they fit), `100 Continue`,
+//! routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
 
 use super::*;
 
@@ -110,6 +112,7 @@ impl EventLoop {
                                         let from = start + head.head_len;
                                         let to = (start + head.total()).min(h.inbuf.len());
                                         let mut body = Vec::with_capacity(head.body_len);
+                                        huge_pages::advise(&mut body);
                                         body.extend_from_slice(&h.inbuf[from..to]);
                                         start = to;
                                         Some(body)
