@@ -7,8 +7,7 @@
 //! - [`http`] / [`api`]: requests, routing, the control-API guard;
 //!   `replies` and [`stats`]: the typed JSON bodies it answers with
 //! - [`websocket`]: upgrade and tungstenite plumbing
-//! - [`outbound`]: bounded out-queues of shared frames; `huge_pages`: big
-//!   bodies read into 2 MiB pages
+//! - [`outbound`]: bounded out-queues of shared frames
 //! - [`timer`]: the timer wheel
 //! - [`handle`]: the thread-safe handle
 //! - `watch`: `--watch FILE`, by inotify in the loop or polled from the timer wheel
@@ -21,7 +20,6 @@ mod conn;
 mod event_loop;
 pub mod handle;
 pub mod http;
-mod huge_pages;
 mod inflate;
 pub mod landing;
 mod mailbox;

@@ -33,6 +33,7 @@ pub mod compact;
 mod error;
 pub mod hash;
 pub mod jcs;
+pub mod pages;
 pub mod scan;
 pub mod splice;
 #[cfg(test)]

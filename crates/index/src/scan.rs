@@ -51,9 +51,10 @@ pub fn scan(bytes: &[u8]) -> Result<Scanned, JsonError> {
     // Room for as many nodes as the text could hold (a node takes more
     // than 40 bytes), so the list never moves while it grows: pages that
     // are never written are never backed by memory, and the rest is given
-    // back below without a copy.
+    // back below without a copy. A big list is in huge pages.
     let mut index = Index::default();
     index.nodes.reserve(bytes.len() / 40 + 1);
+    crate::pages::advise(&mut index.nodes);
     let mut s = Scanner {
         b: bytes,
         i: 0,

@@ -25,7 +25,6 @@ use super::config::Config;
 use super::conn::{self, Conn, HttpPhase, HttpTimer, Phase, ReadStatus, WsReadEnd};
 use super::handle::Command;
 use super::http::{self, Limits, Response};
-use super::huge_pages;
 use super::mailbox::Receiver;
 use super::outbound::{Flushed, Pushed};
 use super::timer::TimerWheel;

@@ -112,7 +112,7 @@ impl EventLoop {
                                         let from = start + head.head_len;
                                         let to = (start + head.total()).min(h.inbuf.len());
                                         let mut body = Vec::with_capacity(head.body_len);
-                                        huge_pages::advise(&mut body);
+                                        lumora_index::pages::advise(&mut body);
                                         body.extend_from_slice(&h.inbuf[from..to]);
                                         start = to;
                                         Some(body)
