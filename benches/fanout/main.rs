@@ -110,7 +110,8 @@ big pushes (either skips the fan-out phases; the server runs with --no-state):
                      with 1 and 100 devices, and pretty-printed (3.6 MB) with 1; a
                      63,500-node schema (10.4 MB), first push and
                      pushes alternating with a copy 64 nodes apart (full), 1 device.
-                     Medians over --runs
+                     Medians over --runs. A first push (one per run) is also set
+                     against the scans made right after it
   --push-stall       10 MiB pushes back to back (full updates) on one connection while
                      GET /health and two devices' pings (one of the pushed session, one of
                      another) measure how long their answers wait: p50, p99, longest
