@@ -425,44 +425,40 @@ pub(crate) fn push_cpu(opts: &Opts) -> io::Result<()> {
                 r.stat.minor_faults / r.cpu.len().max(1) as u64
             );
             if let (Pushes::Alternating, Some(near)) = (case.pushes, r.first_floors) {
-                let first = r.cpu[0] as f64;
-                println!(
-                    "          first push (empty session): server CPU {}, answered after {}; ratio {:.1}x ({:.1}x); to the scans right after it ({} / {}): {:.1}x ({:.1}x)",
-                    ms(first),
-                    ms(r.answered[0] as f64),
-                    first / r.floor,
-                    first / r.floor3,
-                    ms(near[0]),
-                    ms(near[1]),
-                    first / near[0],
-                    first / near[1],
-                );
-                firsts[k].push([
-                    first,
-                    first / r.floor,
-                    first / r.floor3,
-                    first / near[0],
-                    first / near[1],
-                ]);
-                if let (Some(warm), Some(near)) = (r.warm_first, r.warm_floors) {
-                    let warm = warm as f64;
-                    println!(
-                        "          first push to a second empty session (no device, heap warm): server CPU {}; ratio {:.1}x ({:.1}x); to the scans right after it ({} / {}): {:.1}x ({:.1}x)",
-                        ms(warm),
-                        warm / r.floor,
-                        warm / r.floor3,
+                // A first push against the run's floors and against the
+                // scans made right after it.
+                let row = |cpu: f64, near: [f64; 2]| {
+                    let row = [
+                        cpu,
+                        cpu / r.floor,
+                        cpu / r.floor3,
+                        cpu / near[0],
+                        cpu / near[1],
+                    ];
+                    let line = format!(
+                        "server CPU {}; ratio {:.1}x ({:.1}x); to the scans right after it ({} / {}): {:.1}x ({:.1}x)",
+                        ms(cpu),
+                        row[1],
+                        row[2],
                         ms(near[0]),
                         ms(near[1]),
-                        warm / near[0],
-                        warm / near[1],
+                        row[3],
+                        row[4],
                     );
-                    warm_firsts[k].push([
-                        warm,
-                        warm / r.floor,
-                        warm / r.floor3,
-                        warm / near[0],
-                        warm / near[1],
-                    ]);
+                    (row, line)
+                };
+                let (first, line) = row(r.cpu[0] as f64, near);
+                println!(
+                    "          first push (empty session, answered after {}): {line}",
+                    ms(r.answered[0] as f64),
+                );
+                firsts[k].push(first);
+                if let (Some(warm), Some(near)) = (r.warm_first, r.warm_floors) {
+                    let (warm, line) = row(warm as f64, near);
+                    println!(
+                        "          first push to a second empty session (no device, heap warm): {line}"
+                    );
+                    warm_firsts[k].push(warm);
                 }
             }
             summary[k].push([
