@@ -281,6 +281,11 @@ struct Row {
     floor3: f64,
 }
 
+/// The name of the case with `k` leaves of the biggest schema edited.
+fn leaves_edited(k: usize) -> String {
+    format!("63500 nodes, {k} leaves edited")
+}
+
 fn ms(s: f64) -> String {
     if s < 1e-3 {
         format!("{:.3}", s * 1e3)
@@ -457,6 +462,36 @@ pub fn run() {
     // The biggest schema accepted, pushed to an empty session.
     let big = schema_value(63_500);
     rows.extend(measure("63500 nodes, first push".into(), None, &big, 3.0));
+    // Then with leaves edited all over it (as a generator rewriting the
+    // file does): read as that many edits; up to 64 newly scanned nodes
+    // are validated alone, more make the whole index validated.
+    let wanted =
+        |k: usize| std::env::var("PUSH_ONLY").map_or(true, |only| leaves_edited(k).contains(&only));
+    let counts = [64, 65, 256, 1024];
+    if counts.iter().any(|&k| wanted(k)) {
+        let big_old = Schema::from_slice(&tool_json(&big)).expect("valid");
+        let leaves: Vec<Vec<usize>> = node_paths(&big)
+            .into_iter()
+            .filter(|p| {
+                let mut node = &big["nodes"][p[0]];
+                for &i in &p[1..] {
+                    node = &node["children"][i];
+                }
+                node.get("children").is_none()
+            })
+            .collect();
+        for k in counts {
+            if !wanted(k) {
+                continue;
+            }
+            let mut edited = big.clone();
+            for i in 0..k {
+                let path = &leaves[i * (leaves.len() / k)];
+                node_at(&mut edited, path)["props"]["text"] = json!(format!("edited {i}"));
+            }
+            rows.extend(measure(leaves_edited(k), Some(&big_old), &edited, f64::NAN));
+        }
+    }
     // A pretty-printed file pushed to an empty session.
     rows.extend(measure(
         "10000 nodes, first push, pretty-printed".into(),
