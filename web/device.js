@@ -126,6 +126,60 @@ const setFull = (s) => {
   root.replaceChildren(...s.nodes.map(build));
 };
 
+// ---- UI state the user made (typed text, switches, scroll offsets, focus),
+// kept by node id so that an update which rebuilds those elements gives it
+// back, as a hot reload keeps an app's state. An update with
+// `preserveState: false` (`push --no-preserve-state`) drops it and renders
+// the schema afresh; a node's state goes when the node does.
+const kept = new Map();
+const keep = (el, what) => {
+  const id = el && el.dataset && el.dataset.id;
+  if (!id || !el.classList.contains('lm')) return;
+  const k = kept.get(id) || {};
+  Object.assign(k, what);
+  kept.set(id, k);
+};
+root.addEventListener('input', (e) => {
+  const el = e.target;
+  if (el.type === 'checkbox') keep(el, { checked: el.checked });
+  else if ('value' in el) keep(el, { value: el.value });
+});
+root.addEventListener('change', (e) => { if (e.target.type === 'checkbox') keep(e.target, { checked: e.target.checked }); });
+// Scroll events do not bubble: caught on the way down.
+root.addEventListener('scroll', (e) => keep(e.target, { top: e.target.scrollTop, left: e.target.scrollLeft }), true);
+// What was focused (and the text selected in it) before an update.
+const focused = () => {
+  const el = document.activeElement;
+  if (!el || !root.contains(el) || !el.dataset.id) return null;
+  let sel = null;
+  try { sel = [el.selectionStart, el.selectionEnd, el.selectionDirection]; } catch (_) { /* no selection on this element */ }
+  return { id: el.dataset.id, el, sel };
+};
+// After an update: state back on rebuilt elements, focus back where it was,
+// and state of nodes that are gone dropped.
+const restore = (f) => {
+  for (const [id, k] of kept) {
+    const e = idx.get(id);
+    if (!e) { kept.delete(id); continue; }
+    const el = e.el;
+    if (!el) continue;
+    if ('top' in k && (el.scrollTop !== k.top || el.scrollLeft !== k.left)) { el.scrollTop = k.top; el.scrollLeft = k.left; }
+  }
+  if (f && !f.el.isConnected) {
+    const e = idx.get(f.id), el = e && e.el;
+    if (el && el.isConnected && el.tagName === f.el.tagName) {
+      el.focus({ preventScroll: true });
+      if (f.sel && f.sel[0] !== null) try { el.setSelectionRange(f.sel[0], f.sel[1], f.sel[2]); } catch (_) { /* not a text field */ }
+    }
+  }
+};
+// Called by build(): the user's value or switch state on a new element.
+const reapply = (el, id) => {
+  const k = kept.get(id);
+  if (!k) return;
+  if (el.type === 'checkbox') { if ('checked' in k) el.checked = k.checked; } else if ('value' in k && 'value' in el) el.value = k.value;
+};
+
 // ---- rendering: Lumora IR types and React-Native-style props as HTML
 const KIND = {};
 const kinds = {
@@ -218,6 +272,7 @@ const build = (n) => {
   if (k === 'sw' && typeof p.color === 'string') { el.style.accentColor = /url|image/i.test(p.color) ? '' : p.color; delete st.color; }
   css(el, st);
   if (text !== null) el.append(text);
+  if (k === 'in' || k === 'sw') reapply(el, n.id);
   if (Array.isArray(n.children)) for (const c of n.children) if (c && typeof c === 'object') el.append(build(c));
   const e = idx.get(n.id);
   if (e && e.n === n) e.el = el;
@@ -244,10 +299,15 @@ const send = (type, payload) => {
   if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type, sessionId: sid, timestamp: Date.now(), version: V, payload }));
 };
 
-const received = (n, kind, expected, t0, apply) => {
+const received = (n, kind, expected, t0, apply, preserve) => {
   let err = null;
+  const f = focused();
+  if (preserve === false) kept.clear();
   try {
     apply();
+    // UI state reset: the nodes the update left alone are rebuilt too.
+    if (preserve === false && kind === 'incremental') root.replaceChildren(...schema.nodes.map(build));
+    restore(preserve === false ? null : f);
     const got = checksum(schema);
     if (expected && got !== String(expected).toLowerCase()) err = 'checksum mismatch: expected ' + expected + ', computed ' + got;
     sum = got;
@@ -281,9 +341,9 @@ const onMessage = (ev) => {
     case 'update': {
       const n = p.sequenceNumber;
       let err;
-      if (p.type === 'full') err = received(n, 'full', p.checksum, t0, () => setFull(p.schema));
+      if (p.type === 'full') err = received(n, 'full', p.checksum, t0, () => setFull(p.schema), p.preserveState);
       else if (!schema || n !== seq + 1) { err = 'missed an update: holding #' + seq + ', received #' + n; seq = n; last = { kind: 'incremental', ms: 0, ok: false }; }
-      else err = received(n, 'incremental', p.checksum, t0, () => applyDelta(p.delta || {}));
+      else err = received(n, 'incremental', p.checksum, t0, () => applyDelta(p.delta || {}), p.preserveState);
       const applyTime = Math.round((performance.now() - t0) * 1000) / 1000;
       if (!err) last.ms = applyTime;
       send('ack', err ? { sequenceNumber: n, success: false, error: err, applyTime } : { sequenceNumber: n, success: true, applyTime });

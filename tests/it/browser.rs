@@ -25,7 +25,7 @@ fn web_ack(server: &TestServer, session: &str) -> Option<(u64, bool)> {
 }
 
 /// Waits until the page acked `seq` with success.
-fn wait_ack(server: &TestServer, b: &mut Browser, session: &str, seq: u64) {
+pub(crate) fn wait_ack(server: &TestServer, b: &mut Browser, session: &str, seq: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if web_ack(server, session) == Some((seq, true)) {
@@ -42,7 +42,7 @@ fn wait_ack(server: &TestServer, b: &mut Browser, session: &str, seq: u64) {
     }
 }
 
-fn push(server: &TestServer, session: &str, s: &Value) -> Value {
+pub(crate) fn push(server: &TestServer, session: &str, s: &Value) -> Value {
     let (status, reply) = server.push(session, s);
     assert_eq!(status, 200, "{reply}");
     reply
