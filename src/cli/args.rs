@@ -1,8 +1,11 @@
 //! Command-line parsing, by hand: `--flag value`, `--flag=value`, `-` for
-//! stdin, `--` to end flags. Every default shown by `--help` is read from
-//! [`Config::default`], so help and behaviour cannot drift apart.
+//! stdin, `--` to end flags. The defaults `--help` shows ([`super::help`])
+//! are checked against [`Config::default`] by a test below, so help and
+//! behaviour cannot drift apart.
 
 pub use super::banner::QrTarget;
+use super::help::{DEVICE_HELP, PUSH_HELP, SERVE_HELP};
+use super::units::{parse_duration, parse_size};
 use crate::server::Config;
 use std::fmt;
 use std::net::IpAddr;
@@ -524,205 +527,9 @@ fn parse_device(args: &[String]) -> Result<Command, UsageError> {
     Ok(Command::Device(opts))
 }
 
-/// Parses `500ms`, `30s`, `1.5s`, `10m`, `8h`, `2d`; a bare number is in
-/// `bare_unit` (`s` or `ms`).
-pub fn parse_duration(text: &str, bare_unit: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let unit = if unit.is_empty() { bare_unit } else { unit };
-    let bad = || format!("{text:?} is not a duration (e.g. 500ms, 30s, 10m, 8h)");
-    // The number read as seconds, then scaled to the unit.
-    let n = crate::server::config::parse_decimal_seconds(number).ok_or_else(bad)?;
-    let out_of_range = || format!("{text:?} is out of range");
-    let d = match unit {
-        "ms" => n / 1000,
-        "s" => n,
-        "m" | "min" => n.checked_mul(60).ok_or_else(out_of_range)?,
-        "h" => n.checked_mul(3600).ok_or_else(out_of_range)?,
-        "d" => n.checked_mul(86_400).ok_or_else(out_of_range)?,
-        _ => return Err(bad()),
-    };
-    // Up to ten years: enough for any timeout, and far from overflow.
-    if d > Duration::from_secs(315_360_000) {
-        return Err(out_of_range());
-    }
-    Ok(d)
-}
-
-/// Parses a byte count: `65536`, `64k`, `64KiB`, `10M`, `10MiB`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: usize = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        _ => return Err(format!("{text:?} is not a size (e.g. 65536, 64KiB, 10MiB)")),
-    };
-    number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| format!("{text:?} is not a size (e.g. 65536, 64KiB, 10MiB)"))
-}
-
-/// `30s`, `8h`, `100ms`: the shortest exact way to write a duration.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        "0".into()
-    } else if ms % 3_600_000 == 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
-#[cfg(test)]
-fn format_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{}MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
-        format!("{}KiB", n >> 10)
-    } else {
-        n.to_string()
-    }
-}
-
-/// `lumora-hr-mini --help`: the subcommands and every `serve` flag. The
-/// defaults are written out (a test checks them against
-/// [`Config::default`]) so the text costs no formatting code.
-pub const SERVE_HELP: &str = concat!(
-    "lumora-hr-mini ",
-    env!("CARGO_PKG_VERSION"),
-    ": a hot-reload server pushing Lumora IR schemas to devices\n",
-    "
-USAGE:
-    lumora-hr-mini [serve] [FLAGS]      run the server (the default)
-    lumora-hr-mini push [FLAGS] FILE    push a schema to a running server
-    lumora-hr-mini device URL [FLAGS]   run headless devices (testing, load)
-    lumora-hr-mini help [push|device]   help on a subcommand
-
-The server creates a startup session and prints the web device URL (a page
-any phone browser opens; also as a QR code), the WebSocket URL native
-devices connect to, and how to push. Durations: 500ms, 30s, 10m, 8h.
-Sizes: 65536, 64KiB, 10MiB.
-
-SERVE FLAGS:                               DEFAULT
-    --host IP                  address to bind                       0.0.0.0
-    -p, --port N               port; if taken, the next free one     3000
-                               (0 = any free port)
-    --strict-port              fail instead when the port is taken   off
-    --public-host HOST         host name or IP put in device URLs    LAN address
-    --no-qr                    do not print the QR code              off
-    --qr page|ws               what the QR code opens: the web       page
-                               device page, or the ws:// URL
-    -w, --watch FILE           push FILE to the startup session now  none
-                               and whenever it changes (repeatable)
-    --watch-poll               watch by polling every 100 ms, not    off
-                               inotify (network file systems)
-    --session-timeout DUR      session lifetime (extend adds it)     8h
-    --ping-interval DUR        WebSocket ping to each device         30s
-    --idle-timeout DUR         close devices silent this long        60s
-    --connect-timeout DUR      time to send `connect` after upgrade  10s
-    --request-timeout DUR      time to send a whole HTTP request     10s
-    --keep-alive-timeout DUR   idle HTTP keep-alive connection       30s
-    --coalesce-ms MS           batch pushes within this window       100
-                               (0 = send every push at once)
-    --max-connections N        open connections (503 beyond)         10000
-    --max-sessions N           sessions at once                      1000
-    --max-message-bytes SIZE   largest message from a device         64KiB
-    --max-body-bytes SIZE      largest HTTP request body             10MiB
-    --max-body-buffer SIZE     request bodies buffered at once, all  40MiB
-                               connections (beyond: 503, retry)
-    --max-queued-updates N     updates queued per slow device        32
-    --state-dir DIR            keep sessions across restarts in      see below
-                               DIR/port-PORT/
-    --no-state                 keep nothing on disk                  off
-    --history-updates N        updates kept per session for devices  64
-                               that resume
-    --history-bytes SIZE       bytes of updates kept per session     4MiB
-    --rate-limit N             messages per second per device        100
-    --token TOKEN              open the control API to other hosts   $LUMORA_TOKEN or none
-                               with `Authorization: Bearer TOKEN`
-    --allowed-host HOST        accept this Host header (repeatable)  none
-    --allowed-origin ORIGIN    accept this browser Origin on the     none
-                               control API (repeatable)
-    -v, --verbose              debug logging                         off
-    -q, --quiet                warnings and errors only              off
-    -h, --help                 this help
-    -V, --version              print the version
-
-Logs go to stderr, coloured on a terminal unless NO_COLOR is set. When
-stdin is a terminal, keys act at once: r resync every device, d list the
-devices, o open the landing page (http://127.0.0.1:PORT/), c clear the
-screen, q quit, h or ? list them.
-
-STATE: sessions (id, expiry, sequence number, schema, recent updates) are
-kept in $XDG_STATE_HOME/lumora-hr-mini/port-PORT/ (else
-~/.local/state/lumora-hr-mini/port-PORT/), so a restart on the same port
-keeps the startup session's URL and devices resume where they were. With
---port 0 nothing is kept unless --state-dir is given.
-"
-);
-
-/// `lumora-hr-mini push --help`.
-pub const PUSH_HELP: &str = "\
-Push a schema to a running lumora-hr-mini server.
-
-USAGE:
-    lumora-hr-mini push [--server URL] [--session ID] [--no-preserve-state] FILE
-
-FILE is a Lumora IR JSON file, or - to read standard input. Without
---session the schema goes to the server's startup session (the one its
-banner shows), found with GET /session/startup.
-
-FLAGS:                                     DEFAULT
-    -s, --server URL           the server                            http://127.0.0.1:3000
-    --session ID               target session                        startup session
-    --no-preserve-state        ask devices to reset their UI state   off
-    --token TOKEN              bearer token for a remote server      $LUMORA_TOKEN or none
-    -h, --help                 this help
-
-Prints e.g. `incremental update #7 → 3 devices`. Exit status: 0 pushed
-(or nothing to change), 1 refused by the server (the error is printed),
-2 bad usage, unreadable file or no server.
-";
-
-/// `lumora-hr-mini device --help`.
-pub const DEVICE_HELP: &str = "\
-Run headless devices against a lumora-hr-mini server.
-
-USAGE:
-    lumora-hr-mini device URL [--count N] [--name NAME] [--platform P] [--quiet]
-
-URL is the one the server prints: ws://HOST:PORT/ws?session=ID. Each device
-sends `connect`, applies every full and incremental update with the
-library's apply_schema_delta, checks the checksum (asking for a reload on a
-mismatch), acks with the apply time, answers heartbeats and reconnects with
-backoff. It prints one line per update, e.g.
-`#2 incremental (+0 ~1 -0) → checksum 6e2bee6b ok (0.20 ms)`
-(nodes added, modified, removed; time to apply and verify).
-Ctrl-C, or the session being closed or expiring, ends it.
-
-FLAGS:                                     DEFAULT
-    -n, --count N              devices to run (one thread; a summary 1
-                               is printed at the end)
-    --name NAME                deviceName (NAME-1..NAME-N when N>1)  headless
-    --platform P               platform sent in `connect`            headless
-    --ping-interval DUR        protocol ping to the server           30s
-    -q, --quiet                no line per update                    off
-    -h, --help                 this help
-";
-
 #[cfg(test)]
 mod tests {
+    use super::super::units::{format_duration, format_size};
     use super::*;
 
     fn args(s: &str) -> Vec<String> {
@@ -1076,32 +883,5 @@ mod tests {
             .find(|l| l.contains("--ping-interval"))
             .unwrap_or("");
         assert!(ping.ends_with(&format_duration(DEVICE_PING_INTERVAL)));
-    }
-
-    #[test]
-    fn durations_and_sizes() {
-        let ms = Duration::from_millis;
-        assert_eq!(parse_duration("500ms", "s"), Ok(ms(500)));
-        assert_eq!(parse_duration("30s", "s"), Ok(ms(30_000)));
-        assert_eq!(parse_duration("1.5s", "s"), Ok(ms(1500)));
-        assert_eq!(parse_duration("10m", "s"), Ok(ms(600_000)));
-        assert_eq!(parse_duration("8h", "s"), Ok(ms(8 * 3_600_000)));
-        assert_eq!(parse_duration("2", "s"), Ok(ms(2000)));
-        assert_eq!(parse_duration("2", "ms"), Ok(ms(2)));
-        assert!(parse_duration("", "s").is_err());
-        assert!(parse_duration("5y", "s").is_err());
-        assert!(parse_duration("1e400s", "s").is_err());
-        assert!(parse_duration("-1s", "s").is_err());
-        assert!(parse_duration("11000d", "s").is_err());
-        assert_eq!(parse_duration("0.5ms", "s"), Ok(Duration::from_micros(500)));
-        assert_eq!(format_duration(ms(8 * 3_600_000)), "8h");
-        assert_eq!(format_duration(ms(100)), "100ms");
-        assert_eq!(format_duration(ms(90_000)), "90s");
-        assert_eq!(parse_size("64KiB"), Ok(65536));
-        assert_eq!(parse_size("10M"), Ok(10 << 20));
-        assert_eq!(parse_size("123"), Ok(123));
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("99999999999999999999").is_err());
-        assert_eq!(format_size(64 * 1024), "64KiB");
     }
 }

@@ -1,6 +1,7 @@
 //! The `lumora-hr-mini` command line, one concept per file:
 //!
-//! - [`args`]: flags, defaults and help texts
+//! - [`args`]: flags and defaults, with [`help`] (the help texts) and
+//!   [`units`] (durations and sizes as flags write them)
 //! - [`serve`]: the server with its banner ([`banner`], [`qr`]) and log
 //!   ([`logging`])
 //! - [`push`]: push a schema over a tiny HTTP/1.1 client ([`http_client`])
@@ -24,12 +25,14 @@ macro_rules! complain {
 pub mod args;
 pub mod banner;
 pub mod device;
+pub mod help;
 pub mod http_client;
 pub mod keys;
 pub mod logging;
 pub mod push;
 pub mod qr;
 pub mod serve;
+pub mod units;
 
 use args::Command;
 use std::process::ExitCode;
