@@ -368,8 +368,7 @@ impl Canon<'_> {
             }
             first = false;
             if m.verbatim {
-                self.out
-                    .extend_from_slice(&b[m.key.start as usize - 1..m.end]);
+                copy_short(&mut self.out, b, m.key.start as usize - 1, m.end);
                 continue;
             }
             if m.written.1 > m.written.0 {
@@ -441,7 +440,7 @@ impl Canon<'_> {
         } else {
             // `"key":` as it stands in the compact text.
             let (start, end) = (m.key.start as usize - 1, m.key.end as usize + 2);
-            self.out.extend_from_slice(&self.b[start..end]);
+            copy_short(&mut self.out, self.b, start, end);
         }
     }
 
@@ -451,7 +450,7 @@ impl Canon<'_> {
         } else {
             // With its quotes, as it stands in the text.
             let (start, end) = (contents.start as usize - 1, contents.end as usize + 1);
-            self.out.extend_from_slice(&self.b[start..end]);
+            copy_short(&mut self.out, self.b, start, end);
         }
     }
 
@@ -509,6 +508,36 @@ impl Canon<'_> {
 #[inline(always)]
 fn put(out: &mut Vec<u8>, c: u8) {
     push_inline(out, c, 4096);
+}
+
+/// `out.extend_from_slice(&text[from..to])`, inlined for the short
+/// copies the canonical text is mostly made of (`"key":value` of a few
+/// dozen bytes): two fixed 16-byte copies instead of a call to `memcpy`.
+/// They may write past `to - from` into `out`'s spare room (which the
+/// length then does not cover) and read past `to` inside `text`.
+#[inline(always)]
+fn copy_short(out: &mut Vec<u8>, text: &[u8], from: usize, to: usize) {
+    let n = to - from;
+    if n > 32 || text.len() < from + 32 {
+        out.extend_from_slice(&text[from..to]);
+        return;
+    }
+    if out.capacity() - out.len() < 32 {
+        out.reserve(4096);
+    }
+    let len = out.len();
+    // SAFETY: `from + 32 <= text.len()`, so both 16-byte reads are inside
+    // `text`; `capacity - len >= 32` (reserved just above), so both writes
+    // are inside `out`'s allocation; `n <= 32` of the written bytes become
+    // part of the vector, all of them initialized by the copies.
+    unsafe {
+        let (src, dst) = (text.as_ptr().add(from), out.as_mut_ptr().add(len));
+        std::ptr::copy_nonoverlapping(src, dst, 16);
+        if n > 16 {
+            std::ptr::copy_nonoverlapping(src.add(16), dst.add(16), 16);
+        }
+        out.set_len(len + n);
+    }
 }
 
 /// `v.push(x)`, inlined: `Vec::push` is a call at the binary's size-first
@@ -744,6 +773,30 @@ mod tests {
             node["children"] = Value::Array(kids);
         }
         node
+    }
+
+    /// `copy_short` appends what `extend_from_slice` would, for every
+    /// length up to past its 32-byte limit, near both ends of the text, and
+    /// with the output's spare room from none to plenty.
+    #[test]
+    fn short_copies_append_exactly_the_range() {
+        let text: Vec<u8> = (0..100u8).map(|i| i.wrapping_mul(37)).collect();
+        for spare in [0, 1, 31, 32, 33, 100] {
+            for from in (0..text.len()).filter(|f| !(8..=50).contains(f)) {
+                for to in from..text.len().min(from + 40) {
+                    let mut out = Vec::with_capacity(5 + spare);
+                    out.extend_from_slice(b"start");
+                    copy_short(&mut out, &text, from, to);
+                    let mut want = b"start".to_vec();
+                    want.extend_from_slice(&text[from..to]);
+                    assert_eq!(out, want, "from {from} to {to}, spare {spare}");
+                    // What follows lands right after it.
+                    out.push(b'!');
+                    assert_eq!(out.len(), want.len() + 1);
+                    assert_eq!(out[want.len()], b'!');
+                }
+            }
+        }
     }
 
     /// [`write_short_decimal`] of a whole literal, split as `write_number`
