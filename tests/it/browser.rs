@@ -42,6 +42,21 @@ pub(crate) fn wait_ack(server: &TestServer, b: &mut Browser, session: &str, seq:
     }
 }
 
+/// A browser showing a fresh session's page on a fresh server, connected;
+/// `None` (the test then passes, loudly) when no browser is installed.
+pub(crate) fn connected_page(test: &str) -> Option<(Browser, TestServer, String)> {
+    let mut b = Browser::start(test)?;
+    let server = TestServer::start();
+    let session = server.session();
+    b.open(&format!("http://{}/s/{session}", server.addr));
+    b.wait_true(
+        "window.lumora && lumora.state === 'connected'",
+        "the page to connect",
+        "document.body.textContent",
+    );
+    Some((b, server, session))
+}
+
 pub(crate) fn push(server: &TestServer, session: &str, s: &Value) -> Value {
     let (status, reply) = server.push(session, s);
     assert_eq!(status, 200, "{reply}");
@@ -384,17 +399,11 @@ fn web_device_renders_every_kind_of_update_acks_and_shows_refused_pushes() {
 
 #[test]
 fn the_pages_checksum_code_matches_every_vector() {
-    let Some(mut b) = Browser::start("the_pages_checksum_code_matches_every_vector") else {
+    let Some((mut b, _server, _session)) =
+        connected_page("the_pages_checksum_code_matches_every_vector")
+    else {
         return;
     };
-    let server = TestServer::start();
-    let session = server.session();
-    b.open(&format!("http://{}/s/{session}", server.addr));
-    b.wait_true(
-        "window.lumora && lumora.state === 'connected'",
-        "the page",
-        "document.body.textContent",
-    );
     let vectors = std::fs::read_to_string(repo().join("tests/vectors/checksum.json")).unwrap();
     let n: usize = serde_json::from_str::<Value>(&vectors).unwrap()["cases"]
         .as_array()
@@ -419,17 +428,10 @@ fn the_pages_checksum_code_matches_every_vector() {
 
 #[test]
 fn one_node_update_on_a_thousand_nodes_is_measured_in_the_browser() {
-    let Some(mut b) = Browser::start("one_node_update_on_a_thousand_nodes") else {
+    let Some((mut b, server, session)) = connected_page("one_node_update_on_a_thousand_nodes")
+    else {
         return;
     };
-    let server = TestServer::start();
-    let session = server.session();
-    b.open(&format!("http://{}/s/{session}", server.addr));
-    b.wait_true(
-        "window.lumora && lumora.state === 'connected'",
-        "the page",
-        "document.body.textContent",
-    );
     // 10 sections x 10 rows x 9 leaves + parents = 1,000 nodes.
     let tree = |edit: usize| -> Value {
         let sections: Vec<Value> = (0..10)

@@ -5,9 +5,9 @@
 //! is typed with the DevTools protocol's `Input.insertText`, as a keyboard
 //! would.
 
-use crate::browser::{push, wait_ack};
+use crate::browser::{connected_page, push, wait_ack};
 use crate::chromium::Browser;
-use crate::common::{TestServer, http, schema};
+use crate::common::{http, schema};
 use serde_json::{Value, json};
 
 /// A form: a title, a text field, a switch, a multi-line field the user
@@ -61,17 +61,10 @@ fn ui(b: &mut Browser) -> Value {
 
 #[test]
 fn typed_text_switches_scroll_and_focus_survive_updates_unless_told_not_to() {
-    let Some(mut b) = Browser::start("typed_text_switches_scroll_and_focus") else {
+    let Some((mut b, server, session)) = connected_page("typed_text_switches_scroll_and_focus")
+    else {
         return;
     };
-    let server = TestServer::start();
-    let session = server.session();
-    b.open(&format!("http://{}/s/{session}", server.addr));
-    b.wait_true(
-        "window.lumora && lumora.state === 'connected'",
-        "the page to connect",
-        "document.body.textContent",
-    );
     // Focus follows the page as if its window had it (headless has none).
     b.call(
         "Emulation.setFocusEmulationEnabled",
