@@ -195,6 +195,7 @@ const kinds = {
   hr: 'divider separator hr',
   sp: 'spacer',
   ai: 'activityindicator spinner progress',
+  c: 'badge chip tag pill',
 };
 for (const k in kinds) for (const t of kinds[k].split(' ')) KIND[t] = k;
 const PX = new Set(('width height minWidth maxWidth minHeight maxHeight padding paddingTop paddingBottom paddingLeft paddingRight paddingStart paddingEnd margin marginTop marginBottom marginLeft marginRight marginStart marginEnd ' +
@@ -254,6 +255,7 @@ const build = (n) => {
       break;
     }
     case 'sw': el = document.createElement('input'); el.type = 'checkbox'; el.checked = p.value === true || p.checked === true; break;
+    case 'c': el = document.createElement('div'); text = first(p, ['label', 'text', 'title', 'children', 'count']); if (p.selected === true) el.classList.add('lm-cs'); break;
     case 'hr': el = document.createElement('hr'); break;
     case 'ai': el = document.createElement('div'); text = '…'; break;
     case 'v': case 'r': case 's': case 'sp': el = document.createElement('div'); break;

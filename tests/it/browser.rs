@@ -95,7 +95,9 @@ fn app(title: &str, deepest: &str, items: Value, extra: Vec<Value>) -> Value {
             {"id": "chart", "type": "FancyChart", "props": {"title": "Sales"}, "children": [
                 {"id": "chart-label", "type": "Text", "props": {"text": "Q1"}}
             ]},
-            {"id": "submit", "type": "Button", "props": {"title": "Save"}}
+            {"id": "submit", "type": "Button", "props": {"title": "Save"}},
+            {"id": "chip", "type": "Chip", "props": {"label": "Open", "selected": true}},
+            {"id": "badge", "type": "Badge", "props": {"text": "4 tasks"}}
         ]
     })];
     top.extend(extra);
@@ -159,6 +161,19 @@ fn web_device_renders_every_kind_of_update_acks_and_shows_refused_pushes() {
     assert_eq!(
         b.eval("document.querySelector('[data-id=chart]').dataset.label"),
         "FancyChart"
+    );
+    // Chips and badges are pills with their label, not unknown boxes.
+    let pills = b.eval(
+        "['chip', 'badge'].map((id) => { const e = document.querySelector(`[data-id=${id}]`); \
+         return [e.textContent, e.classList.contains('lm-c'), e.classList.contains('lm-cs'), \
+         getComputedStyle(e).borderRadius]; })",
+    );
+    assert_eq!(
+        pills,
+        json!([
+            ["Open", true, true, "999px"],
+            ["4 tasks", true, false, "999px"]
+        ])
     );
     // Text is text: nothing injected, no script run, no remote style.
     let evil = b.eval(&node_js("evil"));
