@@ -103,6 +103,13 @@ impl HttpPhase {
         }
     }
 
+    /// No request is in progress: nothing buffered, and no admitted head
+    /// waiting for its body (a big body is read into a buffer of its own,
+    /// so `inbuf` is empty while it arrives).
+    pub fn between_requests(&self) -> bool {
+        self.inbuf.is_empty() && self.pending.is_none()
+    }
+
     /// How many bytes `inbuf` may hold before the next read stops: the
     /// request at its front is read no further than its head (up to the
     /// head limit, one byte more to tell a head that is too large) until

@@ -115,6 +115,20 @@ fn keep_alive_connections_have_the_same_limits() {
     let (out, elapsed) = trickle(&mut s, b"GET /health HTTP/1.1\r\nX-Slow: ", b'a');
     assert_timed_out("second request trickled", &out, elapsed);
 
+    // So does a big body (read into a buffer of its own, past 64 KiB)
+    // stalled on a reused connection: a 408, not a quiet close.
+    let session = server.session();
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    let head = format!(
+        "POST /send/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let (out, elapsed) = trickle(&mut s, b"{\"version\": \"1\", \"nodes\": [", b' ');
+    assert_timed_out("big body trickled on a reused connection", &out, elapsed);
+
     // An idle keep-alive connection is closed quietly.
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

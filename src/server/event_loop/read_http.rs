@@ -23,7 +23,7 @@ impl EventLoop {
         let Phase::Http(h) = &mut conn.phase else {
             return;
         };
-        let was_empty = h.inbuf.is_empty();
+        let was_between = h.between_requests();
         // A body is read only once its head was admitted.
         let cap = h.read_cap(limits.max_head);
         let read = match h.pending.as_mut().map(|p| (p.head.body_len, &mut p.body)) {
@@ -34,7 +34,7 @@ impl EventLoop {
             Ok(s) => s,
             Err(_) => return self.remove(key),
         };
-        if was_empty && !h.inbuf.is_empty() && h.served > 0 {
+        if was_between && !h.inbuf.is_empty() && h.served > 0 {
             // The next request's first byte starts its own 10 s clock.
             if h.set_deadline(now.mono + self.config.request_timeout) {
                 self.wheel

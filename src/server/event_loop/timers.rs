@@ -85,7 +85,7 @@ impl EventLoop {
                     .set(key, kind::HTTP, at, Timer::Http(key, generation));
             }
         }
-        if h.inbuf.is_empty() && h.served > 0 {
+        if h.between_requests() && h.served > 0 {
             // An idle keep-alive connection: just close it.
             return self.remove(key);
         }
