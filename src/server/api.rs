@@ -206,7 +206,8 @@ pub fn handle(req: &mut Request, ctx: &mut Ctx<'_>) -> Routed {
 
 /// [`admit`]'s checks, in order: route (404), Host/Origin/peer/token (403,
 /// 401), method (405), a body where none is taken (413), Content-Type
-/// (415), the session named in the path (404/410), the session cap (429).
+/// and Content-Encoding (415), the session named in the path (404/410),
+/// the session cap (429).
 fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Response> {
     let Some(route) = Route::parse(&req.path) else {
         return Err(Response::error(
@@ -243,6 +244,20 @@ fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Res
             415,
             "UNSUPPORTED_MEDIA_TYPE",
             "request bodies must be sent as Content-Type: application/json",
+        ));
+    }
+    // Bodies are read as they are: a compressed one would be refused as
+    // malformed JSON (and told to the session's devices), only later.
+    if let Some(coding) = req.header("content-encoding").filter(|c| {
+        c.split(',')
+            .any(|t| !t.trim().eq_ignore_ascii_case("identity"))
+    }) {
+        return Err(Response::error(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            &format!(
+                "request bodies must be sent uncompressed (Content-Encoding: {coding} is not accepted); send the JSON as it is"
+            ),
         ));
     }
     match &route {

@@ -521,6 +521,50 @@ fn non_json_post_bodies_are_415() {
 }
 
 #[test]
+fn compressed_post_bodies_are_415_from_the_head() {
+    let server = TestServer::start();
+    let session = server.session();
+    let body = schema(json!([text("a", "1")])).to_string();
+    for coding in ["gzip", "br", "deflate", "gzip, identity", "x-unknown"] {
+        let (status, _, r) = request(
+            server.addr,
+            "POST",
+            &format!("/send/{session}"),
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", coding),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 415, "{coding}: {r}");
+        assert_eq!(r["code"], "UNSUPPORTED_MEDIA_TYPE", "{coding}: {r}");
+        let message = r["error"].as_str().unwrap_or_default();
+        assert!(message.contains("uncompressed"), "{coding}: {r}");
+    }
+    // Decided from the head: the answer comes with none of the body sent.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    let head = format!(
+        "POST /send/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 5000\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut s, head.as_bytes()).unwrap();
+    assert_eq!(crate::hostile::read_response(&mut s).0, 415);
+    // `identity` is no coding at all.
+    let (status, _, r) = request(
+        server.addr,
+        "POST",
+        &format!("/send/{session}"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "Identity"),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(status, 200, "{r}");
+    // Nothing was pushed by the refused requests.
+    assert_eq!(r["sequenceNumber"], 1);
+}
+
+#[test]
 fn bodies_over_the_limit_are_413() {
     let server = TestServer::with(|c| c.max_body_bytes = 1024);
     let session = server.session();
