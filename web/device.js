@@ -55,7 +55,7 @@ const checksum = (s) => crc32(enc.encode(canonical(s)));
 // ---- the schema as held: nodes indexed by id (node, parent array, parent
 // node, element)
 let schema = null, seq = 0, sum = '';
-const idx = new Map();
+let idx = new Map();
 const root = $('lm-root');
 const index = (n, arr, up) => {
   if (!n || typeof n !== 'object') return;
@@ -106,7 +106,7 @@ const applyDelta = (d) => {
     if (later.length === todo.length) throw new Error('modified node ' + JSON.stringify(later[0] && later[0].id) + ' is not in the schema');
     todo = later;
   }
-  if (lost) root.replaceChildren(...schema.nodes.map(build));
+  if (lost) show(schema.nodes);
   for (const n of d.added || []) {
     schema.nodes.push(n);
     index(n, schema.nodes, null);
@@ -118,12 +118,25 @@ const applyDelta = (d) => {
     if (mc[k] === null) delete schema[k]; else schema[k] = mc[k];
   }
 };
+// A whole schema: indexed and built aside, and only then put in place, so
+// that one which cannot be shown leaves the page as it was.
 const setFull = (s) => {
+  if (!s || typeof s !== 'object') throw new Error('the schema is not an object');
+  const held = idx;
+  idx = new Map();
+  try {
+    if (!Array.isArray(s.nodes)) s.nodes = [];
+    for (const n of s.nodes) index(n, s.nodes, null);
+    show(s.nodes);
+  } catch (e) { idx = held; throw e; }
   schema = s;
-  idx.clear();
-  if (!Array.isArray(s.nodes)) s.nodes = [];
-  for (const n of s.nodes) index(n, s.nodes, null);
-  root.replaceChildren(...s.nodes.map(build));
+};
+// The page's elements for these top-level nodes (one fragment: spreading
+// 100,000 children into one call would overflow the stack).
+const show = (nodes) => {
+  const f = document.createDocumentFragment();
+  for (const n of nodes) f.appendChild(build(n));
+  root.replaceChildren(f);
 };
 
 // ---- UI state the user made (typed text, switches, scroll offsets, focus),
@@ -181,7 +194,9 @@ const reapply = (el, id) => {
 };
 
 // ---- rendering: Lumora IR types and React-Native-style props as HTML
-const KIND = {};
+// Lookup tables without a prototype: a type or prop named `constructor`
+// or `__proto__` is just an unknown name.
+const KIND = Object.create(null);
 const kinds = {
   v: 'view container column box stack vstack card screen safeareaview keyboardavoidingview fragment section div form header footer main nav',
   r: 'row hstack',
@@ -203,9 +218,9 @@ const PX = new Set(('width height minWidth maxWidth minHeight maxHeight padding 
   'fontSize lineHeight letterSpacing top left right bottom gap rowGap columnGap flexBasis').split(' '));
 const KEEP = new Set(('color backgroundColor borderColor borderTopColor borderBottomColor borderLeftColor borderRightColor borderStyle opacity flexDirection justifyContent alignItems alignSelf alignContent ' +
   'flexWrap flexGrow flexShrink position zIndex fontWeight fontStyle fontFamily textAlign textTransform overflow display aspectRatio').split(' '));
-const PAIRS = { paddingHorizontal: ['paddingLeft', 'paddingRight'], paddingVertical: ['paddingTop', 'paddingBottom'], marginHorizontal: ['marginLeft', 'marginRight'], marginVertical: ['marginTop', 'marginBottom'] };
+const PAIRS = Object.assign(Object.create(null), { paddingHorizontal: ['paddingLeft', 'paddingRight'], paddingVertical: ['paddingTop', 'paddingBottom'], marginHorizontal: ['marginLeft', 'marginRight'], marginVertical: ['marginTop', 'marginBottom'] });
 const styleOf = (p) => {
-  const out = {};
+  const out = Object.create(null);
   for (const k in p) if (PX.has(k) || KEEP.has(k) || k in PAIRS || k === 'flex' || k === 'textDecorationLine') out[k] = p[k];
   const add = (s) => {
     if (Array.isArray(s)) s.forEach(add);
@@ -282,7 +297,7 @@ const build = (n) => {
 };
 
 // ---- connection, updates, acks
-let ws = null, state = 'connecting', tries = 0, timer = 0, pinger = 0, pongDue = 0, epoch = null;
+let ws = null, state = 'connecting', tries = 0, timer = 0, pongTimer = 0, epoch = null;
 let last = { kind: '-', ms: 0, ok: null }, stop = false, resumes = 0;
 const devId = (() => {
   try {
@@ -308,7 +323,7 @@ const received = (n, kind, expected, t0, apply, preserve) => {
   try {
     apply();
     // UI state reset: the nodes the update left alone are rebuilt too.
-    if (preserve === false && kind === 'incremental') root.replaceChildren(...schema.nodes.map(build));
+    if (preserve === false && kind === 'incremental') show(schema.nodes);
     restore(preserve === false ? null : f);
     const got = checksum(schema);
     if (expected && got !== String(expected).toLowerCase()) err = 'checksum mismatch: expected ' + expected + ', computed ' + got;
@@ -317,7 +332,7 @@ const received = (n, kind, expected, t0, apply, preserve) => {
   const ms = performance.now() - t0;
   seq = n;
   last = { kind, ms, ok: !err };
-  if (!err) { clearError(); meta(); }
+  if (!err) { clearError(); meta(); } else showError({ code: 'UPDATE_FAILED', message: err }, 'Cannot show update #' + n);
   return err;
 };
 
@@ -326,7 +341,8 @@ const onMessage = (ev) => {
   let m;
   try { m = JSON.parse(ev.data); } catch (_) { return; }
   const p = m && m.payload || {};
-  pongDue = 0;
+  // Anything from the server shows the link is alive.
+  clearTimeout(pongTimer);
   switch (m.type) {
     case 'connected': {
       state = 'connected'; tries = 0;
@@ -335,8 +351,9 @@ const onMessage = (ev) => {
       // one more than the number held.
       if (p.resumed === true && schema) { resumes++; break; }
       if (p.initialSchema) {
-        const err = received(p.sequenceNumber, 'full', p.checksum, t0, () => setFull(p.initialSchema));
-        if (err) send('reload', { reason: 'error', error: err });
+        // A whole schema that fails is not asked for again: it would fail
+        // the same way (the overlay says why).
+        received(p.sequenceNumber, 'full', p.checksum, t0, () => setFull(p.initialSchema));
       } else { seq = p.sequenceNumber; }
       break;
     }
@@ -349,7 +366,9 @@ const onMessage = (ev) => {
       const applyTime = Math.round((performance.now() - t0) * 1000) / 1000;
       if (!err) last.ms = applyTime;
       send('ack', err ? { sequenceNumber: n, success: false, error: err, applyTime } : { sequenceNumber: n, success: true, applyTime });
-      if (err) { sum = ''; send('reload', { reason: 'error', error: err }); }
+      // A failed delta: the whole schema puts the page right. A failed
+      // full update is not asked for again (it would fail the same way).
+      if (err && p.type !== 'full') { sum = ''; send('reload', { reason: 'error', error: err }); }
       break;
     }
     case 'error':
@@ -375,26 +394,43 @@ const connect = () => {
     send('connect', payload);
   };
   s.onmessage = onMessage;
-  s.onclose = (ev) => {
-    if (s !== ws) return;
-    ws = null;
-    const fatal = { 1000: 'the session was closed on the server', 4410: 'the session expired', 4426: 'this page speaks another protocol version', 4400: 'no session in the URL' }[ev.code];
-    if (fatal) { state = 'closed: ' + fatal; stop = true; bar(); return; }
-    tries++;
-    // 200 ms doubling to 10 s, each a random 50-100 %.
-    const delay = Math.min(10000, 200 * 2 ** Math.min(tries - 1, 6)) * (0.5 + Math.random() / 2);
-    state = (ev.code === 4404 ? 'session not found (is the server running with it?); ' : '') + 'reconnecting in ' + (delay / 1000).toFixed(1) + ' s';
-    bar();
-    timer = setTimeout(connect, delay);
-  };
+  s.onclose = (ev) => dropped(s, ev.code);
 };
-// Protocol ping every 30 s; no answer within 10 s means a dead link.
-pinger = setInterval(() => {
-  if (!ws || ws.readyState !== 1) return;
-  if (pongDue && Date.now() > pongDue) { ws.close(); return; }
+// The connection `s` is gone (closed with `code`): stop, or reconnect.
+const dropped = (s, code) => {
+  if (s !== ws) return;
+  ws = null;
+  clearTimeout(pongTimer);
+  const fatal = { 1000: 'the session was closed on the server', 4410: 'the session expired', 4426: 'this page speaks another protocol version', 4400: 'no session in the URL' }[code];
+  if (fatal) { state = 'closed: ' + fatal; stop = true; bar(); return; }
+  tries++;
+  // 200 ms doubling to 10 s, each a random 50-100 %.
+  const delay = Math.min(10000, 200 * 2 ** Math.min(tries - 1, 6)) * (0.5 + Math.random() / 2);
+  state = (code === 4404 ? 'session not found (is the server running with it?); ' : '') + 'reconnecting in ' + (delay / 1000).toFixed(1) + ' s';
+  bar();
+  timer = setTimeout(connect, delay);
+};
+// A protocol ping; nothing back within 10 s means a dead link (a phone
+// that slept, a network that changed): the socket is dropped at once, not
+// closed (a close handshake on a dead link waits a minute), and the page
+// reconnects.
+const probe = () => {
+  const s = ws;
+  if (!s || s.readyState !== 1) return;
   send('ping', { status: 'idle' });
-  pongDue = Date.now() + 10000;
-}, 30000);
+  clearTimeout(pongTimer);
+  pongTimer = setTimeout(() => {
+    s.onclose = null;
+    s.onmessage = null;
+    try { s.close(); } catch (_) { /* already closing */ }
+    dropped(s, 1006);
+  }, 10000);
+};
+setInterval(probe, 30000);
+// Back in front (a phone unlocked, a tab shown) or back online: find out now
+// whether the link survived.
+document.addEventListener('visibilitychange', () => { if (!document.hidden) probe(); });
+window.addEventListener('online', probe);
 
 // ---- status bar, error overlay, inspector
 const bar = () => {
@@ -407,8 +443,8 @@ const meta = () => {
   $('lm-src').textContent = f || '';
   document.title = (f ? f + ' · ' : '') + 'Lumora device';
 };
-const showError = (p) => {
-  $('lm-err-t').textContent = (p.severity === 'fatal' ? 'Error' : 'Update refused') + ' (' + p.code + ')';
+const showError = (p, title) => {
+  $('lm-err-t').textContent = (title || (p.severity === 'fatal' ? 'Error' : 'Update refused')) + ' (' + p.code + ')';
   $('lm-err-m').textContent = String(p.message);
   $('lm-err').hidden = false;
 };
@@ -434,6 +470,6 @@ root.addEventListener('pointerleave', () => inspect(null, false));
 root.addEventListener('click', (e) => inspect(e.target, true));
 
 // For tests and curious developers: window.lumora.
-window.lumora = { checksum, canonical, crc32, reconnect() { if (ws) ws.close(); }, get schema() { return schema; }, get sequence() { return seq; }, get last() { return last; }, get state() { return state; }, get resumes() { return resumes; } };
+window.lumora = { checksum, canonical, crc32, reconnect() { if (ws) ws.close(); }, ping: probe, get schema() { return schema; }, get sequence() { return seq; }, get last() { return last; }, get state() { return state; }, get resumes() { return resumes; } };
 if (!sid) { state = 'closed: no session in the URL'; bar(); } else connect();
 })();

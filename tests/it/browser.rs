@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::io::Write as _;
 
 /// `lastAckSequence` and `lastAckSuccess` of the session's web device.
-fn web_ack(server: &TestServer, session: &str) -> Option<(u64, bool)> {
+pub(crate) fn web_ack(server: &TestServer, session: &str) -> Option<(u64, bool)> {
     let (_, h) = http(
         server.addr,
         "GET",

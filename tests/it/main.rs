@@ -15,6 +15,7 @@ mod amplification;
 mod backpressure;
 mod big_schemas;
 mod browser;
+mod browser_faults;
 mod browser_state;
 mod checksum_vectors;
 mod cli;
