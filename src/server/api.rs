@@ -366,23 +366,37 @@ fn send(req: &mut Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
     }
 }
 
-/// `?seconds=N` or `{"seconds": N}` extends by N seconds; default: the
-/// session lifetime.
+/// `?seconds=N` or `{"seconds": N}` extends by N seconds; default (no
+/// query, no body): the session lifetime. A body must be that object:
+/// anything else is refused, not read as "no body".
 fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
-    let from_body = || {
-        serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .and_then(|v| v.get("seconds").cloned())
-            .map(|v| v.to_string())
+    let bad = |message: &str| Response::error(400, "BAD_REQUEST", message);
+    let from_body = if req.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let value: Value = serde_json::from_slice(&req.body).map_err(|e| {
+            Response::error(
+                400,
+                "INVALID_MESSAGE",
+                &format!("the body is not JSON: {e}"),
+            )
+        })?;
+        let Value::Object(fields) = value else {
+            return Err(bad(r#"the body must be an object: {"seconds": N}"#));
+        };
+        if let Some(key) = fields.keys().find(|k| *k != "seconds") {
+            return Err(bad(&format!(
+                r#"unknown key {key:?}: the body takes only "seconds", as in {{"seconds": 3600}}"#
+            )));
+        }
+        fields.get("seconds").map(Value::to_string)
     };
-    let Some(raw) = req.query_param("seconds").or_else(from_body) else {
+    let Some(raw) = req.query_param("seconds").or(from_body) else {
         return Ok(config.hub.session_ttl);
     };
     match super::config::parse_decimal_seconds(&raw) {
         Some(s) if !s.is_zero() && s <= Duration::from_secs(7 * 86_400) => Ok(s),
-        _ => Err(Response::error(
-            400,
-            "BAD_REQUEST",
+        _ => Err(bad(
             "seconds must be a number between 0 and 604800 (7 days)",
         )),
     }

@@ -362,6 +362,36 @@ fn extend_moves_the_expiry_later() {
         );
         assert_eq!(status, 400, "seconds={bad}: {r}");
     }
+    // A body that is not `{"seconds": N}` is refused, not taken as none.
+    for (body, code) in [
+        (r#"{"seconds": 3600"#, "INVALID_MESSAGE"),
+        ("garbage", "INVALID_MESSAGE"),
+        (r#"{"secs": 3600}"#, "BAD_REQUEST"),
+        (r#"{"seconds": 3600, "extra": 1}"#, "BAD_REQUEST"),
+        ("[1, 2]", "BAD_REQUEST"),
+        (r#"{"seconds": "3600"}"#, "BAD_REQUEST"),
+    ] {
+        let (status, r) = crate::common::http_text(
+            server.addr,
+            "POST",
+            &format!("/session/{session}/extend"),
+            Some(body),
+        );
+        assert_eq!(
+            (status, r["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {r}"
+        );
+    }
+    // An extension never shortens a session.
+    let (status, r) = http(
+        server.addr,
+        "POST",
+        &format!("/session/{session}/extend?seconds=60"),
+        None,
+    );
+    assert_eq!(status, 200, "{r}");
+    assert!(r["expiresAt"].as_u64().unwrap() >= third, "{r}");
     let (status, r) = http(server.addr, "POST", "/session/nope/extend", None);
     assert_eq!(status, 404);
     assert_eq!(r["code"], "SESSION_NOT_FOUND");
