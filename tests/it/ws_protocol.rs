@@ -622,3 +622,53 @@ fn broken_frames_close_with_the_matching_code() {
             .is_empty()
     });
 }
+
+/// Messages that arrive in one read with a close frame, or before a frame
+/// that breaks the protocol, are all answered, in order, before the close.
+#[test]
+fn messages_read_with_a_close_are_answered_before_it() {
+    let server = TestServer::start();
+    let session = server.session();
+    let connect = Device::connect_msg(&session, "hasty").to_string();
+    let ping = Device::msg(&session, "ping", json!({})).to_string();
+    let frames = |tail: &[u8]| {
+        let mut all = crate::support::masked_frame(Frame::TEXT, connect.as_bytes());
+        all.extend(crate::support::masked_frame(Frame::TEXT, ping.as_bytes()));
+        all.extend_from_slice(tail);
+        all
+    };
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    let cases: [(&str, Vec<u8>, u16); 2] = [
+        (
+            "a close frame",
+            crate::support::masked_frame(Frame::CLOSE, &close),
+            1000,
+        ),
+        // An unmasked frame: a protocol error.
+        (
+            "an unmasked frame",
+            crate::support::frame_bytes(true, Frame::TEXT, b"{}", None),
+            1002,
+        ),
+    ];
+    for (what, tail, code) in cases {
+        let mut ws = RawWs::open(server.addr, &format!("/ws?session={session}"));
+        ws.stream.write_all(&frames(&tail)).unwrap();
+        let mut seen = Vec::new();
+        loop {
+            let f = ws
+                .read_frame(SOON)
+                .unwrap_or_else(|| panic!("{what}: ended after {seen:?}"));
+            match f.opcode {
+                Frame::TEXT => seen.push(f.json()["type"].as_str().unwrap_or("?").to_string()),
+                Frame::CLOSE => {
+                    assert_eq!(f.close().0, code, "{what}");
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(seen, ["connected", "pong"], "{what}");
+    }
+}

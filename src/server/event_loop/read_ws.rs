@@ -63,10 +63,9 @@ impl EventLoop {
                             self.hub.on_text(id, text.as_bytes(), now, &mut self.fx)
                         }
                         WsMessage::Binary(_) => self.hub.on_binary(id, now, &mut self.fx),
-                        WsMessage::Close(_) => {
-                            let _ = ws.ctx.flush(&mut io);
-                            break WsReadEnd::PeerClosed;
-                        }
+                        // Its reply is written once the messages read
+                        // before it are answered (below).
+                        WsMessage::Close(_) => break WsReadEnd::PeerClosed,
                         WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
                     }
                 }
@@ -97,12 +96,15 @@ impl EventLoop {
                 conn.peer
             );
         }
+        // The answers to the messages read come first: nothing may follow
+        // a close frame.
+        self.apply_effects(now);
         if end == WsReadEnd::Gone || flooding {
-            self.apply_effects(now);
             return self.remove(key);
         }
         match end {
             WsReadEnd::PeerClosed => {
+                self.answer_close(key);
                 self.hub.disconnect(id);
                 self.begin_close(key, now);
             }
@@ -113,5 +115,18 @@ impl EventLoop {
         }
         self.apply_effects(now);
         self.flush(key, now);
+    }
+
+    /// Queues the reply to the peer's close frame (tungstenite has it
+    /// ready since it read the frame).
+    fn answer_close(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Phase::WebSocket(ws) = &mut conn.phase else {
+            return;
+        };
+        let mut io = WsIo::new(&mut conn.sock, &mut conn.out);
+        let _ = ws.ctx.flush(&mut io);
     }
 }
