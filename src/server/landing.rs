@@ -20,6 +20,16 @@ pub struct Landing<'a> {
     pub advertised: &'a str,
 }
 
+/// Sessions shown whole (QR code, URLs, devices): the startup session and
+/// the newest. A QR code costs ~0.5 ms to draw, and the page is made on
+/// the loop's thread, so a server holding hundreds of sessions must not
+/// draw one for each on every load.
+const SHOWN_WHOLE: usize = 8;
+/// Further sessions listed one line each, at most.
+const LISTED: usize = 100;
+/// Devices listed per session, at most (`/session/:id/health` has all).
+const DEVICES_LISTED: usize = 50;
+
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}\
 h1{font-size:1.5em;margin:0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}\
 section{display:flex;gap:1.5em;flex-wrap:wrap;margin:1em 0}section svg{width:180px;height:180px}\
@@ -53,20 +63,51 @@ impl Landing<'_> {
             count(hub.session_count(), "session"),
             count(hub.device_count(), "device"),
         );
-        // Newest first; an insertion sort of a handful of sessions.
+        // The startup session first, then the newest.
+        let startup = hub.startup_session();
         let mut sessions: Vec<_> = hub.sessions().collect();
-        for i in 1..sessions.len() {
-            let mut j = i;
-            while j > 0 && sessions[j - 1].created_at_ms < sessions[j].created_at_ms {
-                sessions.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        sessions.sort_by_key(|s| {
+            (
+                Some(s.id.as_ref()) != startup,
+                std::cmp::Reverse(s.created_at_ms),
+            )
+        });
         if sessions.is_empty() {
             out.push_str("<p>No sessions. <code>POST /session/new</code> creates one.</p>");
         }
-        for s in sessions {
+        for s in sessions.iter().take(SHOWN_WHOLE) {
             self.session(&mut out, &s.id);
+        }
+        let rest = sessions.get(SHOWN_WHOLE..).unwrap_or_default();
+        if !rest.is_empty() {
+            let _ = write!(
+                out,
+                "<h3>{} more</h3><table><tr><th>session</th><th>state</th><th>devices</th><th>expires in</th></tr>",
+                count(rest.len(), "session")
+            );
+            for s in rest.iter().take(LISTED) {
+                let id = esc(&s.id);
+                let state = match &s.schema {
+                    Some(_) => format!("update #{}", s.sequence),
+                    None => "no schema yet".into(),
+                };
+                let _ = write!(
+                    out,
+                    "<tr><td><a href=\"/session/{id}\"><code>{id}</code></a> · <a href=\"{}\">web device</a></td>\
+                     <td>{state}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&page_path(s.id.as_ref())),
+                    s.devices.len(),
+                    self.now_until(s.expires_at_ms),
+                );
+            }
+            out.push_str("</table>");
+            if rest.len() > LISTED {
+                let _ = write!(
+                    out,
+                    "<p class=\"dim\">and {} not listed here (<code>GET /session/:id</code> shows any).</p>",
+                    count(rest.len() - LISTED, "more session")
+                );
+            }
         }
         out.push_str("<h2>Last updates</h2>");
         let mut any = false;
@@ -142,10 +183,17 @@ impl Landing<'_> {
             out.push_str(
                 "<table><tr><th>device</th><th>platform</th><th>health</th><th>last ack</th><th>apply time</th></tr>",
             );
-            for d in &devices {
+            for d in devices.iter().take(DEVICES_LISTED) {
                 device_row(out, d);
             }
             out.push_str("</table>");
+            if devices.len() > DEVICES_LISTED {
+                let _ = write!(
+                    out,
+                    "<p class=\"dim\">and {} not listed here (<a href=\"/session/{id}/health\">health</a> has them all).</p>",
+                    count(devices.len() - DEVICES_LISTED, "more device")
+                );
+            }
         }
         out.push_str("</div></section>");
     }

@@ -155,3 +155,52 @@ fn other_machines_need_the_token() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&session));
 }
+
+/// With many sessions the page stays small and quick to make: the
+/// startup session and the newest are shown whole, the next 100 listed, the
+/// rest counted; a session's devices are listed up to 50.
+#[test]
+fn many_sessions_and_devices_are_shown_in_part() {
+    let server = TestServer::start();
+    let ids: Vec<String> = (0..129).map(|_| server.session()).collect();
+    // Created a millisecond later than all the others: the newest.
+    let before = crate::support::now_ms();
+    while crate::support::now_ms() == before {
+        std::hint::spin_loop();
+    }
+    let busy = server.session();
+    let devices: Vec<Device> = (0..53)
+        .map(|i| Device::connected(server.addr, &busy, &format!("phone-{i}")).0)
+        .collect();
+    let (status, _, page) = get_page(&server);
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<svg").count(), 8, "sessions drawn whole");
+    assert!(
+        page.contains(&format!("Session <code>{busy}</code>")),
+        "the newest not drawn"
+    );
+    let drawn = ids
+        .iter()
+        .filter(|id| page.contains(&format!("Session <code>{id}</code>")))
+        .count();
+    assert!((6..=7).contains(&drawn), "{drawn} of the others drawn");
+    assert_eq!(
+        page.matches("\">web device</a></td>").count(),
+        100,
+        "sessions listed"
+    );
+    let (_, stats) = crate::common::http(server.addr, "GET", "/stats", None);
+    let total = stats["sessions"].as_u64().expect("sessions in /stats") as usize;
+    assert!(
+        page.contains(&format!(
+            "and {} more sessions not listed here",
+            total - 108
+        )),
+        "{total} sessions"
+    );
+    // The busy session's devices: 50 rows, the rest counted.
+    assert_eq!(page.matches("<td>test phone-").count(), 50);
+    assert!(page.contains("and 3 more devices not listed here"));
+    assert!(page.len() < 150_000, "{} bytes", page.len());
+    drop(devices);
+}
