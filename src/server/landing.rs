@@ -7,7 +7,7 @@
 use super::http::Response;
 use super::urls::{page_path, page_url, ws_url};
 use crate::cli::qr::{Ecc, QrCode};
-use crate::hub::{DeviceHealth, Hub, Now};
+use crate::hub::{DeviceHealth, Hub, Now, Session};
 use std::fmt::Write as _;
 
 /// Everything the page shows.
@@ -63,29 +63,35 @@ impl Landing<'_> {
             count(hub.session_count(), "session"),
             count(hub.device_count(), "device"),
         );
-        // The startup session first, then the newest.
+        // The startup session first, then the newest: only those shown are
+        // kept in order (each put in place among at most 108).
         let startup = hub.startup_session();
-        let mut sessions: Vec<_> = hub.sessions().collect();
-        sessions.sort_by_key(|s| {
-            (
-                Some(s.id.as_ref()) != startup,
-                std::cmp::Reverse(s.created_at_ms),
-            )
-        });
-        if sessions.is_empty() {
+        let mut shown: Vec<&Session> = Vec::new();
+        for s in hub.sessions() {
+            let first = |x: &Session| Some(x.id.as_ref()) == startup;
+            let at = shown
+                .iter()
+                .position(|t| !first(t) && (first(s) || t.created_at_ms < s.created_at_ms))
+                .unwrap_or(shown.len());
+            if at < SHOWN_WHOLE + LISTED {
+                shown.insert(at, s);
+                shown.truncate(SHOWN_WHOLE + LISTED);
+            }
+        }
+        if shown.is_empty() {
             out.push_str("<p>No sessions. <code>POST /session/new</code> creates one.</p>");
         }
-        for s in sessions.iter().take(SHOWN_WHOLE) {
+        for s in shown.iter().take(SHOWN_WHOLE) {
             self.session(&mut out, &s.id);
         }
-        let rest = sessions.get(SHOWN_WHOLE..).unwrap_or_default();
-        if !rest.is_empty() {
+        let more = hub.session_count().saturating_sub(SHOWN_WHOLE);
+        if more > 0 {
             let _ = write!(
                 out,
                 "<h3>{} more</h3><table><tr><th>session</th><th>state</th><th>devices</th><th>expires in</th></tr>",
-                count(rest.len(), "session")
+                count(more, "session")
             );
-            for s in rest.iter().take(LISTED) {
+            for s in shown.iter().skip(SHOWN_WHOLE) {
                 let id = esc(&s.id);
                 let state = match &s.schema {
                     Some(_) => format!("update #{}", s.sequence),
@@ -101,11 +107,11 @@ impl Landing<'_> {
                 );
             }
             out.push_str("</table>");
-            if rest.len() > LISTED {
+            if more > LISTED {
                 let _ = write!(
                     out,
                     "<p class=\"dim\">and {} not listed here (<code>GET /session/:id</code> shows any).</p>",
-                    count(rest.len() - LISTED, "more session")
+                    count(more - LISTED, "more session")
                 );
             }
         }
