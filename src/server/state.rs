@@ -74,6 +74,23 @@ pub struct Restored {
     pub expired: usize,
 }
 
+/// A state file's bytes; an error for anything but a regular file. It is
+/// opened without blocking, so a FIFO (or a device) put in the directory is
+/// refused at once instead of hanging the start.
+fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Opens (creating it if needed) the state directory `dir` and reads what
 /// it holds. `Err` is a one-line warning: no state will be kept.
 pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
@@ -95,7 +112,7 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
     })?;
     let mut restored = Restored::default();
     let server = dir.join(SERVER_FILE);
-    match fs::read(&server) {
+    match read_regular(&server) {
         Ok(bytes) => match decode_server(&bytes) {
             Ok((epoch, startup)) => {
                 restored.epoch = Some(epoch);
@@ -120,7 +137,7 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
         if !(name.starts_with(SESSION_PREFIX) && name.ends_with(SESSION_SUFFIX)) {
             continue;
         }
-        let result = fs::read(&path)
+        let result = read_regular(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| decode_session(&b).map_err(|e: FormatError| e.to_string()));
         match result {

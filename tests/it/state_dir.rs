@@ -441,6 +441,33 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
     }
 }
 
+/// A FIFO where a state file should be (as session file or server.json)
+/// is moved aside like a damaged file; reading it must not hang the start.
+#[test]
+fn a_fifo_in_the_state_dir_is_moved_aside_without_hanging_the_start() {
+    for name in [
+        "session-6b1f3c2e-0d4a-4f5b-8c9d-0e1f2a3b4c5d.state",
+        "server.json",
+    ] {
+        let (dir, port, file) = seeded(name, b"");
+        std::fs::remove_file(&file).unwrap();
+        let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let port_arg = port.to_string();
+        let mut s = Served::start(&[
+            "--port",
+            &port_arg,
+            "--strict-port",
+            "--state-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let line = s.stderr_line("moved it to");
+        assert!(line.contains("not a regular file"), "{name}: {line}");
+        assert_eq!(s.push(&v(2))["sequenceNumber"], 1, "{name}");
+    }
+}
+
 #[test]
 fn a_state_dir_that_cannot_be_a_directory_warns_and_serves() {
     let dir = TempDir::new("state");
