@@ -122,14 +122,18 @@ fn open_state(config: &mut Config, port: u16) -> Option<(state::Writer, state::R
     let base = config.state_dir.as_ref()?;
     let dir = state::port_dir(base, port);
     let started = std::time::Instant::now();
-    let restored = match state::open(&dir, Now::current().wall_ms) {
+    let mut restored = match state::open(&dir, Now::current().wall_ms) {
         Ok(r) => r,
         Err(warning) => {
             log::warn!("state: {warning}");
             return None;
         }
     };
-    let writer = match state::Writer::start(dir.clone(), config.state_write_interval) {
+    let writer = match state::Writer::start(
+        dir.clone(),
+        config.state_write_interval,
+        restored.lock.take(),
+    ) {
         Ok(w) => w,
         Err(e) => {
             log::warn!(

@@ -72,7 +72,36 @@ pub struct Restored {
     pub set_aside: usize,
     /// Expired sessions deleted.
     pub expired: usize,
+    /// The directory's lock, held while this server writes there
+    /// ([`Writer::start`] keeps it).
+    pub lock: Option<File>,
 }
+
+/// Takes the directory's lock (`flock` on its `lock` file), so that a second
+/// server given the same directory and port (on another address, say)
+/// neither reads nor overwrites this one's files.
+fn lock(dir: &Path) -> Result<File, String> {
+    use std::os::fd::AsRawFd as _;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| format!("cannot lock state directory {}: {e}", dir.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!(
+            "state directory {} is in use by another server on this port (another address?); \
+             this one keeps its sessions in memory only: give it its own --state-dir",
+            dir.display()
+        ));
+    }
+    Ok(file)
+}
+
+/// The lock file's name in a port's directory.
+const LOCK_FILE: &str = "lock";
 
 /// A state file's bytes; an error for anything but a regular file. It is
 /// opened without blocking, so a FIFO (or a device) put in the directory is
@@ -110,7 +139,10 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
             dir.display()
         )
     })?;
-    let mut restored = Restored::default();
+    let mut restored = Restored {
+        lock: Some(lock(dir)?),
+        ..Restored::default()
+    };
     let server = dir.join(SERVER_FILE);
     match read_regular(&server) {
         Ok(bytes) => match decode_server(&bytes) {
@@ -293,11 +325,13 @@ struct Queue {
 pub struct Writer {
     queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
+    /// The directory's lock, released when the writer goes.
+    _lock: Option<File>,
 }
 
 impl Writer {
-    /// Starts the writer for `dir`.
-    pub fn start(dir: PathBuf, interval: Duration) -> io::Result<Writer> {
+    /// Starts the writer for `dir`, holding its `lock` from [`open`].
+    pub fn start(dir: PathBuf, interval: Duration, lock: Option<File>) -> io::Result<Writer> {
         let queue = Arc::new(Queue::default());
         let q = queue.clone();
         let thread = std::thread::Builder::new()
@@ -306,6 +340,7 @@ impl Writer {
         Ok(Writer {
             queue,
             thread: Some(thread),
+            _lock: lock,
         })
     }
 

@@ -33,14 +33,12 @@ impl Served {
     }
 
     fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Served {
-        let mut cmd = binary(&[
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--no-qr",
-            "--coalesce-ms",
-            "0",
-        ]);
+        Served::start_on([127, 0, 0, 1], args, tweak)
+    }
+
+    fn start_on(host: [u8; 4], args: &[&str], tweak: impl FnOnce(&mut Command)) -> Served {
+        let ip = std::net::Ipv4Addr::from(host).to_string();
+        let mut cmd = binary(&["serve", "--host", &ip, "--no-qr", "--coalesce-ms", "0"]);
         cmd.args(args);
         tweak(&mut cmd);
         let mut child = cmd.spawn().expect("spawn the server");
@@ -59,7 +57,7 @@ impl Served {
         let session = session.split_whitespace().nth(1).unwrap().to_string();
         Served {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::from((host, port)),
             session,
             err,
             err_seen: Vec::new(),
@@ -438,6 +436,43 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
         assert_ne!(s.session, id, "{what}");
         assert_eq!(s.push(&v(2))["sequenceNumber"], 1, "{what}");
         assert_eq!(http(s.addr, "GET", "/health", None).0, 200, "{what}");
+    }
+}
+
+/// Two servers on one port (two addresses) given one state directory: the
+/// second is told the directory is in use and keeps its sessions in memory,
+/// so neither reads nor overwrites the other's files.
+#[test]
+fn a_state_dir_in_use_by_another_server_is_left_to_it() {
+    let dir = TempDir::new("state");
+    let port = free_port().to_string();
+    let args = [
+        "--port",
+        &port,
+        "--strict-port",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let first = Served::start(&args);
+    assert_eq!(first.push(&v(1))["sequenceNumber"], 1);
+    let mut second = Served::start_on([127, 0, 0, 2], &args, |_| {});
+    let line = second.stderr_line("in use by another server");
+    assert!(line.contains("--state-dir"), "{line}");
+    // Not the first one's startup session: nothing was read.
+    assert_ne!(second.session, first.session);
+    assert_eq!(second.push(&v(2))["sequenceNumber"], 1);
+    // The first one's file still holds its own push.
+    let file = dir
+        .path()
+        .join(format!("port-{port}"))
+        .join(format!("session-{}.state", first.session));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(&file).is_ok_and(|b| b.windows(9).any(|w| w == b"version 1")) {
+        assert!(
+            Instant::now() < deadline,
+            "the first server's push never reached its file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
