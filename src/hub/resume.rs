@@ -136,18 +136,51 @@ impl Hub {
         if let Some(e) = epoch {
             self.epoch = e.into();
         }
-        for s in sessions {
-            if s.expires_at_ms <= now.wall_ms {
-                self.forget(&s.id);
-                continue;
-            }
-            if self.sessions.len() >= self.cfg.max_sessions {
+        let (mut sessions, expired): (Vec<_>, Vec<_>) = sessions
+            .into_iter()
+            .partition(|s| s.expires_at_ms > now.wall_ms);
+        for s in expired {
+            self.forget(&s.id);
+        }
+        // Over --max-sessions (a lower limit than before, or sessions made
+        // after the startup one was deleted): the startup session and the
+        // newest are restored, and a slot is left for a new startup
+        // session when it is not among them, so the server always starts.
+        let is_startup = |s: &SessionSnapshot| startup.as_deref() == Some(&*s.id);
+        let room = self.cfg.max_sessions.saturating_sub(self.sessions.len());
+        if sessions.len() > room.saturating_sub(1) {
+            let has_startup = sessions.iter().any(is_startup);
+            // Other sessions kept: the startup one has its slot either way.
+            let others = room.saturating_sub(1);
+            let mut times: Vec<u64> = sessions
+                .iter()
+                .filter(|s| !is_startup(s))
+                .map(|s| s.created_at_ms)
+                .collect();
+            if times.len() > others {
+                times.sort_unstable();
+                let newest_from = times.get(times.len() - others).copied().unwrap_or(u64::MAX);
+                let mut kept = 0;
+                sessions.retain(|s| {
+                    let keep = is_startup(s) || (s.created_at_ms >= newest_from && kept < others);
+                    kept += usize::from(keep && !is_startup(s));
+                    keep
+                });
                 // Kept on disk for a server with a higher --max-sessions.
                 log::warn!(
-                    "state: more stored sessions than --max-sessions; not all were restored"
+                    "state: {} stored session(s) not restored (the oldest): more than --max-sessions ({}) allows{}; \
+                     their files stay for a server with a higher limit",
+                    times.len() - kept,
+                    self.cfg.max_sessions,
+                    if has_startup {
+                        ""
+                    } else {
+                        " with a new startup session"
+                    },
                 );
-                continue;
             }
+        }
+        for s in sessions {
             let left = Duration::from_millis(s.expires_at_ms - now.wall_ms);
             let mut history = self.new_history();
             for e in s.history {

@@ -72,11 +72,22 @@ impl Server {
         let handle = Handle { tx, waker };
         let mut event_loop = EventLoop::new(poll, listener, config, rx, advertised);
         if let Some((writer, restored)) = state {
+            let (took, expired) = (restored.took, restored.expired);
             event_loop.hub.restore(
                 restored.epoch,
                 restored.startup,
                 restored.sessions,
                 Now::current(),
+            );
+            log::info!(
+                "state: {} session(s) restored from {} in {:.1} ms{}",
+                event_loop.hub.session_count(),
+                writer.dir().display(),
+                took.as_secs_f64() * 1000.0,
+                match expired {
+                    0 => String::new(),
+                    n => format!(", {n} expired one(s) deleted"),
+                }
             );
             event_loop.state = Some(writer);
         }
@@ -143,16 +154,7 @@ fn open_state(config: &mut Config, port: u16) -> Option<(state::Writer, state::R
         }
     };
     config.hub.persist = true;
-    log::info!(
-        "state: {} session(s) restored from {} in {:.1} ms{}",
-        restored.sessions.len(),
-        dir.display(),
-        started.elapsed().as_secs_f64() * 1000.0,
-        match restored.expired {
-            0 => String::new(),
-            n => format!(", {n} expired one(s) deleted"),
-        }
-    );
+    restored.took = started.elapsed();
     Some((writer, restored))
 }
 

@@ -75,6 +75,8 @@ pub struct Restored {
     /// The directory's lock, held while this server writes there
     /// ([`Writer::start`] keeps it).
     pub lock: Option<File>,
+    /// How long reading the directory took.
+    pub took: Duration,
 }
 
 /// Takes the directory's lock (`flock` on its `lock` file), so that a second
@@ -323,6 +325,7 @@ struct Queue {
 
 /// The writer thread's end of the state directory.
 pub struct Writer {
+    dir: PathBuf,
     queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
     /// The directory's lock, released when the writer goes.
@@ -334,14 +337,21 @@ impl Writer {
     pub fn start(dir: PathBuf, interval: Duration, lock: Option<File>) -> io::Result<Writer> {
         let queue = Arc::new(Queue::default());
         let q = queue.clone();
+        let writes_to = dir.clone();
         let thread = std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || write_loop(&dir, interval, &q))?;
+            .spawn(move || write_loop(&writes_to, interval, &q))?;
         Ok(Writer {
+            dir,
             queue,
             thread: Some(thread),
             _lock: lock,
         })
+    }
+
+    /// The directory it writes to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Hands a change to the writer (never waits for a write).

@@ -439,6 +439,83 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
     }
 }
 
+/// More stored sessions than --max-sessions allows (the startup session
+/// deleted and others made, or a lower limit than before): the server
+/// starts, with the startup session (or room for a new one) and the newest,
+/// and says once how many it left on disk.
+#[test]
+fn a_full_state_dir_still_starts_with_its_startup_session() {
+    let dir = TempDir::new("state");
+    let port = free_port().to_string();
+    let state_dir = dir.path().to_str().unwrap().to_string();
+    let with_limit = |n: &str| {
+        [
+            "--port".to_string(),
+            port.clone(),
+            "--strict-port".into(),
+            "--state-dir".into(),
+            state_dir.clone(),
+            "--max-sessions".into(),
+            n.into(),
+        ]
+    };
+    let args = with_limit("5");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The startup session deleted, and the cap filled with others.
+    let s = Served::start(&args);
+    let (status, _) = http(s.addr, "DELETE", &format!("/session/{}", s.session), None);
+    assert_eq!(status, 200);
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let (status, r) = http(s.addr, "POST", "/session/new", None);
+        assert_eq!(status, 201, "{r}");
+        made.push(r["sessionId"].as_str().unwrap().to_string());
+        // Creation times a millisecond apart: "the newest" is one answer.
+        let t = crate::support::now_ms();
+        while crate::support::now_ms() == t {
+            std::hint::spin_loop();
+        }
+    }
+    s.stop();
+    let mut s = Served::start(&args);
+    let line = s.stderr_line("not restored");
+    assert!(line.contains("1 stored session(s)"), "{line}");
+    assert!(line.contains("with a new startup session"), "{line}");
+    assert!(!made.contains(&s.session), "a new startup session");
+    for id in &made[1..] {
+        assert_eq!(
+            http(s.addr, "GET", &format!("/session/{id}"), None).0,
+            200,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        http(s.addr, "GET", &format!("/session/{}", made[0]), None).0,
+        404
+    );
+    let startup = s.session.clone();
+    s.stop();
+    // A lower limit: the startup session and the two newest (the oldest
+    // one left on disk before is still there: three are left now).
+    let args = with_limit("3");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut s = Served::start(&args);
+    assert_eq!(s.session, startup, "the startup session kept its id");
+    let line = s.stderr_line("not restored");
+    assert!(line.contains("3 stored session(s)"), "{line}");
+    assert!(!line.contains("new startup session"), "{line}");
+    for id in &made[3..] {
+        assert_eq!(
+            http(s.addr, "GET", &format!("/session/{id}"), None).0,
+            200,
+            "{id}"
+        );
+    }
+    let (_, stats) = http(s.addr, "GET", "/stats", None);
+    assert_eq!(stats["sessions"], 3, "{stats}");
+    s.stop();
+}
+
 /// Two servers on one port (two addresses) given one state directory: the
 /// second is told the directory is in use and keeps its sessions in memory,
 /// so neither reads nor overwrites the other's files.
