@@ -425,6 +425,12 @@ fn write_loop(dir: &Path, interval: Duration, queue: &Queue) {
     let mut last_write: Option<Instant> = None;
     let mut failing = false;
     loop {
+        // While writes fail, what is pending is tried again once a second.
+        let interval = if failing {
+            interval.max(Duration::from_secs(1))
+        } else {
+            interval
+        };
         let pending = !sessions.is_empty() || server.is_some();
         // Nothing pending: wait for a change. Pending: until it is due.
         let due = pending.then(|| last_write.map_or_else(Instant::now, |t| t + interval));
@@ -463,13 +469,22 @@ fn write_loop(dir: &Path, interval: Duration, queue: &Queue) {
             }
         }
         if stop {
+            let unwritten = sessions.len() + usize::from(server.is_some());
+            if unwritten > 0 {
+                log::warn!(
+                    "state: {unwritten} change(s) could not be written to {} before exit; those sessions restart as they were last written",
+                    dir.display()
+                );
+            }
             return;
         }
     }
 }
 
-/// Writes every pending change; what fails is dropped (a later change of
-/// the same session will try again). Returns the first error.
+/// Writes every pending change. What fails stays pending, to be tried
+/// again (unless a later change of the same file replaces it): a push
+/// acknowledged while the disk was full reaches it once there is room.
+/// Returns the first error.
 fn flush(
     dir: &Path,
     sessions: &mut HashMap<Arc<str>, Pending>,
@@ -479,15 +494,17 @@ fn flush(
     if let Some(bytes) = server.take() {
         if let Err(e) = write_atomic(dir, SERVER_FILE, &[&bytes]) {
             first_error.get_or_insert(e);
+            *server = Some(bytes);
         }
     }
+    let mut failed = Vec::new();
     for (id, pending) in sessions.drain() {
         let name = file_name(&id);
-        let result = match pending {
+        let result = match &pending {
             Pending::Save(s) => {
-                let schema = schema_bytes(&s);
-                let head = encode_head(&s, &schema);
-                write_atomic(dir, &name, &session_file_parts(&s, &head, &schema))
+                let schema = schema_bytes(s);
+                let head = encode_head(s, &schema);
+                write_atomic(dir, &name, &session_file_parts(s, &head, &schema))
             }
             Pending::Remove => match fs::remove_file(dir.join(&name)) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -496,8 +513,10 @@ fn flush(
         };
         if let Err(e) = result {
             first_error.get_or_insert(e);
+            failed.push((id, pending));
         }
     }
+    sessions.extend(failed);
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),

@@ -667,6 +667,41 @@ fn a_disk_that_refuses_writes_is_one_warning_and_the_server_keeps_serving() {
     );
 }
 
+/// A write that fails is tried again until it succeeds: a push
+/// acknowledged while the file could not be written reaches the disk once
+/// it can, and survives a crash after that.
+#[test]
+fn a_failed_write_is_retried_until_it_lands() {
+    let dir = TempDir::new("state");
+    let port = free_port().to_string();
+    let args = [
+        "--port",
+        &port,
+        "--strict-port",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let mut s = Served::start(&args);
+    let port_dir = dir.path().join(format!("port-{port}"));
+    let file = port_dir.join(format!("session-{}.state", s.session));
+    // A directory where the file's temporary copy goes: its writes fail.
+    let blocker = port_dir.join(format!(".session-{}.state.tmp", s.session));
+    std::fs::create_dir(&blocker).unwrap();
+    assert_eq!(s.push(&v(1))["sequenceNumber"], 1);
+    s.stderr_line("cannot write to");
+    std::fs::remove_dir(&blocker).unwrap();
+    s.stderr_line("works again");
+    let written = std::fs::read(&file).unwrap();
+    assert!(
+        written.windows(9).any(|w| w == b"version 1"),
+        "the push is on disk"
+    );
+    s.kill();
+    let s = Served::start(&args);
+    let (_, info) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
+    assert_eq!(info["sequenceNumber"], 1, "{info}");
+}
+
 #[test]
 fn expired_sessions_are_deleted_from_disk() {
     let dir = TempDir::new("state");
