@@ -77,7 +77,16 @@ pub fn request(
             None => format!("cannot connect to {url}: no address"),
         })
     })?;
-    let exchange = |e: std::io::Error| RequestError::Exchange(format!("{url}: {e}"));
+    let exchange = |e: std::io::Error| {
+        RequestError::Exchange(match e.kind() {
+            // What a read or write timeout reports.
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+                "{url} took the connection but gave no answer within {} s (is a lumora-hr-mini server running there, and not stopped or busy?)",
+                timeout.as_secs()
+            ),
+            _ => format!("{url}: {e}"),
+        })
+    };
     stream.set_read_timeout(Some(timeout)).map_err(exchange)?;
     stream.set_write_timeout(Some(timeout)).map_err(exchange)?;
     let mut head = format!(

@@ -39,9 +39,26 @@ use std::process::ExitCode;
 
 /// Runs the command line with the process's arguments and environment.
 pub fn main() -> ExitCode {
-    let mut argv = std::env::args();
-    let program = argv.next().unwrap_or_else(|| "lumora-hr-mini".into());
-    let args: Vec<String> = argv.collect();
+    let mut argv = std::env::args_os();
+    let program = argv.next().map_or_else(
+        || "lumora-hr-mini".into(),
+        |p| p.to_string_lossy().into_owned(),
+    );
+    // Flags, URLs and paths are read as text: an argument that is not
+    // UTF-8 (a file name in another encoding) is a usage error, not a panic.
+    let mut args = Vec::new();
+    for arg in argv {
+        match arg.into_string() {
+            Ok(a) => args.push(a),
+            Err(raw) => {
+                complain!(
+                    "error: argument {:?} is not valid UTF-8; rename the file, or pass it on standard input (`push - < FILE`)",
+                    raw
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let token = std::env::var(args::TOKEN_ENV).ok();
     match args::parse(&args, token) {
         Ok(Command::Serve(opts)) => serve::run(*opts, &program),

@@ -65,14 +65,37 @@ pub fn push(opts: &PushOptions) -> Result<String, PushError> {
     let reply = http_client::request(&url, "POST", &path, Some(&body), token, TIMEOUT)
         .map_err(|e| connection_error(&url, e))?;
     match reply.status {
-        200 | 202 => Ok(describe_outcome(&json(&reply))),
-        404 | 410 if opts.session.is_some() => Err(PushError::Refused(format!(
+        200 | 202 => {
+            let answer = json(&reply);
+            if !answer["success"].is_boolean() {
+                return Err(not_ours(&url, &reply));
+            }
+            Ok(describe_outcome(&answer))
+        }
+        410 if opts.session.is_some() => Err(PushError::Refused(format!(
+            "{}\n(create a session with `curl -X POST {url}/session/new` and pass its sessionId, or drop --session to push to the startup session)",
+            refusal_message(&reply)
+        ))),
+        404 if opts.session.is_some() => Err(PushError::Refused(format!(
             "{}\n{}",
             refusal_message(&reply),
             unknown_session_hint(&url)
         ))),
         _ => Err(refusal(&reply)),
     }
+}
+
+/// A 200 that is not a lumora-hr-mini reply: another program on the port.
+fn not_ours(url: &HttpUrl, reply: &HttpResponse) -> PushError {
+    let text: String = String::from_utf8_lossy(&reply.body)
+        .chars()
+        .take(80)
+        .collect();
+    PushError::Local(format!(
+        "{url} answered HTTP {} but not as lumora-hr-mini does ({:?}): is another program on that port? pass --server URL",
+        reply.status,
+        text.trim()
+    ))
 }
 
 /// What to do when `--session` names a session the server does not have.
@@ -98,6 +121,19 @@ fn read_schema(file: &str) -> Result<Vec<u8>, PushError> {
         std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes).map(|_| ()))
     };
     match result {
+        Ok(()) if bytes.len() as u64 >= limit => {
+            // Over the limit the server would refuse: said here, with the
+            // real size (only limit + 1 bytes were read).
+            let what = match std::fs::metadata(file) {
+                Ok(m) if file != "-" => format!("{file} is {} bytes, over", m.len()),
+                _ if file == "-" => "standard input has more than".to_string(),
+                _ => format!("{file} has more than"),
+            };
+            Err(PushError::Local(format!(
+                "{what} the {} bytes (10 MiB) a schema may have: not pushed",
+                limit - 1
+            )))
+        }
         Ok(()) => Ok(bytes),
         Err(e) => Err(PushError::Local(format!(
             "cannot read {}: {e}",
@@ -114,15 +150,31 @@ fn startup_session(url: &HttpUrl, token: Option<&str>) -> Result<String, PushErr
         return Err(refusal(&reply));
     }
     if reply.status != 200 {
-        return Err(PushError::Refused(format!(
-            "{}\n(the server has no startup session to push to; pass --session ID)",
-            refusal_message(&reply)
-        )));
+        let body = json(&reply);
+        let hint = match (reply.status, body["code"].as_str()) {
+            (410, _) => format!(
+                "(the startup session expired: restart the server, which then makes a new one, or create one with `curl -X POST {url}/session/new` and pass its sessionId with --session)"
+            ),
+            (404, Some("SESSION_NOT_FOUND")) => {
+                "(the server has no startup session to push to (it was deleted); pass --session ID)"
+                    .into()
+            }
+            (404, _) => format!(
+                "(no /session/startup at {url}: is lumora-hr-mini running there, and is --server its root, with no path?)"
+            ),
+            _ => String::new(),
+        };
+        let message = refusal_message(&reply);
+        return Err(PushError::Refused(if hint.is_empty() {
+            message
+        } else {
+            format!("{message}\n{hint}")
+        }));
     }
     json(&reply)["sessionId"]
         .as_str()
         .map(String::from)
-        .ok_or_else(|| PushError::Refused("the server did not name its startup session".into()))
+        .ok_or_else(|| not_ours(url, &reply))
 }
 
 fn connection_error(url: &HttpUrl, e: RequestError) -> PushError {

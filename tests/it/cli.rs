@@ -328,6 +328,70 @@ fn push_exit_codes() {
     assert!(err.contains("cannot read /no/such/file.json"), "{err}");
 }
 
+/// `push` says what is wrong with what it was given or what answered:
+/// an argument that is not UTF-8, a file over the schema limit, a program
+/// on the port that is not lumora-hr-mini, a `--server` with a path.
+#[test]
+fn push_says_what_is_wrong_with_what_answered() {
+    use std::os::unix::ffi::OsStrExt;
+    let good = TempFile::with(&v(1).to_string());
+    // A file name that is not UTF-8: a usage error, not a crash.
+    let out = binary(&["push"])
+        .arg(std::ffi::OsStr::from_bytes(b"n\xffa.json"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not valid UTF-8"), "{err}");
+
+    // Over 10 MiB: refused here, with its real size.
+    let big = TempFile::with(&" ".repeat(15_000_000));
+    let (code, _, err) = run(
+        &["push", "--server", "http://127.0.0.1:9", big.path()],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is 15000000 bytes, over the 10485760 bytes"),
+        "{err}"
+    );
+
+    // Another program answering 200 to everything.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = other.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut c in other.incoming().flatten() {
+            let mut buf = [0u8; 65536];
+            let _ = std::io::Read::read(&mut c, &mut buf);
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+            // Read the rest until the client is done, so that closing
+            // never resets what it sent.
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            while std::io::Read::read(&mut c, &mut buf).is_ok_and(|n| n > 0) {}
+        }
+    });
+    let url = format!("http://{addr}");
+    for extra in [&["--session", "abc"][..], &[][..]] {
+        let mut args = vec!["push", "--server", &url];
+        args.extend_from_slice(extra);
+        args.push(good.path());
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 2, "{extra:?}: {out} {err}");
+        assert!(
+            err.contains("not as lumora-hr-mini does"),
+            "{extra:?}: {err}"
+        );
+    }
+
+    // A path after the server's address.
+    let s = Served::start(&["--no-qr"]);
+    let prefixed = format!("{}/prefix", s.server_url());
+    let (code, _, err) = run(&["push", "--server", &prefixed, good.path()], None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no /session/startup at"), "{err}");
+}
+
 #[test]
 fn push_replies_within_the_coalescing_window_promise_nothing() {
     let s = Served::start(&["--no-qr", "--coalesce-ms", "5000"]);
