@@ -37,6 +37,10 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
             opts.name
         );
     }
+    // With --quiet each reason for a lost connection is said once (a
+    // thousand devices losing the server would otherwise be a thousand
+    // lines, and silence would hide why devices never connect).
+    let mut reasons_said: Vec<String> = Vec::new();
     let result = fleet.run(|_, device, event| {
         let prefix = if multi {
             format!("[{}] ", device.name())
@@ -84,6 +88,13 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
             }
             FleetEvent::Disconnected { reason, retry_in } => {
                 if quiet {
+                    let reason = reason.to_string();
+                    if reasons_said.contains(&reason) || reasons_said.len() >= 20 {
+                        return;
+                    }
+                    let line = format!("{prefix}{reason}; retrying (said once with --quiet)");
+                    reasons_said.push(reason);
+                    say!("{line}");
                     return;
                 }
                 format!("{reason}; retrying in {:.1} s", retry_in.as_secs_f64())

@@ -603,6 +603,37 @@ fn many_devices_in_one_process_print_a_summary() {
     assert_eq!(fleet.exit_code(), 0);
 }
 
+/// `device --quiet` still says why devices lost the server, once per
+/// reason rather than once per device.
+#[test]
+fn quiet_devices_say_once_why_they_lost_the_server() {
+    let s = Served::start(&["--no-qr", "--quiet"]);
+    let mut fleet = Proc::spawn(&["device", &s.url, "--count", "20", "--quiet"]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
+        if body["connectedDevices"] == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "devices did not connect: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.proc.signal(libc::SIGTERM);
+    fleet.stdout_line("said once with --quiet");
+    fleet.signal(libc::SIGINT);
+    fleet.stdout_line("20 devices:");
+    let said = fleet
+        .out_seen
+        .iter()
+        .filter(|l| l.contains("said once with --quiet"))
+        .count();
+    assert!(
+        (1..=5).contains(&said),
+        "{said} lines:\n{}",
+        fleet.out_seen.join("\n")
+    );
+}
+
 #[test]
 fn watch_pushes_changes_and_refuses_a_broken_file() {
     let file = TempFile::with(&v(1).to_string());
