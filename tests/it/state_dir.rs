@@ -439,28 +439,46 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
     }
 }
 
+/// A state directory and a free port kept for it (state is kept per port),
+/// with the `serve` flags that use both.
+struct OnePort {
+    dir: TempDir,
+    port: String,
+}
+
+impl OnePort {
+    fn new() -> OnePort {
+        OnePort {
+            dir: TempDir::new("state"),
+            port: free_port().to_string(),
+        }
+    }
+
+    fn args(&self) -> [&str; 5] {
+        [
+            "--port",
+            &self.port,
+            "--strict-port",
+            "--state-dir",
+            self.dir.path().to_str().unwrap(),
+        ]
+    }
+
+    /// The directory this port's state goes in.
+    fn port_dir(&self) -> PathBuf {
+        self.dir.path().join(format!("port-{}", self.port))
+    }
+}
+
 /// More stored sessions than --max-sessions allows (the startup session
 /// deleted and others made, or a lower limit than before): the server
 /// starts, with the startup session (or room for a new one) and the newest,
 /// and says once how many it left on disk.
 #[test]
 fn a_full_state_dir_still_starts_with_its_startup_session() {
-    let dir = TempDir::new("state");
-    let port = free_port().to_string();
-    let state_dir = dir.path().to_str().unwrap().to_string();
-    let with_limit = |n: &str| {
-        [
-            "--port".to_string(),
-            port.clone(),
-            "--strict-port".into(),
-            "--state-dir".into(),
-            state_dir.clone(),
-            "--max-sessions".into(),
-            n.into(),
-        ]
-    };
+    let one = OnePort::new();
+    let with_limit = |n| [&one.args()[..], &["--max-sessions", n]].concat();
     let args = with_limit("5");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The startup session deleted, and the cap filled with others.
     let s = Served::start(&args);
     let (status, _) = http(s.addr, "DELETE", &format!("/session/{}", s.session), None);
@@ -498,7 +516,6 @@ fn a_full_state_dir_still_starts_with_its_startup_session() {
     // A lower limit: the startup session and the two newest (the oldest
     // one left on disk before is still there: three are left now).
     let args = with_limit("3");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut s = Served::start(&args);
     assert_eq!(s.session, startup, "the startup session kept its id");
     let line = s.stderr_line("not restored");
@@ -521,15 +538,8 @@ fn a_full_state_dir_still_starts_with_its_startup_session() {
 /// so neither reads nor overwrites the other's files.
 #[test]
 fn a_state_dir_in_use_by_another_server_is_left_to_it() {
-    let dir = TempDir::new("state");
-    let port = free_port().to_string();
-    let args = [
-        "--port",
-        &port,
-        "--strict-port",
-        "--state-dir",
-        dir.path().to_str().unwrap(),
-    ];
+    let one = OnePort::new();
+    let args = one.args();
     let first = Served::start(&args);
     assert_eq!(first.push(&v(1))["sequenceNumber"], 1);
     let mut second = Served::start_on([127, 0, 0, 2], &args, |_| {});
@@ -539,9 +549,8 @@ fn a_state_dir_in_use_by_another_server_is_left_to_it() {
     assert_ne!(second.session, first.session);
     assert_eq!(second.push(&v(2))["sequenceNumber"], 1);
     // The first one's file still holds its own push.
-    let file = dir
-        .path()
-        .join(format!("port-{port}"))
+    let file = one
+        .port_dir()
         .join(format!("session-{}.state", first.session));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read(&file).is_ok_and(|b| b.windows(9).any(|w| w == b"version 1")) {
@@ -672,17 +681,10 @@ fn a_disk_that_refuses_writes_is_one_warning_and_the_server_keeps_serving() {
 /// it can, and survives a crash after that.
 #[test]
 fn a_failed_write_is_retried_until_it_lands() {
-    let dir = TempDir::new("state");
-    let port = free_port().to_string();
-    let args = [
-        "--port",
-        &port,
-        "--strict-port",
-        "--state-dir",
-        dir.path().to_str().unwrap(),
-    ];
+    let one = OnePort::new();
+    let args = one.args();
     let mut s = Served::start(&args);
-    let port_dir = dir.path().join(format!("port-{port}"));
+    let port_dir = one.port_dir();
     let file = port_dir.join(format!("session-{}.state", s.session));
     // A directory where the file's temporary copy goes: its writes fail.
     let blocker = port_dir.join(format!(".session-{}.state.tmp", s.session));
