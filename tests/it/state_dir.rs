@@ -337,14 +337,12 @@ fn kill_9_in_the_middle_of_a_stream_of_pushes() {
 }
 
 /// A port directory holding `name` with `bytes`, for a server on `port`.
-fn seeded(name: &str, bytes: &[u8]) -> (TempDir, u16, PathBuf) {
-    let dir = TempDir::new("state");
-    let port = free_port();
-    let port_dir = dir.path().join(format!("port-{port}"));
-    std::fs::create_dir_all(&port_dir).unwrap();
-    let file = port_dir.join(name);
+fn seeded(name: &str, bytes: &[u8]) -> (OnePort, PathBuf) {
+    let one = OnePort::new();
+    std::fs::create_dir_all(one.port_dir()).unwrap();
+    let file = one.port_dir().join(name);
     std::fs::write(&file, bytes).unwrap();
-    (dir, port, file)
+    (one, file)
 }
 
 #[test]
@@ -407,15 +405,8 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
         ),
     ];
     for (what, name, bytes, why) in cases {
-        let (dir, port, file) = seeded(&name, &bytes);
-        let port_arg = port.to_string();
-        let mut s = Served::start(&[
-            "--port",
-            &port_arg,
-            "--strict-port",
-            "--state-dir",
-            dir.path().to_str().unwrap(),
-        ]);
+        let (one, file) = seeded(&name, &bytes);
+        let mut s = Served::start(&one.args());
         let line = s.stderr_line("moved it to");
         assert!(line.contains(why), "{what}: {line}");
         assert!(line.contains(file.to_str().unwrap()), "{what}: {line}");
@@ -570,19 +561,12 @@ fn a_fifo_in_the_state_dir_is_moved_aside_without_hanging_the_start() {
         "session-6b1f3c2e-0d4a-4f5b-8c9d-0e1f2a3b4c5d.state",
         "server.json",
     ] {
-        let (dir, port, file) = seeded(name, b"");
+        let (one, file) = seeded(name, b"");
         std::fs::remove_file(&file).unwrap();
         let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path; mkfifo only creates the node.
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
-        let port_arg = port.to_string();
-        let mut s = Served::start(&[
-            "--port",
-            &port_arg,
-            "--strict-port",
-            "--state-dir",
-            dir.path().to_str().unwrap(),
-        ]);
+        let mut s = Served::start(&one.args());
         let line = s.stderr_line("moved it to");
         assert!(line.contains("not a regular file"), "{name}: {line}");
         assert_eq!(s.push(&v(2))["sequenceNumber"], 1, "{name}");
