@@ -92,7 +92,10 @@ fn lock(dir: &Path) -> Result<File, String> {
         .open(dir.join(LOCK_FILE))
         .map_err(|e| format!("cannot lock state directory {}: {e}", dir.display()))?;
     // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    // Only a lock held elsewhere refuses; a file system without locks
+    // (some network ones) is used as before.
+    if !locked && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
         return Err(format!(
             "state directory {} is in use by another server on this port (another address?); \
              this one keeps its sessions in memory only: give it its own --state-dir",
