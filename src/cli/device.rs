@@ -41,7 +41,13 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
     // thousand devices losing the server would otherwise be a thousand
     // lines, and silence would hide why devices never connect).
     let mut reasons_said: Vec<String> = Vec::new();
+    // A reader that has gone (`| head`) ends the devices, as it would end
+    // any program writing to it.
+    let stopper = fleet.stop_handle();
     let result = fleet.run(|_, device, event| {
+        if super::stdout_closed() {
+            return stopper.stop();
+        }
         let prefix = if multi {
             format!("[{}] ", device.name())
         } else {
@@ -106,6 +112,9 @@ pub fn run(opts: &DeviceOptions) -> ExitCode {
             }
         };
         say!("{prefix}{line}");
+        if super::stdout_closed() {
+            stopper.stop();
+        }
     });
     let summary = fleet.summary();
     if multi {

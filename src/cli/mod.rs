@@ -88,7 +88,18 @@ pub fn write_line(to_stderr: bool, line: std::fmt::Arguments<'_>) {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     } else {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        let written = writeln!(out, "{line}").and_then(|()| out.flush());
+        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
+}
+
+/// Set once a line could not be printed because standard output was
+/// closed (`lumora-hr-mini device … | head`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether standard output has been closed by its reader.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -603,6 +603,53 @@ fn many_devices_in_one_process_print_a_summary() {
     assert_eq!(fleet.exit_code(), 0);
 }
 
+/// `device … | head`: once its reader has gone, the device ends (at its
+/// next line) instead of running on.
+#[test]
+fn a_device_whose_reader_goes_away_ends() {
+    use std::io::BufRead;
+    let s = Served::start(&["--no-qr", "--quiet"]);
+    let mut device = binary(&["device", &s.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = std::io::BufReader::new(device.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("a line");
+    assert!(first.contains("connecting to"), "{first}");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
+        if body["connectedDevices"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the device did not connect: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The reader goes; the next update gives the device a line to print.
+    drop(out);
+    let file = TempFile::with(&v(1).to_string());
+    let server = s.server_url();
+    let (code, _, err) = run(&["push", "--server", &server, file.path()], None);
+    assert_eq!(code, 0, "{err}");
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = device.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = device.kill();
+            panic!("the device ran on after its reader went away");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
 /// `device --quiet` still says why devices lost the server, once per
 /// reason rather than once per device.
 #[test]
