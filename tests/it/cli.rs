@@ -143,6 +143,27 @@ impl Served {
         }
     }
 
+    /// Waits until the startup session has `n` connected devices.
+    fn wait_devices(&self, n: u64) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let (_, body) = http(
+                self.addr,
+                "GET",
+                &format!("/session/{}", self.session),
+                None,
+            );
+            if body["connectedDevices"] == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {n} devices connected: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn server_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -562,15 +583,7 @@ fn many_devices_in_one_process_print_a_summary() {
     assert_eq!(code, 0);
     assert!(out.contains("full update #1 → 0 devices"), "{out}");
     let mut fleet = Proc::spawn(&["device", &s.url, "--count", "50", "--quiet"]);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
-        if body["connectedDevices"] == 50 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "devices did not connect: {body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_devices(50);
     file.write(&v(2).to_string());
     let (code, out, _) = run(&["push", "--server", &server, file.path()], None);
     assert_eq!(code, 0);
@@ -618,18 +631,7 @@ fn a_device_whose_reader_goes_away_ends() {
     let mut first = String::new();
     out.read_line(&mut first).expect("a line");
     assert!(first.contains("connecting to"), "{first}");
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
-        if body["connectedDevices"] == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the device did not connect: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_devices(1);
     // The reader goes; the next update gives the device a line to print.
     drop(out);
     let file = TempFile::with(&v(1).to_string());
@@ -656,15 +658,7 @@ fn a_device_whose_reader_goes_away_ends() {
 fn quiet_devices_say_once_why_they_lost_the_server() {
     let s = Served::start(&["--no-qr", "--quiet"]);
     let mut fleet = Proc::spawn(&["device", &s.url, "--count", "20", "--quiet"]);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
-        if body["connectedDevices"] == 20 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "devices did not connect: {body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_devices(20);
     s.proc.signal(libc::SIGTERM);
     fleet.stdout_line("said once with --quiet");
     fleet.signal(libc::SIGINT);
