@@ -6,6 +6,7 @@
 pub use super::banner::QrTarget;
 use super::help::{DEVICE_HELP, PUSH_HELP, SERVE_HELP};
 use super::units::{parse_duration, parse_size};
+use crate::client::WsUrl;
 use crate::server::Config;
 use std::fmt;
 use std::net::IpAddr;
@@ -78,8 +79,8 @@ pub struct PushOptions {
 /// `device` options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceOptions {
-    /// `ws://host:port/ws?session=ID`.
-    pub url: String,
+    /// `ws://host:port/ws?session=ID` (or the web device's page URL).
+    pub url: WsUrl,
     /// How many devices to run.
     pub count: usize,
     /// `deviceName` (numbered when `count` > 1).
@@ -486,8 +487,8 @@ fn parse_push(args: &[String], env_token: Option<String>) -> Result<Command, Usa
 
 fn parse_device(args: &[String]) -> Result<Command, UsageError> {
     let mut url = None;
-    let mut opts = DeviceOptions {
-        url: String::new(),
+    // Filled in as the flags come; the URL is checked once all are read.
+    let mut opts = DeviceFlags {
         count: 1,
         name: "headless".into(),
         platform: "headless".into(),
@@ -519,12 +520,36 @@ fn parse_device(args: &[String]) -> Result<Command, UsageError> {
             },
         }
     }
-    opts.url = url.ok_or_else(|| {
+    let url = url.ok_or_else(|| {
         a.error(
             "which server? give the URL the server printed (ws://HOST:PORT/ws?session=ID)".into(),
         )
     })?;
-    Ok(Command::Device(opts))
+    let url = WsUrl::parse(&url).map_err(|e| a.error(e))?;
+    let DeviceFlags {
+        count,
+        name,
+        platform,
+        quiet,
+        ping_interval,
+    } = opts;
+    Ok(Command::Device(DeviceOptions {
+        url,
+        count,
+        name,
+        platform,
+        quiet,
+        ping_interval,
+    }))
+}
+
+/// The `device` flags other than the URL, while they are read.
+struct DeviceFlags {
+    count: usize,
+    name: String,
+    platform: String,
+    quiet: bool,
+    ping_interval: Duration,
 }
 
 #[cfg(test)]
@@ -785,7 +810,8 @@ mod tests {
             None,
         ) {
             Ok(Command::Device(d)) => {
-                assert_eq!(d.url, "ws://h/ws?session=x");
+                assert_eq!(d.url.to_string(), "ws://h:80/ws?session=x");
+                assert_eq!(d.url.session, "x");
                 assert_eq!(d.count, 5);
                 assert_eq!(d.name, "bot");
                 assert_eq!(d.platform, "ios");

@@ -1,19 +1,13 @@
 //! `lumora-hr-mini device URL`: headless devices that print what they see.
 
 use super::args::DeviceOptions;
-use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, Join, WsUrl};
+use crate::client::{Applied, Fleet, FleetConfig, FleetEnd, FleetEvent, Join};
 use crate::protocol::Close;
 use std::process::ExitCode;
 
 /// Runs the devices until Ctrl-C or the end of the session.
 pub fn run(opts: &DeviceOptions) -> ExitCode {
-    let url = match WsUrl::parse(&opts.url) {
-        Ok(u) => u,
-        Err(e) => {
-            complain!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let url = opts.url.clone();
     let mut cfg = FleetConfig::new(url.clone(), opts.count);
     cfg.name = opts.name.clone();
     cfg.platform = opts.platform.clone();

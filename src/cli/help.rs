@@ -108,9 +108,10 @@ Run headless devices against a lumora-hr-mini server.
 USAGE:
     lumora-hr-mini device URL [--count N] [--name NAME] [--platform P] [--quiet]
 
-URL is the one the server prints: ws://HOST:PORT/ws?session=ID. Each device
-sends `connect`, applies every full and incremental update with the
-library's apply_schema_delta, checks the checksum (asking for a reload on a
+URL is one the server prints: ws://HOST:PORT/ws?session=ID, or the web
+device page http://HOST:PORT/s/ID (the same session). Each device sends
+`connect`, applies every full and incremental update with the library's
+apply_schema_delta, checks the checksum (asking for a reload on a
 mismatch), acks with the apply time, answers heartbeats and reconnects with
 backoff. It prints one line per update, e.g.
 `#2 incremental (+0 ~1 -0) → checksum 6e2bee6b ok (0.20 ms)`

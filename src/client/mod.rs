@@ -28,18 +28,30 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// Parses a device URL; it must name a session.
+    /// Parses a device URL; it must name a session. The web device's page
+    /// URL (`http://HOST:PORT/s/ID`, what the QR code opens) names one too:
+    /// it stands for that session's `ws://HOST:PORT/ws?session=ID`.
     pub fn parse(text: &str) -> Result<WsUrl, String> {
-        let url = ServerUrl::parse(text, Scheme::Ws)?;
-        let query = url.path.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let session = query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("session="))
-            .map(crate::server::http::percent_decode)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                format!("{text:?} names no session: add ?session=ID (the server's banner shows the full URL)")
-            })?;
+        let mut url = ServerUrl::parse(text, Scheme::Ws)?;
+        let (path, query) = url.path.split_once('?').unwrap_or((&url.path, ""));
+        let page = path
+            .strip_prefix("/s/")
+            .map(|id| id.trim_end_matches('/'))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        let session = match page {
+            Some(id) => crate::server::http::percent_decode(id),
+            None => query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("session="))
+                .map(crate::server::http::percent_decode)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    format!("{text:?} names no session: add ?session=ID (the server's banner shows the full URL)")
+                })?,
+        };
+        if let Some(id) = page {
+            url.path = format!("/ws?session={id}");
+        }
         Ok(WsUrl { url, session })
     }
 }
@@ -80,5 +92,23 @@ mod tests {
         // http:// names the same server; a bare query gets its slash.
         let u = WsUrl::parse("http://h:1?session=x").unwrap();
         assert_eq!(u.to_string(), "ws://h:1/?session=x");
+        // The web device's page URL names its session.
+        for page in [
+            "http://h:1/s/a%20b",
+            "http://h:1/s/a%20b/",
+            "ws://h:1/s/a%20b?x=1",
+        ] {
+            let u = WsUrl::parse(page).unwrap();
+            assert_eq!(u.session, "a b", "{page}");
+            assert_eq!(u.to_string(), "ws://h:1/ws?session=a%20b", "{page}");
+        }
+        for no_id in ["http://h:1/s/", "http://h:1/s//", "http://h:1/s/a/b"] {
+            assert!(
+                WsUrl::parse(no_id)
+                    .unwrap_err()
+                    .contains("names no session"),
+                "{no_id}"
+            );
+        }
     }
 }

@@ -774,6 +774,16 @@ fn a_taken_port_is_reported_or_refused_with_strict_port() {
 }
 
 #[test]
+fn device_takes_the_web_device_page_url() {
+    let s = Served::start(&["--no-qr"]);
+    // What the QR code opens, as a phone user would copy it.
+    let page = format!("http://{}/s/{}", s.addr, s.session);
+    let mut device = Proc::spawn(&["device", &page]);
+    device.stdout_line("connected; the session has no schema yet (#0)");
+    s.wait_devices(1);
+}
+
+#[test]
 fn sigint_stops_the_server_and_closes_devices() {
     let mut s = Served::start(&["--no-qr"]);
     let mut device = Proc::spawn(&["device", &s.url]);
@@ -815,9 +825,20 @@ fn help_version_and_usage_errors() {
                 .is_some_and(|l| l.starts_with("usage: lumora-hr-mini"))
         );
     }
+    // A URL that names no session is a usage error, with the usage line.
     let (code, _, err) = run(&["device", "ws://127.0.0.1:1/ws"], None);
     assert_eq!(code, 2);
-    assert!(err.contains("names no session"), "{err}");
+    let mut lines = err.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.contains("names no session")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("usage: lumora-hr-mini device URL")),
+        "{err}"
+    );
     for (args, says) in [
         (&["help", "bogus"][..], "no help on \"bogus\""),
         (&["-v", "-q"], "--verbose and --quiet contradict"),
