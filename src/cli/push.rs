@@ -134,6 +134,15 @@ fn read_schema(file: &str) -> Result<Vec<u8>, PushError> {
                 limit - 1
             )))
         }
+        Ok(()) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            // Nothing a server could take: said here, not sent.
+            Err(PushError::Local(if file == "-" {
+                "standard input is empty: nothing pushed (give the schema there: `push - < app.json`)"
+                    .to_string()
+            } else {
+                format!("{file} is empty: nothing pushed (is it still being written?)")
+            }))
+        }
         Ok(()) => Ok(bytes),
         Err(e) => Err(PushError::Local(format!(
             "cannot read {}: {e}",

@@ -350,7 +350,7 @@ fn push_exit_codes() {
 }
 
 /// `push` says what is wrong with what it was given or what answered:
-/// an argument that is not UTF-8, a file over the schema limit, a program
+/// an argument that is not UTF-8, a file over the schema limit or empty, a program
 /// on the port that is not lumora-hr-mini, a `--server` with a path.
 #[test]
 fn push_says_what_is_wrong_with_what_answered() {
@@ -374,6 +374,22 @@ fn push_says_what_is_wrong_with_what_answered() {
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("is 15000000 bytes, over the 10485760 bytes"),
+        "{err}"
+    );
+
+    // Nothing to push (an empty file, empty standard input): said here,
+    // before any server is asked (none listens on port 9).
+    let empty = TempFile::with(" \n");
+    let (code, _, err) = run(
+        &["push", "--server", "http://127.0.0.1:9", empty.path()],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is empty: nothing pushed"), "{err}");
+    let (code, _, err) = run(&["push", "--server", "http://127.0.0.1:9", "-"], Some(""));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("standard input is empty: nothing pushed"),
         "{err}"
     );
 
