@@ -5,7 +5,8 @@
 //!   deltas) with no I/O, shareable by devices and tools written in Rust;
 //! - [`hub`]: sessions and devices as plain state driven by events;
 //! - [`server`]: the single-threaded `mio` loop, HTTP API and WebSocket;
-//! - [`net`]: finding the LAN address devices should use;
+//! - [`net`]: finding the LAN address devices should use; [`fd_limit`]:
+//!   the open-file limit;
 //! - [`client`]: headless devices; [`cli`]: the command line.
 //!
 //! `ARCHITECTURE.md` in the repository maps every file and walks a push and
@@ -18,6 +19,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod fd_limit;
 pub mod hub;
 pub mod net;
 pub mod protocol;

@@ -8,6 +8,16 @@ use std::process::ExitCode;
 /// Runs the devices until Ctrl-C or the end of the session.
 pub fn run(opts: &DeviceOptions) -> ExitCode {
     let url = opts.url.clone();
+    // One socket per device, plus the loop's own few files.
+    let need = opts.count as u64 + 16;
+    if let Some(limit) = crate::fd_limit::raise().filter(|&l| l < need) {
+        complain!(
+            "warning: {} devices need about {need} open files, but this process may open {limit} \
+             (ulimit -n): the devices beyond that cannot connect. Raise the limit \
+             (`ulimit -n {need}`) or run fewer devices.",
+            opts.count
+        );
+    }
     let mut cfg = FleetConfig::new(url.clone(), opts.count);
     cfg.name = opts.name.clone();
     cfg.platform = opts.platform.clone();

@@ -58,7 +58,7 @@ impl Server {
     /// unless `strict_port`) and prepares the loop. Accepting starts with
     /// `run`, but connections are queued by the kernel from now on.
     pub fn bind(mut config: Config) -> io::Result<Server> {
-        raise_fd_limit();
+        crate::fd_limit::raise();
         let (mut listener, local_addr) = bind_listener(&config)?;
         let state = open_state(&mut config, local_addr.port());
         let poll = Poll::new()?;
@@ -156,51 +156,6 @@ fn open_state(config: &mut Config, port: u16) -> Option<(state::Writer, state::R
     config.hub.persist = true;
     restored.took = started.elapsed();
     Some((writer, restored))
-}
-
-/// Raises the soft limit on open files to the hard limit, so that
-/// `max_connections` (10,000 by default) is not cut short by a soft limit
-/// of 1,024. Best effort: failure only means the server refuses sooner
-/// (accept errors are retried, and capacity is answered with 503).
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        log::debug!(
-            "cannot read the open-file limit: {}",
-            io::Error::last_os_error()
-        );
-        return;
-    }
-    if lim.rlim_cur >= lim.rlim_max {
-        log::debug!("open-file limit: {} (already the hard limit)", lim.rlim_cur);
-        return;
-    }
-    let old = lim.rlim_cur;
-    let mut targets = vec![lim.rlim_max];
-    if cfg!(target_os = "macos") {
-        // macOS refuses more than OPEN_MAX (10,240) even when the hard
-        // limit says "unlimited".
-        targets.push(lim.rlim_max.min(10_240));
-    }
-    for target in targets {
-        let new = libc::rlimit {
-            rlim_cur: target,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-            log::debug!("open-file limit raised from {old} to {target}");
-            return;
-        }
-    }
-    log::debug!(
-        "open-file limit stays at {old}: {}",
-        io::Error::last_os_error()
-    );
 }
 
 fn bind_listener(config: &Config) -> io::Result<(TcpListener, SocketAddr)> {

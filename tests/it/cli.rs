@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,11 @@ struct Proc {
 
 impl Proc {
     fn spawn(args: &[&str]) -> Proc {
-        let mut child = binary(args).spawn().expect("spawn lumora-hr-mini");
+        Proc::spawn_command(binary(args))
+    }
+
+    fn spawn_command(mut command: Command) -> Proc {
+        let mut child = command.spawn().expect("spawn lumora-hr-mini");
         let out = lines(child.stdout.take().expect("stdout"));
         let err = lines(child.stderr.take().expect("stderr"));
         Proc {
@@ -797,6 +801,44 @@ fn device_takes_the_web_device_page_url() {
     let mut device = Proc::spawn(&["device", &page]);
     device.stdout_line("connected; the session has no schema yet (#0)");
     s.wait_devices(1);
+}
+
+#[test]
+fn device_warns_when_the_open_file_limit_is_below_its_count() {
+    use std::os::unix::process::CommandExt;
+    let s = Served::start(&["--no-qr"]);
+    let mut command = binary(&["device", &s.url, "--count", "100", "--quiet"]);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut fleet = Proc::spawn_command(command);
+    let warning = fleet.stderr_line("open files");
+    assert!(
+        warning.contains("100 devices need about 116 open files, but this process may open 64"),
+        "{warning}"
+    );
+    // Those that fit still connect.
+    fleet.stdout_line("starting 100 devices");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, body) = http(s.addr, "GET", &format!("/session/{}", s.session), None);
+        if body["connectedDevices"].as_u64().is_some_and(|n| n > 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no device connected: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
