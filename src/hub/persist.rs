@@ -5,14 +5,18 @@
 //! A session file is a text line naming the format and its version, a
 //! one-line JSON header, then the body: the schema's JSON followed by the
 //! history's update frames, exactly as broadcast. The header gives every
-//! length and the CRC-32 of the body, so a truncated or altered file is
+//! length and the CRC-32 of the body, and ends with the CRC-32 of the
+//! header's own text before it, so a truncated or altered file is
 //! recognised, never half-loaded.
 //!
 //! ```text
-//! lumora-hr-mini session state 1
-//! {"sessionId":"…","createdAt":…,"expiresAt":…,"sequenceNumber":7,"schemaBytes":7133,"history":[{"sequenceNumber":6,"baseChecksum":"…","bytes":383},…],"bodyCrc":"…"}
+//! lumora-hr-mini session state 2
+//! {"bodyCrc":"…","createdAt":…,"expiresAt":…,"history":[{"baseChecksum":"…","bytes":383,"sequenceNumber":6},…],"schemaBytes":7133,"sequenceNumber":7,"sessionId":"…","headerCrc":"…"}
 //! <schema JSON><frame 6><frame 7>
 //! ```
+//!
+//! Version 1 (written by earlier builds) is the same without `headerCrc`;
+//! it is still read.
 
 use super::history::HistoryEntry;
 use super::outbox::Frame;
@@ -23,8 +27,15 @@ use std::sync::Arc;
 
 /// First line of every session file (the number is the format version).
 pub const SESSION_MAGIC: &str = "lumora-hr-mini session state ";
-/// The session file format version this build reads and writes.
+/// The server record's format version (`server.json`).
 pub const FORMAT_VERSION: u32 = 1;
+/// The session file format version this build writes; it reads it and
+/// version 1, whose header has no CRC of its own.
+pub const SESSION_FORMAT_VERSION: u32 = 2;
+/// How a version-2 header ends: `,"headerCrc":"XXXXXXXX"}`, the CRC of
+/// the header text before it.
+const HEADER_CRC_KEY: &[u8] = b",\"headerCrc\":\"";
+const HEADER_CRC_TAIL: usize = HEADER_CRC_KEY.len() + 8 + 2;
 
 /// A session as it is kept: everything a restart needs to serve it and to
 /// resume its devices. Its bytes are shared with the live session, so
@@ -71,11 +82,12 @@ pub enum FormatError {
     Empty,
     /// Not a state file of this program.
     Foreign,
-    /// A state file of another format version.
-    Version(String),
+    /// A state file of another format version: the version found, and
+    /// those this build reads.
+    Version(String, &'static str),
     /// Shorter or longer than its header says.
     Truncated,
-    /// The body's CRC differs from the header's.
+    /// The body's or the header's CRC differs from the one written.
     Corrupt,
     /// The header or the schema does not parse.
     Invalid(String),
@@ -86,10 +98,9 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::Empty => f.write_str("the file is empty"),
             FormatError::Foreign => f.write_str("not a lumora-hr-mini state file"),
-            FormatError::Version(v) => write!(
-                f,
-                "state format version {v}, this build reads version {FORMAT_VERSION}"
-            ),
+            FormatError::Version(v, reads) => {
+                write!(f, "state format version {v}, this build reads {reads}")
+            }
             FormatError::Truncated => f.write_str("the file is truncated"),
             FormatError::Corrupt => f.write_str("the file's checksum does not match"),
             FormatError::Invalid(e) => write!(f, "invalid content: {e}"),
@@ -138,7 +149,13 @@ pub fn encode_head(s: &SessionSnapshot, schema: &[u8]) -> Vec<u8> {
         "bodyCrc": format!("{:08x}", crc.finalize()),
     })
     .to_string();
-    let mut out = format!("{SESSION_MAGIC}{FORMAT_VERSION}\n{header}\n").into_bytes();
+    // The header's own CRC goes last, over the text before it.
+    let open = header.strip_suffix('}').unwrap_or(&header);
+    let header_crc = crc32fast::hash(open.as_bytes());
+    let mut out = format!(
+        "{SESSION_MAGIC}{SESSION_FORMAT_VERSION}\n{open},\"headerCrc\":\"{header_crc:08x}\"}}\n"
+    )
+    .into_bytes();
     out.shrink_to_fit();
     out
 }
@@ -178,8 +195,8 @@ fn line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&bytes[..at], &bytes[at + 1..]))
 }
 
-/// Reads the version line of a state file with the given magic.
-pub(crate) fn check_magic<'a>(bytes: &'a [u8], magic: &str) -> Result<&'a [u8], FormatError> {
+/// Reads the version line of a session file: its version and the rest.
+fn check_magic<'a>(bytes: &'a [u8], magic: &str) -> Result<(u32, &'a [u8]), FormatError> {
     if bytes.is_empty() {
         return Err(FormatError::Empty);
     }
@@ -193,18 +210,42 @@ pub(crate) fn check_magic<'a>(bytes: &'a [u8], magic: &str) -> Result<&'a [u8], 
     let version = first
         .strip_prefix(magic.as_bytes())
         .ok_or(FormatError::Foreign)?;
-    if version != FORMAT_VERSION.to_string().as_bytes() {
-        return Err(FormatError::Version(
+    match version {
+        b"1" => Ok((1, rest)),
+        b"2" => Ok((2, rest)),
+        _ => Err(FormatError::Version(
             String::from_utf8_lossy(version).chars().take(16).collect(),
-        ));
+            "versions 1 and 2",
+        )),
     }
-    Ok(rest)
+}
+
+/// A version-2 header's own CRC, checked (version 1 has none).
+fn check_header_crc(version: u32, header: &[u8]) -> Result<(), FormatError> {
+    if version < 2 {
+        return Ok(());
+    }
+    let Some(at) = header.len().checked_sub(HEADER_CRC_TAIL) else {
+        return Err(FormatError::Corrupt);
+    };
+    let (open, tail) = header.split_at(at);
+    let written = tail
+        .strip_prefix(HEADER_CRC_KEY)
+        .and_then(|t| t.strip_suffix(b"\"}"));
+    // As written: eight lowercase hex digits.
+    let expected = format!("{:08x}", crc32fast::hash(open));
+    if written == Some(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(FormatError::Corrupt)
+    }
 }
 
 /// Decodes a session file.
 pub fn decode_session(bytes: &[u8]) -> Result<SessionSnapshot, FormatError> {
-    let rest = check_magic(bytes, SESSION_MAGIC)?;
+    let (version, rest) = check_magic(bytes, SESSION_MAGIC)?;
     let (header, body) = line(rest).ok_or(FormatError::Truncated)?;
+    check_header_crc(version, header)?;
     let header: Value =
         serde_json::from_slice(header).map_err(|e| FormatError::Invalid(e.to_string()))?;
     let bad = |what: &str| FormatError::Invalid(format!("header: {what}"));
@@ -352,8 +393,8 @@ mod tests {
             Err(FormatError::Foreign)
         );
         assert_eq!(
-            decode_session(b"lumora-hr-mini session state 2\n{}\n"),
-            Err(FormatError::Version("2".into()))
+            decode_session(b"lumora-hr-mini session state 3\n{}\n"),
+            Err(FormatError::Version("3".into(), "versions 1 and 2"))
         );
         assert_eq!(
             decode_session(b"lumora-hr-mini sess"),
@@ -372,8 +413,62 @@ mod tests {
         let last = flipped.len() - 2;
         flipped[last] ^= 1;
         assert_eq!(decode_session(&flipped), Err(FormatError::Corrupt));
-        let mut longer = good;
+        let mut longer = good.clone();
         longer.push(b'x');
         assert_eq!(decode_session(&longer), Err(FormatError::Truncated));
+        // Any byte of the header changed, its CRC among them, is seen: an
+        // edited number would otherwise be restored as it stands.
+        let header_start = good.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let header_end = header_start
+            + good[header_start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap();
+        let mut header_changes = 0;
+        for at in header_start..header_end {
+            let mut edited = good.clone();
+            if edited[at].is_ascii_digit() {
+                edited[at] = if edited[at] == b'9' {
+                    b'1'
+                } else {
+                    edited[at] + 1
+                };
+            } else {
+                edited[at] ^= 0x20;
+            }
+            header_changes += 1;
+            assert!(
+                matches!(
+                    decode_session(&edited),
+                    Err(FormatError::Corrupt | FormatError::Truncated)
+                ),
+                "header byte {at} changed: {:?}",
+                decode_session(&edited)
+            );
+        }
+        assert!(header_changes > 100);
+    }
+
+    #[test]
+    fn version_1_files_are_still_read() {
+        // As earlier builds wrote them: no headerCrc.
+        let s = snapshot();
+        let v2 = encode_session(&s);
+        let text = String::from_utf8_lossy(&v2).into_owned();
+        let (head, _) = text.split_once("\n{").unwrap();
+        assert_eq!(head, "lumora-hr-mini session state 2");
+        let at = v2
+            .windows(HEADER_CRC_KEY.len())
+            .position(|w| w == HEADER_CRC_KEY)
+            .unwrap();
+        let mut v1 = b"lumora-hr-mini session state 1".to_vec();
+        v1.extend_from_slice(&v2[head.len()..at]);
+        v1.extend_from_slice(&v2[at + HEADER_CRC_TAIL - 1..]);
+        assert!(v1.len() == v2.len() - HEADER_CRC_TAIL + 1);
+        assert_eq!(encode_session(&decode_session(&v1).unwrap()), v2);
+        // A version-2 file without its header CRC is damaged.
+        let mut stripped = v1;
+        stripped[29] = b'2';
+        assert_eq!(decode_session(&stripped), Err(FormatError::Corrupt));
     }
 }

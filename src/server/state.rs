@@ -277,6 +277,7 @@ fn decode_server(bytes: &[u8]) -> Result<(String, Option<String>), String> {
     if v.get("version").and_then(Value::as_u64) != Some(u64::from(FORMAT_VERSION)) {
         return Err(FormatError::Version(
             v.get("version").map(Value::to_string).unwrap_or_default(),
+            "version 1",
         )
         .to_string());
     }

@@ -374,6 +374,17 @@ fn damaged_state_files_are_moved_aside_and_the_server_starts_fresh() {
             "truncated",
         ),
         (
+            // A hand-edited number in the header: restored as it stood
+            // before the header had a CRC of its own.
+            "edited header",
+            session_name.clone(),
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen("\"sequenceNumber\":1", "\"sequenceNumber\":9", 1)
+                .into_bytes(),
+            "checksum does not match",
+        ),
+        (
             "garbage session file",
             session_name.clone(),
             b"\x7fELF\x02\x01 not state".to_vec(),
