@@ -2,7 +2,7 @@
 //! the one place where hub and schema errors become HTTP statuses and codes.
 
 use super::config::Config;
-use super::http::{Method, Request, Response};
+use super::http::{Method, Request, Response, percent_decode};
 use super::replies::{
     Created, Deleted, Extended, Held, Pushed, ServerHealth, SessionPage, Startup,
 };
@@ -371,6 +371,18 @@ fn send(req: &mut Request, id: &str, ctx: &mut Ctx<'_>) -> Response {
 /// anything else is refused, not read as "no body".
 fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
     let bad = |message: &str| Response::error(400, "BAD_REQUEST", message);
+    // A mistyped parameter (`?sec=60`) must not quietly become the default.
+    if let Some(key) = req
+        .query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(k, _)| k)))
+        .find(|k| k != "seconds")
+    {
+        return Err(bad(&format!(
+            "unknown query parameter {key:?}: extend takes ?seconds=N"
+        )));
+    }
     let from_body = if req.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -389,16 +401,25 @@ fn extension(req: &Request, config: &Config) -> Result<Duration, Response> {
                 r#"unknown key {key:?}: the body takes only "seconds", as in {{"seconds": 3600}}"#
             )));
         }
-        fields.get("seconds").map(Value::to_string)
+        let Some(seconds) = fields.get("seconds") else {
+            return Err(bad(
+                r#"the body names no "seconds": send {"seconds": N}, or no body for the default"#,
+            ));
+        };
+        Some(seconds.to_string())
     };
     let Some(raw) = req.query_param("seconds").or(from_body) else {
         return Ok(config.hub.session_ttl);
     };
+    // At most a week, or the session lifetime when that is longer (what
+    // an extension with no number gives).
+    let most = config.hub.session_ttl.max(Duration::from_secs(7 * 86_400));
     match super::config::parse_decimal_seconds(&raw) {
-        Some(s) if !s.is_zero() && s <= Duration::from_secs(7 * 86_400) => Ok(s),
-        _ => Err(bad(
-            "seconds must be a number between 0 and 604800 (7 days)",
-        )),
+        Some(s) if !s.is_zero() && s <= most => Ok(s),
+        _ => Err(bad(&format!(
+            "seconds must be a number above 0 and at most {} (7 days, or the session lifetime when longer)",
+            most.as_secs()
+        ))),
     }
 }
 

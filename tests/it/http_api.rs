@@ -353,7 +353,7 @@ fn extend_moves_the_expiry_later() {
     assert_eq!(status, 200);
     assert!(r["expiresAt"].as_u64().unwrap() >= third);
 
-    for bad in ["-5", "0", "abc", "99999999"] {
+    for bad in ["-5", "0", "abc", "99999999", "604801"] {
         let (status, r) = http(
             server.addr,
             "POST",
@@ -361,7 +361,25 @@ fn extend_moves_the_expiry_later() {
             None,
         );
         assert_eq!(status, 400, "seconds={bad}: {r}");
+        assert_eq!(
+            r["error"],
+            "seconds must be a number above 0 and at most 604800 (7 days, or the session lifetime when longer)",
+            "seconds={bad}"
+        );
     }
+    // A mistyped parameter is refused, not read as "no number".
+    let (status, r) = http(
+        server.addr,
+        "POST",
+        &format!("/session/{session}/extend?sec=5"),
+        None,
+    );
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{r}"
+    );
+    assert!(r["error"].as_str().unwrap().contains("\"sec\""), "{r}");
     // A body that is not `{"seconds": N}` is refused, not taken as none.
     for (body, code) in [
         (r#"{"seconds": 3600"#, "INVALID_MESSAGE"),
@@ -370,6 +388,7 @@ fn extend_moves_the_expiry_later() {
         (r#"{"seconds": 3600, "extra": 1}"#, "BAD_REQUEST"),
         ("[1, 2]", "BAD_REQUEST"),
         (r#"{"seconds": "3600"}"#, "BAD_REQUEST"),
+        ("{}", "BAD_REQUEST"),
     ] {
         let (status, r) = crate::common::http_text(
             server.addr,
@@ -395,6 +414,30 @@ fn extend_moves_the_expiry_later() {
     let (status, r) = http(server.addr, "POST", "/session/nope/extend", None);
     assert_eq!(status, 404);
     assert_eq!(r["code"], "SESSION_NOT_FOUND");
+}
+
+#[test]
+fn an_explicit_extension_may_reach_a_session_lifetime_longer_than_a_week() {
+    let server = TestServer::with(|c| c.hub.session_ttl = Duration::from_secs(30 * 86_400));
+    let session = server.session();
+    let (status, r) = http(
+        server.addr,
+        "POST",
+        &format!("/session/{session}/extend?seconds={}", 14 * 86_400),
+        None,
+    );
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = http(
+        server.addr,
+        "POST",
+        &format!("/session/{session}/extend?seconds={}", 30 * 86_400 + 1),
+        None,
+    );
+    assert_eq!(status, 400, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("at most 2592000"),
+        "{r}"
+    );
 }
 
 #[test]
