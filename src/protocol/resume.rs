@@ -38,6 +38,14 @@ impl Serialize for Resume {
 impl<'de> Deserialize<'de> for Resume {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
+        // Only an object: serde would also take `[7, "…", "…"]` for the
+        // struct, which is not what the protocol says a resume is.
+        if !value.is_object() {
+            return Ok(Resume::Malformed(format!(
+                "expected an object {{sequenceNumber, checksum, serverEpoch}}, got {}",
+                super::json::type_name(&value)
+            )));
+        }
         Ok(match serde_json::from_value::<ResumePoint>(value) {
             Ok(p) => Resume::From(p),
             Err(e) => Resume::Malformed(e.to_string()),
@@ -71,6 +79,8 @@ mod tests {
             json!({"sequenceNumber": -1, "checksum": "a", "serverEpoch": "e"}),
             json!({"sequenceNumber": 1, "checksum": 5, "serverEpoch": "e"}),
             json!({"sequenceNumber": 1.5, "checksum": "a", "serverEpoch": "e"}),
+            // The fields in order, as serde would read a struct from a list.
+            json!([4, "0badf00d", "e"]),
         ] {
             let r: Resume = serde_json::from_value(bad.clone()).unwrap();
             assert!(matches!(r, Resume::Malformed(_)), "{bad}");
