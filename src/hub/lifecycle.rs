@@ -112,12 +112,18 @@ impl Hub {
             });
             fx.push(Effect::close(conn, Close::SessionExpired));
         });
+        self.remember_expired(session.id);
+        self.counters.sessions_expired += 1;
+        log::info!("session expired; {n} device(s) disconnected");
+    }
+
+    /// Keeps an expired session's id for a while, so that it is answered
+    /// as expired (410, close 4410), not as unknown.
+    pub(super) fn remember_expired(&mut self, id: Arc<str>) {
         if self.expired.len() >= EXPIRED_MEMORY {
             self.expired.pop_front();
         }
-        self.expired.push_back(session.id);
-        self.counters.sessions_expired += 1;
-        log::info!("session expired; {n} device(s) disconnected");
+        self.expired.push_back(id);
     }
 
     /// Forgets every connection of a session (registered or not), letting

@@ -123,15 +123,22 @@ impl Hub {
     }
 
     /// Takes back what the state directory held: the state lineage (a new
-    /// one is recorded when `epoch` is `None`), the startup session, and
-    /// the sessions (expired ones are skipped and forgotten).
+    /// one is recorded when `epoch` is `None`), the startup session, the
+    /// sessions, and the ids of those found expired. Expired sessions are
+    /// forgotten, but answered as expired (410, close 4410), as they would
+    /// have been had the server run on: an old QR code says "expired",
+    /// not "not found".
     pub fn restore(
         &mut self,
         epoch: Option<String>,
         startup: Option<String>,
         sessions: Vec<SessionSnapshot>,
+        expired: Vec<Arc<str>>,
         now: Now,
     ) {
+        for id in expired {
+            self.remember_expired(id);
+        }
         let known_epoch = epoch.is_some();
         if let Some(e) = epoch {
             self.epoch = e.into();
@@ -141,6 +148,7 @@ impl Hub {
             .partition(|s| s.expires_at_ms > now.wall_ms);
         for s in expired {
             self.forget(&s.id);
+            self.remember_expired(s.id);
         }
         // Over --max-sessions (a lower limit than before, or sessions made
         // after the startup one was deleted): the startup session and the

@@ -72,11 +72,12 @@ impl Server {
         let handle = Handle { tx, waker };
         let mut event_loop = EventLoop::new(poll, listener, config, rx, advertised);
         if let Some((writer, restored)) = state {
-            let (took, expired) = (restored.took, restored.expired);
+            let (took, expired) = (restored.took, restored.expired.len());
             event_loop.hub.restore(
                 restored.epoch,
                 restored.startup,
                 restored.sessions,
+                restored.expired,
                 Now::current(),
             );
             log::info!(

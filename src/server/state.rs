@@ -70,8 +70,8 @@ pub struct Restored {
     pub sessions: Vec<SessionSnapshot>,
     /// Files that could not be read and were moved aside.
     pub set_aside: usize,
-    /// Expired sessions deleted.
-    pub expired: usize,
+    /// The ids of expired sessions, whose files were deleted.
+    pub expired: Vec<Arc<str>>,
     /// The directory's lock, held while this server writes there
     /// ([`Writer::start`] keeps it).
     pub lock: Option<File>,
@@ -185,7 +185,7 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
             ),
             Ok(s) if s.expires_at_ms <= now_ms => {
                 let _ = fs::remove_file(&path);
-                restored.expired += 1;
+                restored.expired.push(s.id);
             }
             Ok(s) => restored.sessions.push(s),
             Err(e) => set_aside(&path, &e, &mut restored),

@@ -699,6 +699,35 @@ fn a_failed_write_is_retried_until_it_lands() {
     assert_eq!(info["sequenceNumber"], 1, "{info}");
 }
 
+/// A session that expired while the server was down is answered as
+/// expired (410, close 4410), as it would have been had the server run on:
+/// an old QR code then says "expired", not "not found".
+#[test]
+fn a_session_that_expired_while_the_server_was_down_is_answered_as_expired() {
+    let id = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5";
+    let now = lumora_hr_mini::protocol::now_ms();
+    let bytes = encode_session(&SessionSnapshot {
+        id: id.into(),
+        created_at_ms: now - 7_200_000,
+        expires_at_ms: now - 60_000,
+        sequence: 0,
+        schema: None,
+        schema_json: None,
+        history: Vec::new(),
+    });
+    let (one, file) = seeded(&format!("session-{id}.state"), &bytes);
+    let s = Served::start(&one.args());
+    let (status, body) = http(s.addr, "GET", &format!("/session/{id}"), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (410, Some("SESSION_EXPIRED")),
+        "{body}"
+    );
+    let mut device = crate::common::Device::open(s.addr, &format!("/ws?session={id}"));
+    assert_eq!(device.expect_close(), (4410, "Session expired".into()));
+    wait_until(SOON, "the expired session's file to go", || !file.exists());
+}
+
 #[test]
 fn expired_sessions_are_deleted_from_disk() {
     let dir = TempDir::new("state");
