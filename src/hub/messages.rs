@@ -134,6 +134,17 @@ impl Hub {
             }
             (true, Payload::Ack(ack)) => {
                 self.counters.acks += 1;
+                let sent = self.sessions.get(&*session).map_or(0, |s| s.sequence);
+                if ack.sequence_number > sent {
+                    // Not recorded: the health view would show a device
+                    // ahead of its session.
+                    let msg = format!(
+                        "ack of update #{} ignored: this session has sent updates up to #{sent}",
+                        ack.sequence_number
+                    );
+                    self.refuse_invalid(conn, &session, &msg, now, fx);
+                    return;
+                }
                 if !ack.success {
                     self.counters.failed_acks += 1;
                     log::warn!(
@@ -149,9 +160,13 @@ impl Hub {
                 if let Some(DeviceState::Registered(info)) =
                     self.device_mut(conn).map(|d| &mut d.state)
                 {
-                    info.last_ack_sequence = Some(ack.sequence_number);
-                    info.last_ack_success = Some(ack.success);
-                    info.last_apply_time = ack.apply_time;
+                    // A late ack of an older update does not hide a newer
+                    // one's (a failure of #2 after the success of #3).
+                    if info.last_ack_sequence <= Some(ack.sequence_number) {
+                        info.last_ack_sequence = Some(ack.sequence_number);
+                        info.last_ack_success = Some(ack.success);
+                        info.last_apply_time = ack.apply_time;
+                    }
                 }
             }
             (true, Payload::Reload(r)) => {

@@ -470,3 +470,49 @@ fn views_say_what_the_hub_holds() {
         (id.as_str(), 2, 1)
     );
 }
+
+#[test]
+fn acks_of_unsent_updates_are_refused_and_late_ones_do_not_hide_newer_ones() {
+    let mut f = Fixture::new(no_coalesce());
+    let id = f.session.clone();
+    let a = f.connect(1);
+    f.hub
+        .push(&id, schema("x"), true, f.now, &mut f.fx)
+        .unwrap();
+    f.hub
+        .push(&id, schema("y"), true, f.now, &mut f.fx)
+        .unwrap();
+    f.take();
+    let ack = |f: &mut Fixture, n: u64, ok: bool| {
+        let ack = json!({"type": "ack", "sessionId": id, "timestamp": 1, "version": "1.0.0",
+                         "payload": {"sequenceNumber": n, "success": ok}});
+        f.hub
+            .on_text(a, ack.to_string().as_bytes(), f.now, &mut f.fx);
+        let h = f.hub.health_view(&id, f.now).unwrap();
+        let d = &h.devices[0];
+        (d.last_ack_sequence, d.last_ack_success, d.healthy)
+    };
+    // #99 was never sent: refused, not recorded.
+    assert_eq!(ack(&mut f, 99, true), (None, None, true));
+    let refused: Vec<String> = f
+        .take()
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { conn, frame } if *conn == a => {
+                Some(String::from_utf8_lossy(&frame[2..]).into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let text = &refused[0];
+    assert!(
+        text.contains("INVALID_MESSAGE") && text.contains("ack of update #99 ignored"),
+        "{text}"
+    );
+    assert_eq!(ack(&mut f, 2, true), (Some(2), Some(true), true));
+    // A late failure of #1 does not make the device look behind or broken.
+    assert_eq!(ack(&mut f, 1, false), (Some(2), Some(true), true));
+    // A failure of the latest does.
+    assert_eq!(ack(&mut f, 2, false), (Some(2), Some(false), false));
+}
