@@ -5,7 +5,7 @@
 
 pub use super::banner::QrTarget;
 use super::help::{DEVICE_HELP, PUSH_HELP, SERVE_HELP};
-use super::units::{parse_duration, parse_size};
+use super::units::{format_duration, parse_duration, parse_size};
 use crate::client::WsUrl;
 use crate::server::Config;
 use std::fmt;
@@ -267,6 +267,7 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     let mut state_dir: Option<PathBuf> = None;
     let mut watch: Vec<PathBuf> = Vec::new();
     let mut verbosity = Verbosity::Normal;
+    let mut idle_given = false;
     let mut a = Args::new(args, SERVE_USAGE);
     while let Some(arg) = a.next() {
         let (flag, inline) = match arg {
@@ -333,7 +334,10 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             }
             "--session-timeout" => hub.session_ttl = a.positive_duration(flag, inline)?,
             "--ping-interval" => hub.ping_interval = a.positive_duration(flag, inline)?,
-            "--idle-timeout" => hub.idle_timeout = a.positive_duration(flag, inline)?,
+            "--idle-timeout" => {
+                hub.idle_timeout = a.positive_duration(flag, inline)?;
+                idle_given = true;
+            }
             "--connect-timeout" => hub.connect_timeout = a.positive_duration(flag, inline)?,
             "--request-timeout" => config.request_timeout = a.positive_duration(flag, inline)?,
             "--keep-alive-timeout" => {
@@ -426,6 +430,20 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             "--max-body-buffer ({} bytes) must be at least --max-body-bytes ({} bytes), or the largest bodies are never accepted",
             config.max_buffered_body_bytes, config.max_body_bytes
         )));
+    }
+    // Pongs are what a quiet device sends: it must be allowed to wait for
+    // the next ping. Left at its default, the idle timeout follows a long
+    // ping interval; given, it must fit.
+    let hub = &mut config.hub;
+    if hub.idle_timeout <= hub.ping_interval {
+        if idle_given {
+            return Err(a.error(format!(
+                "--idle-timeout ({}) must be longer than --ping-interval ({}): a device that only answers the server's pings would be closed between two of them",
+                format_duration(hub.idle_timeout),
+                format_duration(hub.ping_interval)
+            )));
+        }
+        hub.idle_timeout = hub.ping_interval * 2;
     }
     if no_state && state_dir.is_some() {
         return Err(a.error("--no-state and --state-dir contradict each other".into()));
@@ -707,6 +725,21 @@ mod tests {
         assert!(err("--port").message.contains("needs a value"));
         assert!(err("--port 70000").message.contains("port number"));
         assert!(err("--ping-interval 0s").message.contains("more than zero"));
+        assert_eq!(
+            err("--ping-interval 5s --idle-timeout 2s").message,
+            "--idle-timeout (2s) must be longer than --ping-interval (5s): a device that only answers the server's pings would be closed between two of them"
+        );
+        assert!(
+            err("--ping-interval 5s --idle-timeout 5s")
+                .message
+                .contains("must be longer")
+        );
+        // Left at its default (60 s), the idle timeout follows a longer
+        // ping interval.
+        let c = serve("--ping-interval 90s").config;
+        assert_eq!(c.hub.idle_timeout, Duration::from_secs(180));
+        let c = serve("--ping-interval 10s").config;
+        assert_eq!(c.hub.idle_timeout, Duration::from_secs(60));
         assert!(err("--session-timeout soon").message.contains("duration"));
         assert!(err("--max-connections 0").message.contains("at least 1"));
         assert!(

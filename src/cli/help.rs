@@ -36,6 +36,7 @@ SERVE FLAGS:                               DEFAULT
     --session-timeout DUR      session lifetime (extend adds it)     8h
     --ping-interval DUR        WebSocket ping to each device         30s
     --idle-timeout DUR         close devices silent this long        60s
+                               (longer than --ping-interval)
     --connect-timeout DUR      time to send `connect` after upgrade  10s
     --request-timeout DUR      time to send a whole HTTP request     10s
     --keep-alive-timeout DUR   idle HTTP keep-alive connection       30s
