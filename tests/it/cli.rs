@@ -723,6 +723,29 @@ fn watch_pushes_changes_and_refuses_a_broken_file() {
 }
 
 #[test]
+fn watch_says_it_stops_when_the_session_expires_and_what_to_do() {
+    let file = TempFile::with(&v(1).to_string());
+    let mut s = Served::start(&[
+        "--no-qr",
+        "--watch-poll",
+        "--session-timeout",
+        "1s",
+        "--watch",
+        file.path(),
+    ]);
+    let line = s.proc.stderr_line("no longer watched");
+    assert!(line.contains(file.path()), "{line}");
+    assert!(
+        line.contains("its session expired (sessions live --session-timeout"),
+        "{line}"
+    );
+    assert!(
+        line.contains("restart the server to watch it in a new session"),
+        "{line}"
+    );
+}
+
+#[test]
 fn watch_a_directory_is_refused_at_start() {
     let dir = std::env::temp_dir();
     let dir = dir.to_str().expect("utf-8 temp dir");

@@ -242,6 +242,13 @@ fn two_files(watcher: Watcher) {
     rig.expect(&v("a2"), "first file changed");
     std::fs::write(&b, bytes(&v("b2"))).unwrap();
     rig.expect(&v("b2"), "second file changed");
+    // Saved again as it was: the last one saved wins, though this file
+    // did not change since it was last pushed.
+    std::fs::write(&a, bytes(&v("a2"))).unwrap();
+    rig.expect(
+        &v("a2"),
+        "first file saved again unchanged, after the second",
+    );
     // A third in the same folder as the first.
     let c = dir.file("c.json");
     rig.watch(&c);
@@ -365,6 +372,63 @@ fn a_symbolic_link_is_polled_and_its_target_edits_are_pushed() {
     // Edited where it really lives, a folder the link's folder knows nothing of.
     std::fs::write(&target, bytes(&v("two"))).unwrap();
     rig.expect(&v("two"), "the target edited");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_replaced_by_a_symbolic_link_is_polled_from_then_on() {
+    for how in ["ln -sf (remove, create)", "a link renamed onto it"] {
+        let dir = Dir::new();
+        let other = Dir::new();
+        let path = dir.file("app.json");
+        std::fs::write(&path, bytes(&v("file"))).unwrap();
+        let target = other.file("real.json");
+        std::fs::write(&target, bytes(&v("linked"))).unwrap();
+        let mut rig = Rig::start(Watcher::Inotify);
+        rig.watch(&path);
+        rig.expect(&v("file"), "the regular file at start");
+        if how.starts_with("ln") {
+            std::fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink(&target, &path).unwrap();
+        } else {
+            let tmp = dir.file(".app.json.link");
+            std::os::unix::fs::symlink(&target, &tmp).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        }
+        rig.expect(&v("linked"), &format!("{how}: the link's target"));
+        // Its target's folder raises no event in the link's folder: seen
+        // only because the link is now polled.
+        std::fs::write(&target, bytes(&v("edited"))).unwrap();
+        rig.expect(&v("edited"), &format!("{how}: the target edited"));
+    }
+}
+
+#[test]
+fn a_file_over_the_schema_limit_is_reported_to_devices() {
+    for watcher in [Watcher::Inotify, Watcher::Poll] {
+        let dir = Dir::new();
+        let path = dir.file("app.json");
+        std::fs::write(&path, bytes(&v("small"))).unwrap();
+        let mut rig = Rig::start(watcher);
+        rig.watch(&path);
+        rig.expect(&v("small"), "at start");
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(11 << 20).unwrap();
+        drop(f);
+        let error = rig.device.recv_type("error");
+        assert_eq!(
+            error["payload"]["code"], "SCHEMA_VALIDATION_FAILED",
+            "{watcher:?}: {error}"
+        );
+        assert!(
+            error["payload"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("11534336 bytes")),
+            "{watcher:?}: {error}"
+        );
+        std::fs::write(&path, bytes(&v("fits"))).unwrap();
+        rig.expect(&v("fits"), "back under the limit");
+    }
 }
 
 #[cfg(unix)]

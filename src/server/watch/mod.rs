@@ -14,7 +14,8 @@
 //!   network file systems, a symbolic link) or [`Config::watch_poll`] asks.
 //!
 //! Both end in [`Watch::check`]: read the file, skip a content identical to
-//! the last one seen, validate, push. A broken file is logged and not
+//! the last one seen while it is still the session's latest, validate,
+//! push. A broken file is logged and not
 //! pushed; a missing one is reported once and picked up when it appears.
 //!
 //! [`Config::watch_poll`]: super::Config::watch_poll
@@ -24,12 +25,13 @@ mod inotify;
 mod poll;
 
 use crate::hub::{Effect, Hub, HubError, Now};
-use crate::protocol::{MAX_SCHEMA_BYTES, Schema, UpdateType};
+use crate::protocol::{MAX_SCHEMA_BYTES, Schema, SchemaError, UpdateType};
 use mio::{Registry, Token};
 use poll::{Look, Poller};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime};
 
 /// How long after a completed write (or rename) the file is read: the
@@ -125,6 +127,8 @@ struct Watch {
     /// firing before `due` is stale.
     due: Option<Instant>,
     seen: Seen,
+    /// The session's latest schema when this file was last read.
+    latest_then: Option<Weak<Schema>>,
 }
 
 impl Watches {
@@ -163,6 +167,7 @@ impl Watches {
             how,
             due: None,
             seen: Seen::Nothing,
+            latest_then: None,
         };
         if !w.check(hub, now, fx) {
             w.how = How::Stopped;
@@ -219,7 +224,7 @@ impl Watches {
         let (Some(name), dir) = (path.file_name(), parent_dir(path)) else {
             return Err(None);
         };
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if is_symlink(path) {
             return Err(Some(
                 "it is a symbolic link, whose target's changes raise no event in its folder".into(),
             ));
@@ -303,6 +308,18 @@ impl Watches {
                         Some(std::time::Duration::ZERO)
                     }
                     _ if ev.wd != *wd || !ev.name_is(name) => None,
+                    // A symbolic link put in its place (`ln -sf`, a link
+                    // renamed onto it): its target's changes raise no event
+                    // here, so it is polled from now on.
+                    Kind::Complete | Kind::Created if is_symlink(&w.path) => {
+                        log::info!(
+                            "{}: now a symbolic link, whose target's changes raise no event in its folder; watching by polling every {} ms",
+                            w.path.display(),
+                            poll::INTERVAL.as_millis()
+                        );
+                        w.how = How::Poll(Poller::new(Look::Absent, now.mono));
+                        Some(std::time::Duration::ZERO)
+                    }
                     Kind::Complete => {
                         *writing = false;
                         Some(QUIET)
@@ -355,7 +372,7 @@ impl Watches {
                 if p.tick(look(&w.path), now.mono) {
                     w.check(hub, now, fx)
                 } else {
-                    w.session_alive(hub)
+                    w.session_alive(hub, now)
                 }
             }
         };
@@ -368,6 +385,12 @@ impl Watches {
             _ => None,
         }
     }
+}
+
+/// Whether `path` itself is a symbolic link.
+#[cfg(target_os = "linux")]
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// The folder holding `path` (`.` for a bare file name).
@@ -423,21 +446,53 @@ impl Watch {
         Some((i, at))
     }
 
-    fn session_alive(&self, hub: &Hub) -> bool {
-        if hub.session(&self.session).is_some() {
-            return true;
+    /// Whether the session still takes pushes; says why watching stops
+    /// when it does not.
+    fn session_alive(&self, hub: &Hub, now: Now) -> bool {
+        match hub.check_session(&self.session, now) {
+            Ok(()) => true,
+            Err(e) => {
+                self.stop(&e);
+                false
+            }
         }
+    }
+
+    fn stop(&self, why: &HubError) {
+        let why = match why {
+            HubError::SessionExpired => {
+                "its session expired (sessions live --session-timeout from creation or the last extend)"
+            }
+            _ => "its session was deleted",
+        };
         log::warn!(
-            "{}: no longer watched: the session is gone",
+            "{}: no longer watched: {why}; restart the server to watch it in a new session",
             self.path.display()
         );
-        false
+    }
+
+    /// Whether the session's latest schema is still the one this file last
+    /// gave (pushed, or refused while it was the latest): only then is an
+    /// unchanged file nothing to do. After another push (another watched
+    /// file, `push`), saving this one again makes it the latest.
+    fn still_latest(&self, hub: &Hub) -> bool {
+        let latest = hub.session(&self.session).and_then(|s| s.latest());
+        match (&self.latest_then, latest) {
+            (None, None) => true,
+            (Some(w), Some(l)) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(l)),
+            _ => false,
+        }
+    }
+
+    fn remember_latest(&mut self, hub: &Hub) {
+        let latest = hub.session(&self.session).and_then(|s| s.latest());
+        self.latest_then = latest.map(Arc::downgrade);
     }
 
     /// Reads the file and pushes it when its content is new and valid.
     /// Returns false when the session is gone and watching stops.
     fn check(&mut self, hub: &mut Hub, now: Now, fx: &mut Vec<Effect>) -> bool {
-        if !self.session_alive(hub) {
+        if !self.session_alive(hub, now) {
             return false;
         }
         let before = self.seen;
@@ -465,9 +520,16 @@ impl Watch {
                     Unread::NotAFile => {
                         log::warn!("{path} is not a regular file; waiting for one")
                     }
-                    Unread::TooLarge(len) => log::error!(
-                        "{path}: not pushed: {len} bytes, over the {MAX_SCHEMA_BYTES}-byte limit"
-                    ),
+                    Unread::TooLarge(len) => {
+                        let e = SchemaError::TooLarge {
+                            size: usize::try_from(len).unwrap_or(usize::MAX),
+                            limit: MAX_SCHEMA_BYTES,
+                        };
+                        let told = hub.push_refused(&self.session, &e, now, fx);
+                        log::error!(
+                            "{path}: not pushed: {len} bytes, over the {MAX_SCHEMA_BYTES}-byte limit ({told} device(s) told)"
+                        )
+                    }
                     Unread::Io(e) => {
                         log::warn!(
                             "{path}: cannot read the file: {e}; trying again when it changes"
@@ -478,7 +540,7 @@ impl Watch {
             }
         };
         let hash = poll::content_hash(&bytes);
-        if before == Seen::Content(hash) {
+        if before == Seen::Content(hash) && self.still_latest(hub) {
             log::debug!("{path}: saved without changes");
             return true;
         }
@@ -490,6 +552,7 @@ impl Watch {
             Err(e) => {
                 let told = hub.push_refused(&self.session, &e, now, fx);
                 log::error!("{path}: not pushed: {e} ({told} device(s) told)");
+                self.remember_latest(hub);
                 return true;
             }
         };
@@ -502,11 +565,12 @@ impl Watch {
             Ok(o) if o.update_type == UpdateType::None => log::info!("{path}: no change to push"),
             Ok(_) => {}
             Err(e @ (HubError::SessionNotFound | HubError::SessionExpired)) => {
-                log::warn!("{path}: no longer watched: {e}");
+                self.stop(&e);
                 return false;
             }
             Err(e) => log::error!("{path}: not pushed: {e}"),
         }
+        self.remember_latest(hub);
         true
     }
 }
