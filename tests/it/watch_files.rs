@@ -404,6 +404,24 @@ fn a_file_replaced_by_a_symbolic_link_is_polled_from_then_on() {
 }
 
 #[test]
+fn the_same_file_given_twice_is_watched_once() {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v("one"))).unwrap();
+    let mut rig = Rig::start(Watcher::Inotify);
+    rig.watch(&path);
+    rig.expect(&v("one"), "at start");
+    let other_spelling = dir.0.join(".").join("app.json");
+    rig.watch(&other_spelling);
+    std::fs::write(&path, bytes(&v("two"))).unwrap();
+    rig.expect(&v("two"), "saved");
+    // Watched twice, each save would be read and pushed twice (the second
+    // a push of nothing new, 'no change to push').
+    let (_, stats) = crate::common::http(rig.server.addr, "GET", "/stats", None);
+    assert_eq!(stats["counters"]["pushes"], 2, "{stats}");
+}
+
+#[test]
 fn a_file_over_the_schema_limit_is_reported_to_devices() {
     for watcher in [Watcher::Inotify, Watcher::Poll] {
         let dir = Dir::new();

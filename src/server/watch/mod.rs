@@ -159,6 +159,14 @@ impl Watches {
         if hub.session(&session).is_none() {
             return Err(HubError::SessionNotFound);
         }
+        if let Some(twin) = self.same_file(&session, &path) {
+            log::warn!(
+                "{} is the file already watched as {}: watched once",
+                path.display(),
+                twin.display()
+            );
+            return Ok(None);
+        }
         let i = self.list.len();
         let how = self.choose(registry, token, &path, now.mono);
         let mut w = Watch {
@@ -178,6 +186,17 @@ impl Watches {
         };
         self.list.push(w);
         Ok(wake)
+    }
+
+    /// The path under which `path` (spelled otherwise, or through a link)
+    /// is already watched for `session`.
+    fn same_file(&self, session: &str, path: &Path) -> Option<&Path> {
+        let real = std::fs::canonicalize(path).ok()?;
+        self.list
+            .iter()
+            .filter(|w| w.session == session)
+            .find(|w| std::fs::canonicalize(&w.path).is_ok_and(|p| p == real))
+            .map(|w| w.path.as_path())
     }
 
     /// Picks inotify when it can see this file's changes, else polling
