@@ -110,6 +110,11 @@ struct Served {
 
 impl Served {
     fn start(extra: &[&str]) -> Served {
+        Served::start_command(Served::command(extra))
+    }
+
+    /// The command `start` runs, to be adjusted before it is started.
+    fn command(extra: &[&str]) -> Command {
         let mut args = vec![
             "serve",
             "--host",
@@ -120,7 +125,11 @@ impl Served {
             "0",
         ];
         args.extend_from_slice(extra);
-        let mut proc = Proc::spawn(&args);
+        binary(&args)
+    }
+
+    fn start_command(command: Command) -> Served {
+        let mut proc = Proc::spawn_command(command);
         let listening = proc.stdout_line("Listening");
         let addr: SocketAddr = listening
             .split("http://")
@@ -872,6 +881,35 @@ fn sigint_stops_the_server_and_closes_devices() {
     s.proc.signal(libc::SIGINT);
     assert_eq!(s.proc.exit_code(), 0);
     device.stdout_line("1001 Server shutting down");
+}
+
+#[test]
+fn a_closed_terminal_stops_the_server_as_sigterm_does_unless_nohup() {
+    let mut s = Served::start(&["--no-qr"]);
+    let mut device = Proc::spawn(&["device", &s.url]);
+    device.stdout_line("connected");
+    s.proc.signal(libc::SIGHUP);
+    s.proc
+        .stderr_line("SIGHUP (the terminal closed) received; shutting down");
+    assert_eq!(s.proc.exit_code(), 0);
+    device.stdout_line("1001 Server shutting down");
+
+    // Under nohup, SIGHUP stays ignored.
+    use std::os::unix::process::CommandExt;
+    let mut command = Served::command(&["--no-qr"]);
+    // SAFETY: signal is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut s = Served::start_command(command);
+    s.proc.signal(libc::SIGHUP);
+    s.proc.signal(libc::SIGTERM);
+    let line = s.proc.stderr_line("received; shutting down");
+    assert!(line.contains("SIGTERM"), "{line}");
+    assert_eq!(s.proc.exit_code(), 0);
 }
 
 #[test]

@@ -96,12 +96,15 @@ impl EventLoop {
     }
 
     pub(super) fn signal(&mut self, now: Now) {
-        let got = self
-            .signals
-            .as_mut()
-            .is_some_and(|s| s.pending().next().is_some());
-        if got {
-            log::info!("signal received; shutting down");
+        let got = self.signals.as_mut().and_then(|s| s.pending().next());
+        if let Some(signal) = got {
+            let name = match signal {
+                signal_hook::consts::SIGINT => "SIGINT",
+                signal_hook::consts::SIGTERM => "SIGTERM",
+                signal_hook::consts::SIGHUP => "SIGHUP (the terminal closed)",
+                _ => "a signal",
+            };
+            log::info!("{name} received; shutting down");
             self.begin_shutdown(now);
         }
     }

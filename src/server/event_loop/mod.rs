@@ -149,10 +149,13 @@ impl EventLoop {
     /// Runs until shutdown.
     pub(crate) fn run(mut self) -> io::Result<()> {
         if self.config.handle_signals {
-            let mut signals = signal_hook_mio::v1_0::Signals::new([
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGTERM,
-            ])?;
+            use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+            // A closed terminal (SIGHUP) stops the server the same way, so
+            // devices hear 1001 and pending state is written; unless it is
+            // ignored (`nohup`), which is kept.
+            let hup = (!signal_ignored(SIGHUP)).then_some(SIGHUP);
+            let mut signals =
+                signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM].into_iter().chain(hup))?;
             self.poll
                 .registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -236,6 +239,18 @@ impl EventLoop {
                 Ok(true) | Err(_) => self.remove(key),
             },
         }
+    }
+}
+
+/// Whether `signal` is ignored (as `nohup` leaves SIGHUP): registering a
+/// handler would undo that.
+fn signal_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: a null new action only reads the current one into `old`,
+    // a plain struct the call fills.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 
