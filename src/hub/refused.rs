@@ -3,7 +3,7 @@
 //! the next good update arrives.
 
 use super::{Effect, Hub, Now, encode_message};
-use crate::protocol::{ErrorCode, SchemaError, Severity, create_error_message};
+use crate::protocol::{SchemaError, Severity, create_error_message};
 use serde_json::json;
 
 impl Hub {
@@ -25,14 +25,11 @@ impl Hub {
         if session.devices.is_empty() {
             return 0;
         }
-        let (code, details) = match error {
-            SchemaError::Json(_) => (ErrorCode::InvalidMessage, None),
-            SchemaError::Invalid { path, .. } => (
-                ErrorCode::SchemaValidationFailed,
-                Some(json!({ "path": path })),
-            ),
-            SchemaError::TooLarge { .. } => (ErrorCode::SchemaValidationFailed, None),
+        let details = match error {
+            SchemaError::Invalid { path, .. } => Some(json!({ "path": path })),
+            _ => None,
         };
+        let code = error.code();
         let message = format!("push refused: {error}");
         let frame = encode_message(
             &create_error_message(&session.id, code, &message, Severity::Error, true, details)
@@ -52,7 +49,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::hub::{ConnId, HubConfig};
-    use crate::protocol::{Payload, Schema, deserialize_message};
+    use crate::protocol::{ErrorCode, Payload, Schema, deserialize_message};
     use std::net::SocketAddr;
 
     #[test]

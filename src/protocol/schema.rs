@@ -7,6 +7,7 @@
 //! of it is only made when a library user asks for one.
 
 use super::checksum::calculate_checksum;
+use super::error_code::ErrorCode;
 use super::index::canonical::{self, NodeCrcs, Previous};
 use super::index::compact::{looks_spaced, minify, trimmed_len};
 use super::index::scan::scan;
@@ -59,6 +60,21 @@ impl fmt::Display for SchemaError {
 }
 
 impl std::error::Error for SchemaError {}
+
+impl SchemaError {
+    /// The protocol's code for it, the same over HTTP and to devices:
+    /// `INVALID_MESSAGE` for bytes that are not JSON, else
+    /// `SCHEMA_VALIDATION_FAILED` (JSON the schema rules or limits refuse:
+    /// too large, too deep, a number no checksum can hold, a broken rule).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SchemaError::Json(JsonError::Syntax(_)) => ErrorCode::InvalidMessage,
+            SchemaError::Json(JsonError::TooDeep { .. } | JsonError::OutOfRange(_))
+            | SchemaError::TooLarge { .. }
+            | SchemaError::Invalid { .. } => ErrorCode::SchemaValidationFailed,
+        }
+    }
+}
 
 /// A validated Lumora IR schema.
 ///

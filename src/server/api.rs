@@ -10,7 +10,7 @@ pub use super::stats::{LoopStats, Stats};
 use super::urls::{page_url, ws_url};
 use super::{web, websocket};
 use crate::hub::{Effect, Hub, HubError, Now};
-use crate::protocol::{JsonError, Schema, SchemaError};
+use crate::protocol::{ErrorCode, Schema, SchemaError};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -448,14 +448,14 @@ pub fn hub_error(e: HubError) -> Response {
 
 /// Schema errors as HTTP.
 pub fn schema_error(e: &SchemaError) -> Response {
-    match e {
-        SchemaError::TooLarge { .. } => Response::error(413, "PAYLOAD_TOO_LARGE", &e.to_string()),
-        SchemaError::Json(JsonError::Syntax(_)) => Response::error(
-            400,
-            "INVALID_MESSAGE",
-            &format!("body is not valid JSON: {e}"),
-        ),
-        _ => Response::error(400, "SCHEMA_VALIDATION_FAILED", &e.to_string()),
+    match (e, e.code()) {
+        (SchemaError::TooLarge { .. }, _) => {
+            Response::error(413, "PAYLOAD_TOO_LARGE", &e.to_string())
+        }
+        (_, code @ ErrorCode::InvalidMessage) => {
+            Response::error(400, code.as_str(), &format!("body is not valid JSON: {e}"))
+        }
+        (_, code) => Response::error(400, code.as_str(), &e.to_string()),
     }
 }
 

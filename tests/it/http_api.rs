@@ -102,6 +102,66 @@ fn send_full_incremental_and_none() {
 }
 
 #[test]
+fn refused_pushes_get_one_code_over_http_and_on_devices_and_say_what_is_wrong() {
+    let server = TestServer::start();
+    let session = server.session();
+    server.push(&session, &schema(json!([text("a", "1")])));
+    let (mut device, _) = Device::connected(server.addr, &session, "d1");
+    let with = |value: &str| {
+        format!(
+            r#"{{"version":"1","metadata":{{}},"nodes":[{{"id":"a","type":"Text","props":{{"x":{value}}}}}]}}"#
+        )
+    };
+    let deep = format!(
+        r#"{{"version":"1","metadata":{{"x":{}{}}},"nodes":[]}}"#,
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    let cases = [
+        // JSON, but no checksum can hold the number.
+        (
+            with("1E400"),
+            "SCHEMA_VALIDATION_FAILED",
+            "number out of range at line 1 column 76: numbers must fit a 64-bit float",
+        ),
+        (
+            with(r#""\ud800""#),
+            "INVALID_MESSAGE",
+            r"lone surrogate \uD800: a \uD800-\uDBFF escape must be followed by a \uDC00-\uDFFF one",
+        ),
+        (
+            with(r#""\udc00\ud800""#),
+            "INVALID_MESSAGE",
+            r"lone surrogate \uDC00: a \uDC00-\uDFFF escape must follow a \uD800-\uDBFF one",
+        ),
+        (
+            with(r#""\ud800\u0041""#),
+            "INVALID_MESSAGE",
+            r"lone surrogate \uD800",
+        ),
+        (
+            deep,
+            "SCHEMA_VALIDATION_FAILED",
+            "JSON nesting deeper than 512 levels",
+        ),
+    ];
+    for (body, code, message) in cases {
+        let (status, reply) = server.push_text(&session, &body);
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["code"], code, "{reply}");
+        let text = reply["error"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{reply}");
+        let told = device.recv_type("error");
+        assert_eq!(
+            told["payload"]["code"], code,
+            "the device was told otherwise: {told}"
+        );
+        let text = told["payload"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{told}");
+    }
+}
+
+#[test]
 fn send_refuses_invalid_schemas_naming_the_path() {
     let server = TestServer::start();
     let session = server.session();

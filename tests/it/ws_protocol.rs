@@ -73,6 +73,20 @@ fn first_message_must_be_connect() {
 }
 
 #[test]
+fn a_first_frame_that_is_not_a_message_is_recoverable_and_connect_may_follow() {
+    let server = TestServer::start();
+    let session = server.session();
+    let mut d = server.device(&session);
+    d.send_raw("{not json");
+    let m = d.recv();
+    assert_error(&m, "INVALID_MESSAGE", "error");
+    assert_eq!(m["payload"]["recoverable"], true, "{m}");
+    d.send(&Device::connect_msg(&session, "late"));
+    let m = d.recv_type("connected");
+    assert_eq!(m["sessionId"], session.as_str(), "{m}");
+}
+
+#[test]
 fn no_connect_within_the_timeout_is_4401() {
     let server = TestServer::with(|c| c.hub.connect_timeout = Duration::from_millis(300));
     let session = server.session();

@@ -15,8 +15,12 @@ pub enum JsonError {
         /// The limit that was exceeded.
         limit: usize,
     },
-    /// Not JSON (syntax error, bad UTF-8, number out of range, ...).
+    /// Not JSON (syntax error, bad UTF-8, a lone surrogate, ...).
     Syntax(String),
+    /// JSON, but a number beyond what a 64-bit float holds (`1E400`):
+    /// its canonical form (RFC 8785), and so any checksum, does not exist.
+    /// Says where (`at line L column C`).
+    OutOfRange(String),
 }
 
 impl fmt::Display for JsonError {
@@ -26,6 +30,10 @@ impl fmt::Display for JsonError {
                 write!(f, "JSON nesting deeper than {limit} levels")
             }
             JsonError::Syntax(msg) => write!(f, "malformed JSON: {msg}"),
+            JsonError::OutOfRange(at) => write!(
+                f,
+                "number out of range {at}: numbers must fit a 64-bit float (at most about 1.8e308) to have a checksum"
+            ),
         }
     }
 }

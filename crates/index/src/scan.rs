@@ -147,6 +147,11 @@ pub(crate) fn subtree_fingerprint(own: u64, children: impl Iterator<Item = u64>)
 }
 
 fn syntax(bytes: &[u8], at: usize, what: &str) -> JsonError {
+    JsonError::Syntax(format!("{what} {}", position(bytes, at)))
+}
+
+/// `at line L column C` of byte offset `at`.
+fn position(bytes: &[u8], at: usize) -> String {
     let before = &bytes[..at.min(bytes.len())];
     let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
     let column = 1 + before.len()
@@ -154,7 +159,7 @@ fn syntax(bytes: &[u8], at: usize, what: &str) -> JsonError {
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |p| p + 1);
-    JsonError::Syntax(format!("{what} at line {line} column {column}"))
+    format!("at line {line} column {column}")
 }
 
 struct Scanner<'a> {
@@ -592,15 +597,22 @@ impl Scanner<'_> {
                 self.i += 2;
                 let n = self.hex4()?;
                 if (0xDC00..=0xDFFF).contains(&n) {
-                    return Err(self.err("lone leading surrogate in hex escape"));
+                    return Err(self.err(&format!(
+                        "lone surrogate \\u{n:04X}: a \\uDC00-\\uDFFF escape must follow a \\uD800-\\uDBFF one"
+                    )));
                 }
                 if (0xD800..=0xDBFF).contains(&n) {
+                    let lone = || {
+                        format!(
+                            "lone surrogate \\u{n:04X}: a \\uD800-\\uDBFF escape must be followed by a \\uDC00-\\uDFFF one"
+                        )
+                    };
                     if self.b.get(self.i) != Some(&b'\\') || self.b.get(self.i + 1) != Some(&b'u') {
-                        return Err(self.err("unexpected end of hex escape"));
+                        return Err(self.err(&lone()));
                     }
                     self.i += 2;
                     if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
-                        return Err(self.err("lone leading surrogate in hex escape"));
+                        return Err(self.err(&lone()));
                     }
                 }
                 Ok(())
@@ -669,7 +681,7 @@ impl Scanner<'_> {
             && serde_json::from_slice::<f64>(&self.b[start..self.i]).is_err()
         {
             self.i = start;
-            return Err(self.err("number out of range"));
+            return Err(JsonError::OutOfRange(position(self.b, start)));
         }
         Ok(())
     }
