@@ -2,8 +2,9 @@
 //! every device, `d` lists them, `o` opens the landing page, `c` clears
 //! the screen, `q` quits, `h`/`?` shows the list.
 //!
-//! Only when stdin is a terminal and this process is in its foreground (a
-//! background job would be stopped by touching it). Then the terminal is
+//! Only when stdin is a terminal, and while this process is in its
+//! foreground (a background job would be stopped by touching it; one
+//! started with `&` takes the keys at `fg`). Then the terminal is
 //! put in "cbreak" mode (no line buffering, no echo; signals and output
 //! processing unchanged, so Ctrl-C still stops the server) and put back on
 //! every way out: `q`, Ctrl-C, SIGTERM and a fatal error return through
@@ -17,6 +18,7 @@
 use super::banner::Banner;
 use crate::hub::DeviceHealth;
 use crate::server::Handle;
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
@@ -27,44 +29,66 @@ use std::sync::{Mutex, Once};
 static SAVED: Mutex<Option<(RawFd, libc::termios)>> = Mutex::new(None);
 static HOOK: Once = Once::new();
 
-/// A terminal in cbreak mode; restores the saved settings on drop.
+/// A terminal in cbreak mode while this process is in its foreground;
+/// restores the saved settings on drop.
 #[derive(Debug)]
 pub struct RawMode {
     fd: RawFd,
-    saved: libc::termios,
+    /// The settings to put back, taken the first time the process was in
+    /// front (a job started in the background, `&`, takes them at `fg`:
+    /// what the shell hands over then, not its line editor's).
+    saved: Cell<Option<libc::termios>>,
 }
 
 impl RawMode {
-    /// Puts the terminal on `fd` in cbreak mode when `fd` is a terminal and
-    /// this process is in its foreground; `None` otherwise (nothing is
-    /// changed).
+    /// When `fd` is a terminal: cbreak mode now if this process is in its
+    /// foreground, else at the first [`RawMode::resume`] that finds it
+    /// there. `None` when `fd` is no terminal (nothing is changed).
     pub fn enter(fd: RawFd) -> Option<RawMode> {
-        if !foreground(fd) {
+        // SAFETY: isatty takes no pointer.
+        if unsafe { libc::isatty(fd) } != 1 {
             return None;
         }
-        let saved = get_attr(fd)?;
-        install_panic_hook();
-        if let Ok(mut s) = SAVED.lock() {
-            *s = Some((fd, saved));
-        }
-        if !set_attr(fd, &cbreak(saved)) {
-            forget_saved();
+        let raw = RawMode {
+            fd,
+            saved: Cell::new(None),
+        };
+        if foreground(fd) && !raw.resume() {
             return None;
         }
-        Some(RawMode { fd, saved })
+        Some(raw)
     }
 
     /// Puts the saved settings back for a while (before the process stops
     /// on Ctrl-Z).
     fn suspend(&self) {
-        set_attr(self.fd, &self.saved);
+        if let Some(saved) = self.saved.get() {
+            set_attr(self.fd, &saved);
+        }
     }
 
-    /// Cbreak mode again, if the process is back in the foreground (after
-    /// `fg`); false when it is not (after `bg`: touching the terminal then
-    /// would stop it again).
+    /// Cbreak mode (again), if the process is in the foreground (at start,
+    /// after `fg`); false when it is not (in the background touching the
+    /// terminal would stop it).
     fn resume(&self) -> bool {
-        foreground(self.fd) && set_attr(self.fd, &cbreak(self.saved))
+        if !foreground(self.fd) {
+            return false;
+        }
+        let saved = match self.saved.get() {
+            Some(s) => s,
+            None => {
+                let Some(s) = get_attr(self.fd) else {
+                    return false;
+                };
+                install_panic_hook();
+                if let Ok(mut g) = SAVED.lock() {
+                    *g = Some((self.fd, s));
+                }
+                self.saved.set(Some(s));
+                s
+            }
+        };
+        set_attr(self.fd, &cbreak(saved))
     }
 }
 
@@ -72,6 +96,16 @@ impl RawMode {
 fn foreground(fd: RawFd) -> bool {
     // SAFETY: isatty, tcgetpgrp and getpgrp take no pointers.
     unsafe { libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == libc::getpgrp() }
+}
+
+/// Whether `fd` is this process's controlling terminal and another process
+/// group is in its foreground: setting its attributes would stop us.
+fn in_background(fd: RawFd) -> bool {
+    // SAFETY: tcgetpgrp and getpgrp take no pointers.
+    unsafe {
+        let front = libc::tcgetpgrp(fd);
+        front >= 0 && front != libc::getpgrp()
+    }
 }
 
 /// `saved` without line buffering and echo: one byte per read.
@@ -85,7 +119,12 @@ fn cbreak(saved: libc::termios) -> libc::termios {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        set_attr(self.fd, &self.saved);
+        // In the background the terminal has the shell's settings (they
+        // were put back when the process stopped), and setting them would
+        // stop the process instead of letting it exit.
+        if let (Some(saved), false) = (self.saved.get(), in_background(self.fd)) {
+            set_attr(self.fd, &saved);
+        }
         forget_saved();
     }
 }
@@ -118,7 +157,7 @@ fn install_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             // try_lock: the panic may have happened while the lock was held.
             if let Ok(mut s) = SAVED.try_lock() {
-                if let Some((fd, saved)) = s.take() {
+                if let Some((fd, saved)) = s.take().filter(|&(fd, _)| !in_background(fd)) {
                     set_attr(fd, &saved);
                 }
             }
@@ -195,7 +234,7 @@ fn drain(s: &UnixStream) {
 /// front.
 pub fn run(raw: &RawMode, handle: &Handle, done: &UnixStream, banner: &mut Banner<'_>, page: &str) {
     let mut stdin_open = true;
-    let mut in_front = true;
+    let mut in_front = foreground(libc::STDIN_FILENO);
     let mut openers: Vec<libc::pid_t> = Vec::new();
     let mut quitting = false;
     let stop = on_signal(libc::SIGTSTP);

@@ -25,6 +25,25 @@ struct Pane {
 impl Pane {
     /// `None` (after saying why) when tmux cannot run here.
     fn start(args: &str) -> Option<Pane> {
+        Pane::run(|dir| {
+            // The inner shell prints its pid and becomes the server (exec),
+            // in the foreground of the pane; the outer one records how it
+            // ended.
+            format!(
+                "sh -c 'echo pid=$$; exec {BIN} --host 127.0.0.1 --port 0 --no-qr --coalesce-ms 0 {args}'; \
+                 echo exit=$?; stty -a > {dir}/stty; echo recorded; sleep 600",
+                dir = dir.display()
+            )
+        })
+    }
+
+    /// An interactive shell with job control (bash) in the pane, to type
+    /// commands into.
+    fn shell() -> Option<Pane> {
+        Pane::run(|_| "PS1='$ ' bash --norc --noprofile -i".to_string())
+    }
+
+    fn run(script: impl FnOnce(&std::path::Path) -> String) -> Option<Pane> {
         let ok = Command::new("tmux")
             .arg("-V")
             .output()
@@ -48,13 +67,7 @@ impl Pane {
             .arg(&opener)
             .status()
             .expect("chmod");
-        // The inner shell prints its pid and becomes the server (exec), in
-        // the foreground of the pane; the outer one records how it ended.
-        let script = format!(
-            "sh -c 'echo pid=$$; exec {BIN} --host 127.0.0.1 --port 0 --no-qr --coalesce-ms 0 {args}'; \
-             echo exit=$?; stty -a > {dir}/stty; echo recorded; sleep 600",
-            dir = dir.display()
-        );
+        let script = script(&dir);
         let path = format!(
             "{}:{}",
             dir.display(),
@@ -315,6 +328,41 @@ fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
     let (code, stty) = pane.exited();
     assert_eq!(code, 0);
     assert!(cooked(&stty), "{stty}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_started_in_the_background_takes_the_keys_at_fg() {
+    let Some(pane) = Pane::shell() else { return };
+    pane.wait_for("$");
+    pane.tmux(&[
+        "send-keys",
+        "-t",
+        "0",
+        "-l",
+        &format!("{BIN} --host 127.0.0.1 --port 0 --no-qr & echo pid=$!"),
+    ]);
+    pane.keys("Enter");
+    let (_, pid) = pane.ready();
+    pane.tmux(&["send-keys", "-t", "0", "-l", "fg"]);
+    pane.keys("Enter");
+    // In front now: cbreak mode within the 250 ms the server looks.
+    let deadline = Instant::now() + SOON;
+    while !raw(&pane.stty_now()) {
+        assert!(Instant::now() < deadline, "cbreak mode never came at fg");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pane.keys("h");
+    pane.wait_for("press q to quit");
+    pane.keys("q");
+    let deadline = Instant::now() + SOON;
+    while process_state(pid) != '?' {
+        assert!(Instant::now() < deadline, "q did not stop the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pane.tmux(&["send-keys", "-t", "0", "-l", "echo done=$?"]);
+    pane.keys("Enter");
+    pane.wait_for("done=0");
 }
 
 #[test]
