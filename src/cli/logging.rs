@@ -65,7 +65,11 @@ struct StderrLogger {
 
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        // `-v` is this program's detail: the libraries' debug lines (every
+        // WebSocket frame's) are not.
+        let ours = metadata.target().starts_with(env!("CARGO_CRATE_NAME"))
+            || metadata.target() == DEVICE_TARGET;
+        metadata.level() <= self.level && (ours || metadata.level() <= Level::Info)
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -190,6 +194,22 @@ mod tests {
             line(Level::Warn, Paint::Level),
             "23:00:59 [\x1b[33mWARN \x1b[0m] update #1 full\n"
         );
+    }
+
+    #[test]
+    fn verbose_shows_this_programs_debug_lines_not_the_libraries() {
+        let logger = StderrLogger {
+            level: LevelFilter::Debug,
+            color: false,
+        };
+        let at = |level, target| {
+            logger.enabled(&Metadata::builder().level(level).target(target).build())
+        };
+        assert!(at(Level::Debug, "lumora_hr_mini::server::watch"));
+        assert!(at(Level::Debug, DEVICE_TARGET));
+        assert!(!at(Level::Debug, "tungstenite::protocol"));
+        assert!(at(Level::Warn, "tungstenite::protocol"));
+        assert!(!at(Level::Trace, "lumora_hr_mini::hub"));
     }
 
     #[test]
