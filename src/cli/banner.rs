@@ -5,6 +5,18 @@
 use super::args::DEFAULT_SERVER;
 use super::logging::local_hms;
 use super::qr::{Ecc, QrCode};
+
+/// Light modules around the QR code.
+const QUIET: usize = 2;
+
+/// The width of the terminal on stdout, if stdout is one.
+pub fn terminal_columns() -> Option<usize> {
+    // SAFETY: winsize is plain data, for which all zeroes is valid.
+    let mut w: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes only the struct we pass, valid for the call.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut w) } == 0;
+    (ok && w.ws_col > 0).then_some(usize::from(w.ws_col))
+}
 use crate::net::InterfaceAddr;
 use crate::server::urls;
 use std::fmt::Write as _;
@@ -41,6 +53,9 @@ pub struct Banner<'a> {
     pub network: &'a [InterfaceAddr],
     /// Draw the QR code.
     pub qr: bool,
+    /// The terminal's width in columns, when stdout is one: a QR code
+    /// wider than it would wrap and not scan, so it is not drawn.
+    pub columns: Option<usize>,
     /// What the QR code holds.
     pub qr_target: QrTarget,
     /// Use ANSI colours.
@@ -117,9 +132,27 @@ impl Banner<'_> {
         if self.qr {
             let url = self.qr_url();
             match QrCode::encode(url.as_bytes(), Ecc::Low) {
+                // Its rows are indented by 2 and one column per module.
+                Some(code)
+                    if self
+                        .columns
+                        .is_some_and(|c| c < code.size() + 2 * QUIET + 2) =>
+                {
+                    let _ = writeln!(
+                        out,
+                        "\n  {dim}(the QR code needs {} columns and the terminal has {}: widen it{}){reset}",
+                        code.size() + 2 * QUIET + 2,
+                        self.columns.unwrap_or(0),
+                        if self.keys {
+                            " and press c"
+                        } else {
+                            " to see it at the next start"
+                        }
+                    );
+                }
                 Some(code) => {
                     out.push('\n');
-                    for line in code.render(2, self.color).lines() {
+                    for line in code.render(QUIET, self.color).lines() {
                         let _ = writeln!(out, "  {line}");
                     }
                     let what = match self.qr_target {
@@ -251,6 +284,7 @@ mod tests {
             keys: false,
             network: &[],
             qr: false,
+            columns: None,
             qr_target: QrTarget::Page,
             color: false,
             startup: Duration::from_millis(3),
@@ -313,6 +347,43 @@ mod tests {
         let files = [PathBuf::from("ui/it's.json")];
         let watched = Banner { watch: &files, ..b };
         assert!(watched.render().contains(r"push 'ui/it'\''s.json'"));
+    }
+
+    #[test]
+    fn a_qr_code_wider_than_the_terminal_is_not_drawn_but_said() {
+        let b = Banner {
+            qr: true,
+            keys: true,
+            ..banner()
+        };
+        let width = QrCode::encode(b.qr_url().as_bytes(), Ecc::Low)
+            .unwrap()
+            .size()
+            + 2 * QUIET
+            + 2;
+        let rows = |b: &Banner<'_>| b.render().lines().filter(|l| l.contains('█')).count();
+        let narrow = Banner {
+            columns: Some(width - 1),
+            ..b
+        };
+        assert_eq!(rows(&narrow), 0);
+        assert!(narrow.render().contains(&format!(
+            "(the QR code needs {width} columns and the terminal has {}: widen it and press c)",
+            width - 1
+        )));
+        let fits = Banner {
+            columns: Some(width),
+            ..b
+        };
+        assert!(rows(&fits) > 10);
+        // The widest line drawn is the width said.
+        let widest = fits
+            .render()
+            .lines()
+            .filter(|l| l.contains('█'))
+            .map(|l| l.chars().count())
+            .max();
+        assert_eq!(widest, Some(width));
     }
 
     #[test]

@@ -333,6 +333,7 @@ pub fn run(raw: &RawMode, handle: &Handle, done: &UnixStream, banner: &mut Banne
                 }
                 Key::Clear => {
                     banner.now_ms = crate::protocol::now_ms();
+                    banner.columns = super::banner::terminal_columns();
                     say!(
                         "\x1b[2J\x1b[3J\x1b[H{}",
                         banner.render().trim_end_matches('\n')

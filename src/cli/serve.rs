@@ -132,6 +132,7 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
         keys: raw.is_some(),
         network: &network,
         qr: !opts.no_qr,
+        columns: super::banner::terminal_columns(),
         qr_target: opts.qr,
         color: logging::stdout_color(),
         startup: started.elapsed(),
