@@ -20,6 +20,11 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) const SETTLE: Duration = Duration::from_millis(100);
 /// While the modification time is this recent, the content is hashed too.
 const COARSE_MTIME: Duration = Duration::from_secs(2);
+/// A modification time up to this far in the future counts as recent too
+/// (the clocks of a file server and this machine disagree); further ahead
+/// it is a date set by hand (`touch -d`), not a write in progress, and the
+/// file is not read every look for it.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// What identifies a version of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +69,9 @@ impl Look {
             ino,
             ctime,
         };
-        let recent = match mtime {
-            // A time in the future counts as recent: clocks disagree.
-            Some(m) => !matches!(wall.duration_since(m), Ok(age) if age >= COARSE_MTIME),
+        let recent = match mtime.map(|m| wall.duration_since(m)) {
+            Some(Ok(age)) => age < COARSE_MTIME,
+            Some(Err(ahead)) => ahead.duration() <= CLOCK_SKEW,
             None => true,
         };
         let hash = (recent && meta.len() <= max_bytes as u64)
@@ -200,6 +205,18 @@ mod tests {
         let later = now + Duration::from_secs(60);
         assert!(matches!(
             Look::take(&path, later, 1024),
+            Look::File { hash: None, .. }
+        ));
+        // Written by a clock a little ahead: still hashed; a date far
+        // ahead: not read at every look.
+        let earlier = now - Duration::from_secs(30);
+        assert!(matches!(
+            Look::take(&path, earlier, 1024),
+            Look::File { hash: Some(_), .. }
+        ));
+        let much_earlier = now - Duration::from_secs(3600);
+        assert!(matches!(
+            Look::take(&path, much_earlier, 1024),
             Look::File { hash: None, .. }
         ));
         assert_eq!(Look::take(&dir, now, 1024), Look::Absent);
