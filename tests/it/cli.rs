@@ -874,25 +874,21 @@ fn device_warns_when_the_open_file_limit_is_below_its_count() {
 }
 
 #[test]
-fn sigint_stops_the_server_and_closes_devices() {
-    let mut s = Served::start(&["--no-qr"]);
-    let mut device = Proc::spawn(&["device", &s.url]);
-    device.stdout_line("connected");
-    s.proc.signal(libc::SIGINT);
-    assert_eq!(s.proc.exit_code(), 0);
-    device.stdout_line("1001 Server shutting down");
-}
-
-#[test]
-fn a_closed_terminal_stops_the_server_as_sigterm_does_unless_nohup() {
-    let mut s = Served::start(&["--no-qr"]);
-    let mut device = Proc::spawn(&["device", &s.url]);
-    device.stdout_line("connected");
-    s.proc.signal(libc::SIGHUP);
-    s.proc
-        .stderr_line("SIGHUP (the terminal closed) received; shutting down");
-    assert_eq!(s.proc.exit_code(), 0);
-    device.stdout_line("1001 Server shutting down");
+fn signals_stop_the_server_and_close_devices_a_closed_terminal_too_unless_nohup() {
+    for (signal, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP (the terminal closed)"),
+    ] {
+        let mut s = Served::start(&["--no-qr"]);
+        let mut device = Proc::spawn(&["device", &s.url]);
+        device.stdout_line("connected");
+        s.proc.signal(signal);
+        s.proc
+            .stderr_line(&format!("{name} received; shutting down"));
+        assert_eq!(s.proc.exit_code(), 0, "{name}");
+        device.stdout_line("1001 Server shutting down");
+    }
 
     // Under nohup, SIGHUP stays ignored.
     use std::os::unix::process::CommandExt;

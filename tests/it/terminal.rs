@@ -116,6 +116,21 @@ impl Pane {
         self.tmux(&["send-keys", "-t", "0", keys]);
     }
 
+    /// Types `line` into the pane and presses Enter.
+    fn type_line(&self, line: &str) {
+        self.tmux(&["send-keys", "-t", "0", "-l", line]);
+        self.keys("Enter");
+    }
+
+    /// Waits until the terminal is in cbreak mode.
+    fn wait_raw(&self, what: &str) {
+        let deadline = Instant::now() + SOON;
+        while !raw(&self.stty_now()) {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the screen shows `needle`; returns the screen.
     fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + SOON;
@@ -317,11 +332,7 @@ fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
     unsafe {
         libc::kill(pid, libc::SIGCONT);
     }
-    let deadline = Instant::now() + SOON;
-    while !raw(&pane.stty_now()) {
-        assert!(Instant::now() < deadline, "cbreak mode did not come back");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    pane.wait_raw("cbreak mode did not come back");
     pane.keys("h");
     pane.wait_for("press q to quit");
     pane.keys("q");
@@ -335,23 +346,13 @@ fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
 fn a_server_started_in_the_background_takes_the_keys_at_fg() {
     let Some(pane) = Pane::shell() else { return };
     pane.wait_for("$");
-    pane.tmux(&[
-        "send-keys",
-        "-t",
-        "0",
-        "-l",
-        &format!("{BIN} --host 127.0.0.1 --port 0 --no-qr & echo pid=$!"),
-    ]);
-    pane.keys("Enter");
+    pane.type_line(&format!(
+        "{BIN} --host 127.0.0.1 --port 0 --no-qr & echo pid=$!"
+    ));
     let (_, pid) = pane.ready();
-    pane.tmux(&["send-keys", "-t", "0", "-l", "fg"]);
-    pane.keys("Enter");
+    pane.type_line("fg");
     // In front now: cbreak mode within the 250 ms the server looks.
-    let deadline = Instant::now() + SOON;
-    while !raw(&pane.stty_now()) {
-        assert!(Instant::now() < deadline, "cbreak mode never came at fg");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    pane.wait_raw("cbreak mode never came at fg");
     pane.keys("h");
     pane.wait_for("press q to quit");
     pane.keys("q");
@@ -360,8 +361,7 @@ fn a_server_started_in_the_background_takes_the_keys_at_fg() {
         assert!(Instant::now() < deadline, "q did not stop the server");
         std::thread::sleep(Duration::from_millis(20));
     }
-    pane.tmux(&["send-keys", "-t", "0", "-l", "echo done=$?"]);
-    pane.keys("Enter");
+    pane.type_line("echo done=$?");
     pane.wait_for("done=0");
 }
 

@@ -98,6 +98,18 @@ impl Rig {
     }
 }
 
+/// A folder with `app.json` holding `v(label)`, watched by a rig whose
+/// device has received it.
+fn watching(watcher: Watcher, label: &str) -> (Dir, PathBuf, Rig) {
+    let dir = Dir::new();
+    let path = dir.file("app.json");
+    std::fs::write(&path, bytes(&v(label))).unwrap();
+    let mut rig = Rig::start(watcher);
+    rig.watch(&path);
+    rig.expect(&v(label), "at start");
+    (dir, path, rig)
+}
+
 /// Two text nodes with the same label: a save that rewrites the file in
 /// place is valid JSON half-way (first node new, second old).
 fn v(label: &str) -> Value {
@@ -144,12 +156,7 @@ fn truncate_then_write(path: &Path, new: &[u8], pause: bool) {
 }
 
 fn in_place(watcher: Watcher) {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(watcher);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (_dir, path, mut rig) = watching(watcher, "one");
     // Same size ("one" -> "two"): the half-written state is a valid schema.
     write_in_place(&path, &bytes(&v("two")), watcher == Watcher::Inotify);
     rig.expect(&v("two"), "written in place");
@@ -158,12 +165,7 @@ fn in_place(watcher: Watcher) {
 }
 
 fn truncated(watcher: Watcher) {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(watcher);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (_dir, path, mut rig) = watching(watcher, "one");
     truncate_then_write(&path, &bytes(&v("two")), watcher == Watcher::Inotify);
     rig.expect(&v("two"), "truncated then written");
     std::fs::write(&path, bytes(&v("ok"))).unwrap();
@@ -171,12 +173,7 @@ fn truncated(watcher: Watcher) {
 }
 
 fn renamed(watcher: Watcher) {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(watcher);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (dir, path, mut rig) = watching(watcher, "one");
     for (i, label) in ["two", "three", "four"].iter().enumerate() {
         // As editors save: a temp file in the same folder, renamed over.
         let tmp = dir.file(&format!(".app.json.{i}.tmp"));
@@ -192,12 +189,7 @@ fn renamed(watcher: Watcher) {
 }
 
 fn deleted_and_recreated(watcher: Watcher) {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(watcher);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (_dir, path, mut rig) = watching(watcher, "one");
     std::fs::remove_file(&path).unwrap();
     // The file stays away a while (long enough for either watcher to see).
     std::thread::sleep(WRITER_PAUSE);
@@ -209,12 +201,7 @@ fn deleted_and_recreated(watcher: Watcher) {
 }
 
 fn broken_then_good(watcher: Watcher) {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(watcher);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (_dir, path, mut rig) = watching(watcher, "one");
     // Valid JSON, not a valid schema (a node without a type); then not JSON.
     std::fs::write(&path, r#"{"version":"1.0","nodes":[{"id":"a"}]}"#).unwrap();
     std::thread::sleep(WRITER_PAUSE);
@@ -405,12 +392,7 @@ fn a_file_replaced_by_a_symbolic_link_is_polled_from_then_on() {
 
 #[test]
 fn the_same_file_given_twice_is_watched_once() {
-    let dir = Dir::new();
-    let path = dir.file("app.json");
-    std::fs::write(&path, bytes(&v("one"))).unwrap();
-    let mut rig = Rig::start(Watcher::Inotify);
-    rig.watch(&path);
-    rig.expect(&v("one"), "at start");
+    let (dir, path, mut rig) = watching(Watcher::Inotify, "one");
     let other_spelling = dir.0.join(".").join("app.json");
     rig.watch(&other_spelling);
     std::fs::write(&path, bytes(&v("two"))).unwrap();
@@ -424,12 +406,7 @@ fn the_same_file_given_twice_is_watched_once() {
 #[test]
 fn a_file_over_the_schema_limit_is_reported_to_devices() {
     for watcher in [Watcher::Inotify, Watcher::Poll] {
-        let dir = Dir::new();
-        let path = dir.file("app.json");
-        std::fs::write(&path, bytes(&v("small"))).unwrap();
-        let mut rig = Rig::start(watcher);
-        rig.watch(&path);
-        rig.expect(&v("small"), "at start");
+        let (_dir, path, mut rig) = watching(watcher, "small");
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(11 << 20).unwrap();
         drop(f);
