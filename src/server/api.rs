@@ -90,18 +90,20 @@ impl Route {
         })
     }
 
+    /// The methods served. `HEAD` goes wherever `GET` does (answered as
+    /// `GET` without the body), but for the WebSocket upgrade.
     fn allow(&self) -> &'static [Method] {
         match self {
-            Route::Ws
-            | Route::Health
+            Route::Ws => &[Method::Get],
+            Route::Health
             | Route::Stats
             | Route::Startup
             | Route::SessionHealth(_)
             | Route::Landing
             | Route::Page
-            | Route::Asset(_) => &[Method::Get],
+            | Route::Asset(_) => &[Method::Get, Method::Head],
             Route::NewSession | Route::Send(_) | Route::Extend(_) => &[Method::Post],
-            Route::Session(_) => &[Method::Get, Method::Delete],
+            Route::Session(_) => &[Method::Get, Method::Head, Method::Delete],
         }
     }
 

@@ -5,6 +5,7 @@
 //! an oversized head or body is refused before it is buffered.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Size limits for a request.
@@ -509,8 +510,9 @@ pub struct Response {
     /// Extra headers (Content-Type/Length and Connection are added; so is
     /// `Cache-Control: no-store` unless one is given here).
     pub headers: Vec<(&'static str, String)>,
-    /// JSON body.
-    pub body: Vec<u8>,
+    /// The body: JSON made for this answer, or a file built into the
+    /// binary, borrowed (queued by reference, never copied per request).
+    pub body: Cow<'static, [u8]>,
 }
 
 /// An error's body: `{"error": message, "code": code}`, in that order.
@@ -527,7 +529,7 @@ impl Response {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: serde_json::to_vec(body).unwrap_or_default(),
+            body: Cow::Owned(serde_json::to_vec(body).unwrap_or_default()),
         }
     }
 
@@ -550,6 +552,14 @@ impl Response {
 
     /// Encodes status line, headers and body.
     pub fn encode(&self, keep_alive: bool) -> Vec<u8> {
+        let mut out = self.encode_head(keep_alive);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Encodes status line and headers (`Content-Length` says the body's
+    /// length: what a `HEAD` answer sends).
+    pub fn encode_head(&self, keep_alive: bool) -> Vec<u8> {
         let mut head = String::with_capacity(160);
         let _ = write!(
             head,
@@ -574,9 +584,7 @@ impl Response {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(&self.body);
-        out
+        head.into_bytes()
     }
 }
 

@@ -43,7 +43,7 @@ impl Landing<'_> {
             status: 200,
             content_type: "text/html; charset=utf-8",
             headers: Vec::new(),
-            body: self.html().into_bytes(),
+            body: self.html().into_bytes().into(),
         }
     }
 

@@ -40,6 +40,8 @@ pub enum ChunkKind {
 enum Bytes {
     Shared(SharedFrame),
     Owned(Vec<u8>),
+    /// Built into the binary (the web device's files).
+    Static(&'static [u8]),
 }
 
 impl Bytes {
@@ -47,6 +49,7 @@ impl Bytes {
         match self {
             Bytes::Shared(b) => b,
             Bytes::Owned(b) => b,
+            Bytes::Static(b) => b,
         }
     }
 }
@@ -179,6 +182,16 @@ impl OutQueue {
             return;
         }
         self.push_chunk(ChunkKind::Control, Bytes::Owned(bytes), true, false);
+    }
+
+    /// Queues control bytes built into the binary, by reference, right
+    /// after what was queued last (an HTTP answer's body after its head).
+    /// They count as replies like owned ones, but cost no memory.
+    pub fn push_static(&mut self, bytes: &'static [u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.push_chunk(ChunkKind::Control, Bytes::Static(bytes), false, false);
     }
 
     /// Queues a shared control frame (never dropped).

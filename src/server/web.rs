@@ -12,6 +12,7 @@
 
 use super::http::{Request, Response};
 use super::inflate::gunzip;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// One embedded file.
@@ -103,14 +104,14 @@ fn serve(req: &Request, a: &Asset) -> Response {
     });
     let mut resp = Response::json(200, &());
     resp.content_type = a.content_type;
-    resp.body = if fresh {
+    resp.body = Cow::Borrowed(if fresh {
         resp.status = 304;
-        Vec::new()
+        &[]
     } else if gzip {
-        a.gzip.to_vec()
+        a.gzip
     } else {
-        a.plain().to_vec()
-    };
+        a.plain()
+    });
     if gzip && !fresh {
         resp = resp.with_header("Content-Encoding", "gzip");
     }

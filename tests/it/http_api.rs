@@ -576,11 +576,12 @@ fn wrong_methods_are_405_with_allow() {
     let session = server.session();
     let cases = [
         ("GET", "/session/new".to_string(), "POST"),
-        ("PUT", "/stats".to_string(), "GET"),
-        ("POST", "/health".to_string(), "GET"),
+        ("PUT", "/stats".to_string(), "GET, HEAD"),
+        ("POST", "/health".to_string(), "GET, HEAD"),
         ("GET", format!("/send/{session}"), "POST"),
-        ("PATCH", format!("/session/{session}"), "GET, DELETE"),
-        ("DELETE", format!("/session/{session}/health"), "GET"),
+        ("PATCH", format!("/session/{session}"), "GET, HEAD, DELETE"),
+        ("DELETE", format!("/session/{session}/health"), "GET, HEAD"),
+        ("HEAD", "/ws".to_string(), "GET"),
         ("GET", format!("/session/{session}/extend"), "POST"),
     ];
     for (method, path, allow) in cases {
@@ -591,8 +592,63 @@ fn wrong_methods_are_405_with_allow() {
             Some(allow),
             "{method} {path}"
         );
+        if method == "HEAD" {
+            assert!(body.is_null(), "HEAD {path}: a body: {body}");
+            continue;
+        }
         assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
         assert!(body["error"].is_string());
+    }
+}
+
+#[test]
+fn head_is_answered_like_get_without_the_body_and_the_next_answer_follows_intact() {
+    let server = TestServer::start();
+    let session = server.session();
+    for path in [
+        "/health".to_string(),
+        "/".to_string(),
+        "/web/device.js".to_string(),
+        format!("/s/{session}"),
+        format!("/session/{session}"),
+        // Refused: a head alone too.
+        format!("/send/{session}"),
+        "/nowhere".to_string(),
+    ] {
+        let (_, get_head, get_body) = crate::common::raw_http(
+            server.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        let (status, head, rest) = crate::common::raw_http(
+            server.addr,
+            format!(
+                "HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let get_status: u16 = get_head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert_eq!(status, get_status, "HEAD {path}: {head}");
+        // The length the GET's body has (a refusal's message names the
+        // method, so only its length is there), and none of it.
+        let length = header(&head, "content-length").unwrap_or_default();
+        if status == 200 {
+            assert_eq!(length, get_body.len().to_string(), "HEAD {path}: {head}");
+        } else {
+            assert!(
+                length.parse::<usize>().is_ok_and(|n| n > 0),
+                "HEAD {path}: {head}"
+            );
+        }
+        assert!(
+            rest.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "HEAD {path}: a body came before the next answer: {:?}",
+            String::from_utf8_lossy(&rest[..rest.len().min(80)])
+        );
     }
 }
 

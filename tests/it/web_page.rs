@@ -105,7 +105,7 @@ fn the_page_and_its_files_are_served_cached_and_compressed() {
     assert_eq!(status, 404);
     let (status, head, _) = request(server.addr, "POST", "/web/device.js", &[], None);
     assert_eq!(status, 405);
-    assert_eq!(header(&head, "allow").as_deref(), Some("GET"));
+    assert_eq!(header(&head, "allow").as_deref(), Some("GET, HEAD"));
 }
 
 #[test]

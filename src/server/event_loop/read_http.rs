@@ -3,11 +3,20 @@
 //! routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
 
 use super::*;
+use crate::server::http::Method;
+use crate::server::outbound::OutQueue;
+use std::borrow::Cow;
 
 /// Request bodies above this size are read into a buffer of their own,
 /// which becomes the request's body: never copied, nor moved to the front
 /// of the connection's buffer.
 const BIG_BODY: usize = 64 * 1024;
+
+/// Unread answers at which an HTTP connection stops being read until they
+/// drain (or `Config::max_pending_replies`, when lower). A client that
+/// pipelines loses nothing by it (the kernel's buffers hold more), and
+/// one that never reads holds little: all of them together stay small.
+const PIPELINE_PAUSE: usize = 64 * 1024;
 
 impl EventLoop {
     pub(super) fn read_http(&mut self, key: usize, now: Now) {
@@ -56,7 +65,7 @@ impl EventLoop {
             let Phase::Http(h) = &mut conn.phase else {
                 break;
             };
-            if conn.out.control_backlog() > self.config.max_pending_replies {
+            if conn.out.control_backlog() > self.config.max_pending_replies.min(PIPELINE_PAUSE) {
                 // The peer pipelines requests without reading the answers:
                 // stop until the queue drains.
                 h.paused = true;
@@ -193,7 +202,7 @@ impl EventLoop {
             match routed {
                 Routed::Respond(resp) => {
                     let keep = request.keep_alive() && self.shutdown_deadline.is_none();
-                    conn.out.push_owned(resp.encode(keep));
+                    queue_response(&mut conn.out, &resp, keep, request.method == Method::Head);
                     if !keep {
                         self.begin_close(key, now);
                         break;
@@ -250,4 +259,22 @@ pub(super) fn is_local_address(cache: &mut HashMap<String, bool>, name: &str) ->
         cache.insert(name.to_string(), local);
     }
     local
+}
+
+/// Queues an answer: its head, then its body unless the request was
+/// `HEAD`; a body built into the binary is queued by reference, so many
+/// requests for a file cost its bytes once.
+fn queue_response(out: &mut OutQueue, resp: &Response, keep_alive: bool, head_only: bool) {
+    let mut bytes = resp.encode_head(keep_alive);
+    match &resp.body {
+        _ if head_only => out.push_owned(bytes),
+        Cow::Borrowed(body) => {
+            out.push_owned(bytes);
+            out.push_static(body);
+        }
+        Cow::Owned(body) => {
+            bytes.extend_from_slice(body);
+            out.push_owned(bytes);
+        }
+    }
 }
