@@ -250,16 +250,23 @@ fn check(req: &Request, body_len: usize, ctx: &mut Ctx<'_>) -> Result<Route, Res
     }
     // Bodies are read as they are: a compressed one would be refused as
     // malformed JSON (and told to the session's devices), only later.
-    if let Some(coding) = req.header("content-encoding").filter(|c| {
-        c.split(',')
-            .any(|t| !t.trim().eq_ignore_ascii_case("identity"))
-    }) {
+    // Every Content-Encoding header counts: a second one is part of the
+    // same list.
+    let codings: Vec<&str> = req
+        .header_values("content-encoding")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if let Some(coding) = codings.iter().find(|c| !c.eq_ignore_ascii_case("identity")) {
+        let named = if coding.is_empty() {
+            "an empty Content-Encoding is not accepted".to_string()
+        } else {
+            format!("Content-Encoding: {coding} is not accepted")
+        };
         return Err(Response::error(
             415,
             "UNSUPPORTED_MEDIA_TYPE",
-            &format!(
-                "request bodies must be sent uncompressed (Content-Encoding: {coding} is not accepted); send the JSON as it is"
-            ),
+            &format!("request bodies must be sent uncompressed ({named}); send the JSON as it is"),
         ));
     }
     match &route {
@@ -429,11 +436,15 @@ fn stats(ctx: &Ctx<'_>) -> Response {
     Response::json(200, &Stats::new(ctx.hub, ctx.stats))
 }
 
+/// Declared `application/json`, and nothing else: a second
+/// `Content-Type` header must say the same.
 fn is_json(req: &Request) -> bool {
-    req.header("content-type").is_some_and(|ct| {
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        mime.eq_ignore_ascii_case("application/json")
-    })
+    let mut types = req.header_values("content-type").peekable();
+    types.peek().is_some()
+        && types.all(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        })
 }
 
 /// Hub errors as HTTP: the one mapping.

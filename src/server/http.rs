@@ -117,6 +117,14 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, in order (a header sent twice is one list).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// True when a comma-separated header contains `token` (case-insensitive).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
         self.headers

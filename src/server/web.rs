@@ -121,21 +121,27 @@ fn serve(req: &Request, a: &Asset) -> Response {
         .with_header("X-Content-Type-Options", "nosniff")
 }
 
-/// `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
+/// `Accept-Encoding` lists `gzip` with a non-zero quality, or, when it
+/// does not name `gzip`, `*` with one: `gzip;q=0, *` refuses gzip.
 fn accepts_gzip(req: &Request) -> bool {
-    req.headers
-        .iter()
-        .filter(|(n, _)| n == "accept-encoding")
-        .flat_map(|(_, v)| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            // `q=0`, `q=0.0`, `q=0.000` refuse; any other weight accepts.
-            let refused = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .is_some_and(|q| q.trim().bytes().all(|b| b == b'0' || b == b'.'));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+    let (mut gzip, mut any) = (None, None);
+    for item in req
+        .header_values("accept-encoding")
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        // `q=0`, `q=0.0`, `q=0.000` refuse; any other weight accepts.
+        let accepted = !parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .is_some_and(|q| q.trim().bytes().all(|b| b == b'0' || b == b'.'));
+        if coding.eq_ignore_ascii_case("gzip") {
+            gzip = Some(gzip.unwrap_or(false) || accepted);
+        } else if coding == "*" {
+            any = Some(any.unwrap_or(false) || accepted);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -194,6 +200,10 @@ mod tests {
             ("br;q=1, GZIP;q=0.5", true),
             ("*", true),
             ("gzip;q=0", false),
+            // An explicit refusal is not overruled by the wildcard.
+            ("gzip;q=0, *", false),
+            ("*;q=0, gzip", true),
+            ("br, *;q=0", false),
             ("identity", false),
             ("deflate", false),
         ] {

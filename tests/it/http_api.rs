@@ -730,6 +730,30 @@ fn compressed_post_bodies_are_415_from_the_head() {
         let message = r["error"].as_str().unwrap_or_default();
         assert!(message.contains("uncompressed"), "{coding}: {r}");
     }
+    // A second header is part of the same list; a second Content-Type must
+    // say JSON too.
+    for all in [
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "identity"),
+            ("Content-Encoding", "gzip"),
+        ],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Type", "text/plain"),
+            ("Content-Encoding", "identity"),
+        ],
+    ] {
+        let (status, _, r) = request(
+            server.addr,
+            "POST",
+            &format!("/send/{session}"),
+            &all,
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 415, "{all:?}: {r}");
+        assert_eq!(r["code"], "UNSUPPORTED_MEDIA_TYPE", "{all:?}: {r}");
+    }
     // Decided from the head: the answer comes with none of the body sent.
     let mut s = TcpStream::connect(server.addr).unwrap();
     let head = format!(
