@@ -196,16 +196,25 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// The value of `flag`: inline, or the next argument.
+    /// The value of `flag`: inline, or the next argument, unless that is
+    /// a flag (`--watch --no-state` would watch a file named `--no-state`
+    /// and keep state); `--watch=--odd-name` gives such a value.
     fn value(&mut self, flag: &str, inline: Option<&'a str>) -> Result<&'a str, UsageError> {
-        match inline {
-            Some(v) => Ok(v),
-            None => self
-                .rest
-                .next()
-                .map(String::as_str)
-                .ok_or_else(|| self.error(format!("{flag} needs a value"))),
+        if let Some(v) = inline {
+            return Ok(v);
         }
+        let Some(v) = self.rest.next().map(String::as_str) else {
+            return Err(self.error(format!("{flag} needs a value")));
+        };
+        let mut after_dash = v.strip_prefix('-').unwrap_or("").chars();
+        if !self.only_positionals
+            && matches!(after_dash.next(), Some(c) if c == '-' || c.is_ascii_alphabetic())
+        {
+            return Err(self.error(format!(
+                "{flag} needs a value, and {v} is a flag (a value that starts with a dash is given as {flag}={v})"
+            )));
+        }
+        Ok(v)
     }
 
     fn parsed<T: std::str::FromStr>(
@@ -723,6 +732,17 @@ mod tests {
         assert_eq!(err("push --nope f").usage, PUSH_USAGE);
         assert_eq!(err("device --nope").usage, DEVICE_USAGE);
         assert!(err("--port").message.contains("needs a value"));
+        assert_eq!(
+            err("--watch --no-state").message,
+            "--watch needs a value, and --no-state is a flag (a value that starts with a dash is given as --watch=--no-state)"
+        );
+        assert!(err("--state-dir -v").message.contains("-v is a flag"));
+        assert_eq!(
+            serve("--watch=--odd.json").watch,
+            vec![PathBuf::from("--odd.json")]
+        );
+        // A negative number is a value (refused for what it is).
+        assert!(err("--port -1").message.contains("is not a port number"));
         assert!(err("--port 70000").message.contains("port number"));
         assert!(err("--ping-interval 0s").message.contains("more than zero"));
         assert_eq!(
