@@ -22,7 +22,10 @@ impl fmt::Display for HubError {
         match self {
             HubError::SessionNotFound => f.write_str("session not found"),
             HubError::SessionExpired => f.write_str("session expired"),
-            HubError::TooManySessions(n) => write!(f, "too many sessions (limit {n})"),
+            HubError::TooManySessions(n) => write!(
+                f,
+                "too many sessions (limit {n}): delete one (DELETE /session/ID) or start the server with a higher --max-sessions"
+            ),
             HubError::NoSchema => f.write_str("the session has no schema yet"),
             HubError::DeviceNotFound => f.write_str("device not found in this session"),
         }

@@ -487,7 +487,14 @@ fn guard(req: &Request, route: &Route, ctx: &mut Ctx<'_>) -> Result<(), Response
             return Err(Response::error(
                 403,
                 "FORBIDDEN",
-                &format!("Host {name:?} is not this machine; allow it with --allowed-host {name}"),
+                &if name.is_empty() {
+                    "an empty Host names no machine: send this machine's address or name"
+                        .to_string()
+                } else {
+                    format!(
+                        "Host {name:?} is not this machine; allow it with --allowed-host {name}"
+                    )
+                },
             ));
         }
     }

@@ -218,18 +218,20 @@ impl HttpError {
                 431,
                 "REQUEST_HEADER_FIELDS_TOO_LARGE",
                 &format!(
-                    "request head too large (limit {max_head} bytes and {max_headers} headers)"
+                    "request head too large (limit {max_head} bytes and {max_headers} headers): send fewer or shorter headers"
                 ),
             ),
             HttpError::BodyTooLarge { length, limit } => Response::error(
                 413,
                 "PAYLOAD_TOO_LARGE",
-                &format!("body of {length} bytes is over the {limit}-byte limit"),
+                &format!(
+                    "body of {length} bytes is over the {limit}-byte limit (the server's --max-body-bytes; a schema may have 10 MiB)"
+                ),
             ),
             HttpError::LengthRequired => Response::error(
                 411,
                 "LENGTH_REQUIRED",
-                "a Content-Length header is required (chunked bodies are not accepted)",
+                "a Content-Length header is required (Transfer-Encoding, chunked or any other, is not accepted): send the body with its length",
             ),
             HttpError::VersionNotSupported => Response::error(
                 505,

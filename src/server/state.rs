@@ -90,7 +90,13 @@ fn lock(dir: &Path) -> Result<File, String> {
         .write(true)
         .mode(0o600)
         .open(dir.join(LOCK_FILE))
-        .map_err(|e| format!("cannot lock state directory {}: {e}", dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot lock state directory {dir} ({lock}: {e}); sessions are kept in memory only and will not survive a restart: remove {lock} or give another --state-dir",
+                dir = dir.display(),
+                lock = dir.join(LOCK_FILE).display()
+            )
+        })?;
     // SAFETY: flock on a descriptor this function owns.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     // Only a lock held elsewhere refuses; a file system without locks

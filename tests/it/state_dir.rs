@@ -535,6 +535,23 @@ fn a_full_state_dir_still_starts_with_its_startup_session() {
     s.stop();
 }
 
+/// A `lock` that cannot be opened (a directory in its place): the warning
+/// says the sessions are not kept and what to remove.
+#[test]
+fn an_unusable_lock_file_is_named_with_what_to_do() {
+    let one = OnePort::new();
+    let lock = one.port_dir().join("lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let mut s = Served::start(&one.args());
+    let line = s.stderr_line("cannot lock state directory");
+    assert!(line.contains("will not survive a restart"), "{line}");
+    assert!(
+        line.contains(&format!("remove {}", lock.display())),
+        "{line}"
+    );
+    assert_eq!(s.push(&v(1))["sequenceNumber"], 1);
+}
+
 /// Two servers on one port (two addresses) given one state directory: the
 /// second is told the directory is in use and keeps its sessions in memory,
 /// so neither reads nor overwrites the other's files.

@@ -89,7 +89,14 @@ impl EventLoop {
             // An idle keep-alive connection: just close it.
             return self.remove(key);
         }
-        let resp = Response::error(408, "REQUEST_TIMEOUT", "the request did not arrive in time");
+        let resp = Response::error(
+            408,
+            "REQUEST_TIMEOUT",
+            &format!(
+                "the request did not arrive whole within {} of its first byte (the server's --request-timeout): send it at once",
+                crate::cli::units::format_duration(self.config.request_timeout)
+            ),
+        );
         c.out.push_owned(resp.encode(false));
         self.begin_close(key, now);
     }
