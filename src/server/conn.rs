@@ -123,9 +123,14 @@ impl HttpPhase {
     }
 
     /// Drops the first `n` bytes of `inbuf` (requests handled); a buffer
+    /// left empty is freed (an idle keep-alive connection holds none), one
     /// left much larger than what it holds (after a big body) is shrunk.
     pub fn consume(&mut self, n: usize) {
         self.inbuf.drain(..n.min(self.inbuf.len()));
+        if self.inbuf.is_empty() {
+            self.inbuf = Vec::new();
+            return;
+        }
         const KEEP: usize = 64 * 1024;
         if self.inbuf.capacity() > KEEP.max(2 * self.inbuf.len()) {
             self.inbuf.shrink_to(KEEP.max(self.inbuf.len()));
@@ -315,6 +320,18 @@ impl Conn {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn an_emptied_input_buffer_is_freed() {
+        let mut h = HttpPhase::new(Instant::now());
+        h.inbuf.reserve(16 * 1024);
+        h.inbuf.extend_from_slice(b"GET / HTTP/1.1\r\n\r\nGET");
+        h.consume(18);
+        assert_eq!(h.inbuf, b"GET");
+        assert!(h.inbuf.capacity() >= 16 * 1024, "kept while it holds bytes");
+        h.consume(3);
+        assert_eq!(h.inbuf.capacity(), 0, "an idle connection holds no buffer");
+    }
 
     #[test]
     fn one_live_deadline_timer_per_connection() {
