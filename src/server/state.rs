@@ -144,6 +144,7 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
                 dir.display()
             )
         })?;
+    tighten(dir, 0o700);
     let entries = fs::read_dir(dir).map_err(|e| {
         format!(
             "cannot read state directory {}: {e}; sessions will not survive a restart",
@@ -155,6 +156,7 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
         ..Restored::default()
     };
     let server = dir.join(SERVER_FILE);
+    let mut server_state = "missing";
     match read_regular(&server) {
         Ok(bytes) => match decode_server(&bytes) {
             Ok((epoch, startup)) => {
@@ -163,10 +165,14 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
             }
             Err(e) => {
                 set_aside(&server, &e, &mut restored);
+                server_state = "unreadable";
             }
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => set_aside(&server, &e.to_string(), &mut restored),
+        Err(e) => {
+            set_aside(&server, &e.to_string(), &mut restored);
+            server_state = "unreadable";
+        }
     }
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -193,7 +199,10 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
                 let _ = fs::remove_file(&path);
                 restored.expired.push(s.id);
             }
-            Ok(s) => restored.sessions.push(s),
+            Ok(s) => {
+                tighten(&path, 0o600);
+                restored.sessions.push(s);
+            }
             Err(e) => set_aside(&path, &e, &mut restored),
         }
     }
@@ -201,11 +210,36 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
         // Sessions without the server's record: keep them, but in a new
         // lineage, so no device resumes on a guess.
         log::warn!(
-            "state: {} is missing; devices will get a full resync",
-            server.display()
+            "state: {} is {server_state}, so the {} stored session(s) are restored without it: their devices get a full resync, and a new startup session is made (the old one stays until it expires or is deleted)",
+            server.display(),
+            restored.sessions.len()
         );
     }
     Ok(restored)
+}
+
+/// Takes away group and other access from a directory or file of ours
+/// that has it (made by hand, or by an older build), leaving `mode`: they
+/// hold the sessions' ids, the devices' only credential.
+fn tighten(dir: &Path, mode: u32) {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let Ok(meta) = fs::metadata(dir) else { return };
+    // SAFETY: geteuid has no preconditions.
+    let ours = meta.uid() == unsafe { libc::geteuid() };
+    if ours && meta.mode() & 0o077 != 0 {
+        match fs::set_permissions(dir, fs::Permissions::from_mode(mode)) {
+            Ok(()) => log::info!(
+                "state: {} was open to other users ({:o}); it is {mode:o} now",
+                dir.display(),
+                meta.mode() & 0o777
+            ),
+            Err(e) => log::warn!(
+                "state: {} is open to other users ({:o}) and cannot be made private: {e}",
+                dir.display(),
+                meta.mode() & 0o777
+            ),
+        }
+    }
 }
 
 /// Moves an unreadable file aside with a timestamped name and says so.

@@ -535,6 +535,36 @@ fn a_full_state_dir_still_starts_with_its_startup_session() {
     s.stop();
 }
 
+/// A port directory and session file open to other users (made by hand,
+/// or by an older build) are made private again at start.
+#[test]
+fn a_state_dir_open_to_others_is_made_private_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let one = OnePort::new();
+    let s = Served::start(&one.args());
+    s.push(&v(1));
+    let file = one.port_dir().join(format!("session-{}.state", s.session));
+    wait_on_disk(&file, 1);
+    s.stop();
+    let set =
+        |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    set(&one.port_dir(), 0o755);
+    set(&file, 0o644);
+    // And without the server's own file: one account of what follows.
+    std::fs::remove_file(one.port_dir().join("server.json")).unwrap();
+    let mut s = Served::start(&one.args());
+    s.stderr_line("was open to other users (755); it is 700 now");
+    let line = s.stderr_line("restored without it");
+    assert!(
+        line.contains("server.json is missing, so the 1 stored session(s)"),
+        "{line}"
+    );
+    assert!(line.contains("a new startup session is made"), "{line}");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&one.port_dir()), 0o700);
+    assert_eq!(mode(&file), 0o600);
+}
+
 /// A `lock` that cannot be opened (a directory in its place): the warning
 /// says the sessions are not kept and what to remove.
 #[test]
