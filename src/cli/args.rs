@@ -217,6 +217,14 @@ impl<'a> Args<'a> {
         Ok(v)
     }
 
+    /// A value that may not be empty (`--token ""` would mean no token).
+    fn text(&mut self, flag: &str, inline: Option<&'a str>) -> Result<String, UsageError> {
+        match self.value(flag, inline)? {
+            "" => Err(self.error(format!("{flag} must not be empty"))),
+            v => Ok(v.to_string()),
+        }
+    }
+
     fn parsed<T: std::str::FromStr>(
         &mut self,
         flag: &str,
@@ -400,13 +408,9 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             "--rate-limit" => {
                 hub.rate_limit = a.parsed(flag, inline, "a number of messages per second")?
             }
-            "--token" => config.token = Some(a.value(flag, inline)?.to_string()),
-            "--allowed-host" => config
-                .allowed_hosts
-                .push(a.value(flag, inline)?.to_string()),
-            "--allowed-origin" => config
-                .allowed_origins
-                .push(a.value(flag, inline)?.to_string()),
+            "--token" => config.token = Some(a.text(flag, inline)?),
+            "--allowed-host" => config.allowed_hosts.push(a.text(flag, inline)?),
+            "--allowed-origin" => config.allowed_origins.push(a.text(flag, inline)?),
             "--verbose" | "-v" | "--quiet" | "-q" => {
                 a.no_value(flag, inline)?;
                 let wanted = match flag {
@@ -464,9 +468,6 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
         None if no_state || config.port == 0 => None,
         None => crate::server::state::default_dir(),
     };
-    if config.token.as_deref() == Some("") {
-        return Err(a.error("--token must not be empty".into()));
-    }
     Ok(Command::Serve(Box::new(ServeOptions {
         config,
         no_qr,
@@ -490,13 +491,17 @@ fn parse_push(args: &[String], env_token: Option<String>) -> Result<Command, Usa
             Arg::Flag(flag, inline) => match flag {
                 "--help" | "-h" => return Ok(Command::Help(PUSH_HELP)),
                 "--version" | "-V" => return Ok(Command::Version),
-                "--server" | "-s" => server = a.value(flag, inline)?.to_string(),
-                "--session" => session = Some(a.value(flag, inline)?.to_string()),
+                "--server" | "-s" => {
+                    server = a.text(flag, inline)?;
+                    super::http_client::parse_url(&server)
+                        .map_err(|e| a.error(format!("--server: {e}")))?;
+                }
+                "--session" => session = Some(a.text(flag, inline)?),
                 "--no-preserve-state" => {
                     a.no_value(flag, inline)?;
                     preserve_state = false;
                 }
-                "--token" => token = Some(a.value(flag, inline)?.to_string()),
+                "--token" => token = Some(a.text(flag, inline)?),
                 _ => return Err(a.unknown(flag)),
             },
         }
@@ -536,8 +541,8 @@ fn parse_device(args: &[String]) -> Result<Command, UsageError> {
                         return Err(a.error("--count must be between 1 and 100000".into()));
                     }
                 }
-                "--name" => opts.name = a.value(flag, inline)?.to_string(),
-                "--platform" => opts.platform = a.value(flag, inline)?.to_string(),
+                "--name" => opts.name = a.text(flag, inline)?,
+                "--platform" => opts.platform = a.text(flag, inline)?,
                 "--ping-interval" => opts.ping_interval = a.positive_duration(flag, inline)?,
                 "--quiet" | "-q" => {
                     a.no_value(flag, inline)?;
@@ -771,6 +776,43 @@ mod tests {
         assert!(err("stray").message.contains("unexpected"));
         assert!(err("push").message.contains("file"));
         assert!(err("push a b").message.contains("unexpected"));
+        // A bad --server is a usage error with push's usage line.
+        let e = err("push -s ftp://x app.json");
+        assert_eq!(e.usage, PUSH_USAGE);
+        assert!(
+            e.message.contains("only http:// is supported"),
+            "{}",
+            e.message
+        );
+        assert!(
+            err("push -s http://127.0.0.1:99999 a.json")
+                .message
+                .starts_with("--server: ")
+        );
+        // Empty values mean nothing: refused, not taken.
+        for (cmd, flag) in [
+            ("push", "--token"),
+            ("push", "--session"),
+            ("serve", "--token"),
+            ("device", "--name"),
+        ] {
+            let mut argv = vec![cmd.to_string(), flag.to_string(), String::new()];
+            argv.push(
+                if cmd == "device" {
+                    "ws://h:1/ws?session=s"
+                } else {
+                    "f.json"
+                }
+                .into(),
+            );
+            if cmd == "serve" {
+                argv.pop();
+            }
+            match parse(&argv, None) {
+                Err(e) => assert_eq!(e.message, format!("{flag} must not be empty"), "{cmd}"),
+                Ok(c) => panic!("{cmd} {flag} \"\": {c:?}"),
+            }
+        }
         assert!(err("device").message.contains("URL"));
         assert!(err("device ws://x --count 0").message.contains("--count"));
         let shown = err("--bogus").to_string();

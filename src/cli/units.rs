@@ -40,7 +40,12 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
-        _ => return Err(format!("{text:?} is not a size (e.g. 65536, 64KiB, 10MiB)")),
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (a number of bytes, or with KiB, MiB or GiB: e.g. 65536, 64KiB, 10MiB)"
+            ));
+        }
     };
     number
         .parse::<usize>()
@@ -102,6 +107,8 @@ mod tests {
         assert_eq!(parse_size("64KiB"), Ok(65536));
         assert_eq!(parse_size("10M"), Ok(10 << 20));
         assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("1TiB").unwrap_err().contains("KiB, MiB or GiB"));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("99999999999999999999").is_err());
         assert_eq!(format_size(64 * 1024), "64KiB");
