@@ -3,7 +3,7 @@
 //! to push to it.
 
 use super::args::DEFAULT_SERVER;
-use super::logging::local_hms;
+use super::logging::{local_date, local_hms};
 use super::qr::{Ecc, QrCode};
 
 /// Light modules around the QR code.
@@ -166,9 +166,15 @@ impl Banner<'_> {
         }
         let expires_in = Duration::from_millis(self.expires_at_ms.saturating_sub(self.now_ms));
         let (h, m, _) = local_hms(self.expires_at_ms / 1000);
+        // A day or more away, the time alone would read as today's.
+        let day = if expires_in >= Duration::from_secs(24 * 3600) {
+            format!("{} ", local_date(self.expires_at_ms / 1000))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\n  Session    {}  {dim}(expires {h:02}:{m:02}, in {}){reset}",
+            "\n  Session    {}  {dim}(expires {day}{h:02}:{m:02}, in {}){reset}",
             self.session_id,
             human(expires_in)
         );
@@ -347,6 +353,25 @@ mod tests {
         let files = [PathBuf::from("ui/it's.json")];
         let watched = Banner { watch: &files, ..b };
         assert!(watched.render().contains(r"push 'ui/it'\''s.json'"));
+    }
+
+    #[test]
+    fn an_expiry_a_day_or_more_away_has_its_date() {
+        let soon = banner().render();
+        let line = soon.lines().find(|l| l.contains("expires")).unwrap();
+        assert!(
+            line.contains("(expires ") && !line.contains("(expires 20"),
+            "{line}"
+        );
+        let b = Banner {
+            expires_at_ms: 1_700_000_000_000 + 48 * 3_600_000,
+            ..banner()
+        };
+        let text = b.render();
+        let line = text.lines().find(|l| l.contains("expires")).unwrap();
+        let date = local_date(1_700_000_000 + 48 * 3600);
+        assert!(date.len() == 10 && date.starts_with("2023-11-"), "{date}");
+        assert!(line.contains(&format!("(expires {date} ")), "{line}");
     }
 
     #[test]

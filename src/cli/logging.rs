@@ -154,6 +154,27 @@ pub fn local_hms(unix_secs: u64) -> (u32, u32, u32) {
     (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
 }
 
+/// The local date of a time in seconds since the epoch: `2026-12-09`
+/// (UTC where the local time zone cannot be read).
+pub fn local_date(unix_secs: u64) -> String {
+    let t = unix_secs as libc::time_t;
+    // SAFETY: as in `local_hms`: localtime_r/gmtime_r only write the struct
+    // we pass.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() && libc::gmtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

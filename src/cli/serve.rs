@@ -72,7 +72,17 @@ pub fn run(opts: ServeOptions, program: &str) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(e) => {
-            complain!("error: cannot listen on {host} port {port}: {e}");
+            let hint = match e.kind() {
+                io::ErrorKind::AddrNotAvailable => format!(
+                    " ({host} is not an address of this machine: `ip addr` lists them; --host 0.0.0.0 listens on all)"
+                ),
+                io::ErrorKind::PermissionDenied if port < 1024 => {
+                    " (ports below 1024 need privileges: choose a --port of 1024 or more)"
+                        .to_string()
+                }
+                _ => String::new(),
+            };
+            complain!("error: cannot listen on {host} port {port}: {e}{hint}");
             return ExitCode::from(1);
         }
     };

@@ -755,6 +755,19 @@ fn watch_says_it_stops_when_the_session_expires_and_what_to_do() {
 }
 
 #[test]
+fn a_host_that_is_not_this_machine_says_so() {
+    let (code, out, err) = run(
+        &["--no-state", "--host", "192.0.2.123", "--port", "0"],
+        None,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("192.0.2.123 is not an address of this machine"),
+        "{err}"
+    );
+}
+
+#[test]
 fn watch_a_directory_is_refused_at_start() {
     let dir = std::env::temp_dir();
     let dir = dir.to_str().expect("utf-8 temp dir");
