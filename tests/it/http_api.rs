@@ -686,23 +686,16 @@ fn non_json_post_bodies_are_415() {
         None,
     ] {
         let headers: Vec<(&str, &str)> = ct.map(|c| ("Content-Type", c)).into_iter().collect();
-        let (status, _, r) = request(
-            server.addr,
-            "POST",
-            &format!("/send/{session}"),
-            &headers,
-            Some(body.as_bytes()),
-        );
+        let (status, r) = post_send(&server, &session, &headers, body.as_bytes());
         assert_eq!(status, 415, "{ct:?}: {r}");
         assert_eq!(r["code"], "UNSUPPORTED_MEDIA_TYPE");
     }
     // Parameters after the media type are fine.
-    let (status, _, r) = request(
-        server.addr,
-        "POST",
-        &format!("/send/{session}"),
+    let (status, r) = post_send(
+        &server,
+        &session,
         &[("Content-Type", "application/json; charset=utf-8")],
-        Some(body.as_bytes()),
+        body.as_bytes(),
     );
     assert_eq!(status, 200, "{r}");
     // And nothing was pushed by the refused requests.
@@ -744,13 +737,7 @@ fn compressed_post_bodies_are_415_from_the_head() {
             ("Content-Encoding", "identity"),
         ],
     ] {
-        let (status, _, r) = request(
-            server.addr,
-            "POST",
-            &format!("/send/{session}"),
-            &all,
-            Some(body.as_bytes()),
-        );
+        let (status, r) = post_send(&server, &session, &all, body.as_bytes());
         assert_eq!(status, 415, "{all:?}: {r}");
         assert_eq!(r["code"], "UNSUPPORTED_MEDIA_TYPE", "{all:?}: {r}");
     }
@@ -961,4 +948,21 @@ fn too_many_sessions_is_429() {
     // Deleting one makes room.
     server.handle.delete_session(&second).unwrap();
     assert_eq!(http(server.addr, "POST", "/session/new", None).0, 201);
+}
+
+/// `POST /send/<session>` with these headers and body: status and reply.
+fn post_send(
+    server: &TestServer,
+    session: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let (status, _, r) = request(
+        server.addr,
+        "POST",
+        &format!("/send/{session}"),
+        headers,
+        Some(body),
+    );
+    (status, r)
 }
