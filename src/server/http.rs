@@ -195,6 +195,8 @@ pub enum HttpError {
         length: usize,
         /// The limit.
         limit: usize,
+        /// The request's path (a push refused this way is logged).
+        path: String,
     },
     /// Chunked or otherwise unsized body (411).
     LengthRequired,
@@ -221,7 +223,7 @@ impl HttpError {
                     "request head too large (limit {max_head} bytes and {max_headers} headers): send fewer or shorter headers"
                 ),
             ),
-            HttpError::BodyTooLarge { length, limit } => Response::error(
+            HttpError::BodyTooLarge { length, limit, .. } => Response::error(
                 413,
                 "PAYLOAD_TOO_LARGE",
                 &format!(
@@ -382,6 +384,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError
         return Err(HttpError::BodyTooLarge {
             length,
             limit: limits.max_body,
+            path: path.to_string(),
         });
     }
     // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0
@@ -730,7 +733,8 @@ mod tests {
             ),
             Err(HttpError::BodyTooLarge {
                 length: 11,
-                limit: 10
+                limit: 10,
+                ..
             })
         ));
         assert_eq!(

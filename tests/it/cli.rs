@@ -755,6 +755,20 @@ fn watch_says_it_stops_when_the_session_expires_and_what_to_do() {
 }
 
 #[test]
+fn pushes_refused_from_their_head_are_logged_by_the_server() {
+    let mut s = Served::start(&["--no-qr", "--max-body-bytes", "1KiB"]);
+    let big = TempFile::with(&schema(json!([text("t", &"x".repeat(2000))])).to_string());
+    let (code, _, err) = run(&["push", "-s", &s.server_url(), big.path()], None);
+    assert_eq!(code, 1, "{err}");
+    let line = s.proc.stderr_line("push refused (413 PAYLOAD_TOO_LARGE)");
+    assert!(line.contains("over the 1024-byte limit"), "{line}");
+    let (status, _) = http(s.addr, "POST", "/send/no-such-session", Some(&v(1)));
+    assert_eq!(status, 404);
+    s.proc
+        .stderr_line("push refused (404 SESSION_NOT_FOUND): session not found");
+}
+
+#[test]
 fn a_host_that_is_not_this_machine_says_so() {
     let (code, out, err) = run(
         &["--no-state", "--host", "192.0.2.123", "--port", "0"],

@@ -3,7 +3,7 @@
 //! routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
 
 use super::*;
-use crate::server::http::Method;
+use crate::server::http::{HttpError, Method};
 use crate::server::outbound::OutQueue;
 use std::borrow::Cow;
 
@@ -99,6 +99,9 @@ impl EventLoop {
                         }
                         Err(e) => {
                             log::debug!("bad request from {}: {e:?}", conn.peer);
+                            if let HttpError::BodyTooLarge { path, .. } = &e {
+                                log_refused_push(path, &e.response());
+                            }
                             conn.out.push_owned(e.response().encode(false));
                             self.begin_close(key, now);
                             break;
@@ -169,6 +172,7 @@ impl EventLoop {
                 // Refused from its head, with the whole request here: it is
                 // answered like any other.
                 Err((head, resp)) if arrived >= head.total() => {
+                    log_refused_push(&head.request.path, &resp);
                     start += head.total();
                     (head.request, Routed::Respond(resp))
                 }
@@ -181,6 +185,7 @@ impl EventLoop {
                         head.request.path,
                         resp.status
                     );
+                    log_refused_push(&head.request.path, &resp);
                     h.served += 1;
                     self.stats.http_requests += 1;
                     conn.out.push_owned(resp.encode(false));
@@ -276,5 +281,20 @@ fn queue_response(out: &mut OutQueue, resp: &Response, keep_alive: bool, head_on
             bytes.extend_from_slice(body);
             out.push_owned(bytes);
         }
+    }
+}
+
+/// A push refused from its head (too large, not JSON, compressed, unknown
+/// session) is logged as a refused schema is, so the terminal says why a
+/// save did not arrive.
+fn log_refused_push(path: &str, resp: &Response) {
+    if path.starts_with("/send/") {
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        log::warn!(
+            "push refused ({} {}): {}",
+            resp.status,
+            body["code"].as_str().unwrap_or(""),
+            body["error"].as_str().unwrap_or("")
+        );
     }
 }
