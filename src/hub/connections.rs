@@ -73,7 +73,7 @@ impl Hub {
     /// A binary frame arrived: the protocol is text only.
     pub fn on_binary(&mut self, conn: ConnId, now: Now, fx: &mut Vec<Effect>) {
         // A message like any other for the rate limit: each one is answered.
-        if let Some(session) = self.admit_message(conn, now, fx) {
+        if let Some(session) = self.admit_message(conn, None, now, fx) {
             self.refuse_invalid(
                 conn,
                 &session,

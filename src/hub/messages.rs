@@ -5,17 +5,25 @@ use super::*;
 
 impl Hub {
     /// Counts one message against the connection's rate limit; returns
-    /// its session when the message may be handled.
+    /// its session when the message may be handled. An ack of an update
+    /// the device has not acked yet is not counted: the server asked for
+    /// it, by sending the update (a burst of pushes is a burst of acks),
+    /// and there are at most as many as updates sent.
     pub(super) fn admit_message(
         &mut self,
         conn: ConnId,
+        ack_of: Option<u64>,
         now: Now,
         fx: &mut Vec<Effect>,
     ) -> Option<Arc<str>> {
+        let owed = ack_of.is_some_and(|n| self.ack_is_owed(conn, n));
         let device = self.device_mut(conn)?;
-        let verdict = device.rate.check(now.mono);
         let session = device.session.clone();
+        let verdict = (!owed).then(|| device.rate.check(now.mono));
         self.counters.messages_received += 1;
+        let Some(verdict) = verdict else {
+            return Some(session);
+        };
         match verdict {
             Verdict::Allow => return Some(session),
             Verdict::Drop => {}
@@ -47,17 +55,43 @@ impl Hub {
         None
     }
 
+    /// Whether `sequence` acks an update this device was sent and has not
+    /// acked: newer than its last ack, not newer than its session's last.
+    fn ack_is_owed(&self, conn: ConnId, sequence: u64) -> bool {
+        let Some(device) = self.device(conn) else {
+            return false;
+        };
+        let Some(info) = device.info() else {
+            return false;
+        };
+        let sent = self
+            .sessions
+            .get(&*device.session)
+            .map_or(0, |s| s.sequence);
+        info.last_ack_sequence.is_none_or(|last| sequence > last) && sequence <= sent
+    }
+
     /// A text message from a device.
     pub fn on_text(&mut self, conn: ConnId, text: &[u8], now: Now, fx: &mut Vec<Effect>) {
-        let Some(session) = self.admit_message(conn, now, fx) else {
+        // Acks and pings (nearly every message) are read without allocating;
+        // read before the rate limit, which an owed ack does not count
+        // against (reading costs about what the bytes took to send).
+        let decoded = decode(text);
+        let ack_of = match &decoded {
+            Ok(Decoded {
+                payload: Payload::Ack(a),
+                ..
+            }) => Some(a.sequence_number),
+            _ => None,
+        };
+        let Some(session) = self.admit_message(conn, ack_of, now, fx) else {
             return;
         };
-        // Acks and pings (nearly every message) are read without allocating.
         let Decoded {
             session_id,
             version,
             payload,
-        } = match decode(text) {
+        } = match decoded {
             Ok(d) => d,
             Err(e) => {
                 let mut msg = e.to_string();

@@ -516,3 +516,47 @@ fn acks_of_unsent_updates_are_refused_and_late_ones_do_not_hide_newer_ones() {
     // A failure of the latest does.
     assert_eq!(ack(&mut f, 2, false), (Some(2), Some(false), false));
 }
+
+#[test]
+fn acks_the_server_asked_for_are_not_rate_limited_other_messages_are() {
+    let mut f = Fixture::new(HubConfig {
+        rate_limit: 10,
+        ..no_coalesce()
+    });
+    let id = f.session.clone();
+    let a = f.connect(1);
+    // 30 updates in one instant: 30 acks, three times the limit.
+    for i in 0..30 {
+        f.hub
+            .push(&id, schema(&format!("v{i}")), true, f.now, &mut f.fx)
+            .unwrap();
+    }
+    f.take();
+    let send = |f: &mut Fixture, v: serde_json::Value| {
+        f.hub.on_text(a, v.to_string().as_bytes(), f.now, &mut f.fx);
+    };
+    for n in 1..=30 {
+        send(
+            &mut f,
+            json!({"type": "ack", "sessionId": id, "timestamp": 1, "version": "1.0.0",
+                   "payload": {"sequenceNumber": n, "success": true}}),
+        );
+    }
+    let h = f.hub.health_view(&id, f.now).unwrap();
+    assert_eq!(
+        h.devices[0].last_ack_sequence,
+        Some(30),
+        "every ack recorded"
+    );
+    assert_eq!(f.hub.counters().rate_limited, 0);
+    // Acking #30 again, or pings, are messages like others.
+    for _ in 0..15 {
+        send(
+            &mut f,
+            json!({"type": "ack", "sessionId": id, "timestamp": 1, "version": "1.0.0",
+                   "payload": {"sequenceNumber": 30, "success": true}}),
+        );
+    }
+    // 15 messages, with 9 tokens left of 10 (`connect` took one).
+    assert_eq!(f.hub.counters().rate_limited, 6);
+}
