@@ -4,7 +4,9 @@
 'use strict';
 (() => {
 const V = '1.0.0', $ = (id) => document.getElementById(id);
-const sid = decodeURIComponent(location.pathname.split('/')[2] || '');
+// A malformed escape (a damaged link) names no session: said, not thrown.
+let sid = null;
+try { sid = decodeURIComponent(location.pathname.split('/')[2] || ''); } catch (_) { /* sid stays null */ }
 
 // ---- checksum: CRC-32 of RFC 8785 canonical JSON without metadata.generatedAt
 // JSON.stringify writes numbers and strings as JCS requires; keys are sorted
@@ -26,12 +28,17 @@ const jcs = (v) => {
   }
   return JSON.stringify(v);
 };
+// Copies made key by key as own properties: Object.assign would run the
+// `__proto__` setter for a key of that name, and the copy would lose it.
+const own = (o, skip, extra) => {
+  const c = {};
+  for (const k of Object.keys(o)) if (k !== skip) Object.defineProperty(c, k, { value: extra && k === extra[0] ? extra[1] : o[k], enumerable: true, writable: true, configurable: true });
+  return c;
+};
 const canonical = (s) => {
   const m = s && s.metadata;
-  if (m && typeof m === 'object' && !Array.isArray(m) && 'generatedAt' in m) {
-    const c = Object.assign({}, m);
-    delete c.generatedAt;
-    s = Object.assign({}, s, { metadata: c });
+  if (m && typeof m === 'object' && !Array.isArray(m) && Object.prototype.hasOwnProperty.call(m, 'generatedAt')) {
+    s = own(s, null, ['metadata', own(m, 'generatedAt')]);
   }
   return jcs(s);
 };
@@ -394,15 +401,32 @@ const connect = () => {
     send('connect', payload);
   };
   s.onmessage = onMessage;
-  s.onclose = (ev) => dropped(s, ev.code);
+  s.onclose = (ev) => dropped(s, ev.code, ev.reason);
 };
-// The connection `s` is gone (closed with `code`): stop, or reconnect.
-const dropped = (s, code) => {
+// Why the page stops for good, and what to do about it.
+const ENDS = {
+  deleted: ['the session was closed on the server', 'This session was deleted on the server. Open the web device URL of another session: the server prints its startup session\'s, and GET /stats lists them.'],
+  expired: ['the session expired', 'Sessions live 8 h (the server\'s --session-timeout) unless extended. Restart the server, or create a session, and open the URL it gives.'],
+  version: ['this page speaks another protocol version', 'The server and this page disagree on the protocol: reload the page to get the server\'s.'],
+  nosession: ['no session in the URL', 'Open the web device URL the server printed (http://HOST:PORT/s/SESSION-ID).'],
+  badurl: ['the session id in the URL is damaged', 'Open the web device URL the server printed (http://HOST:PORT/s/SESSION-ID), or scan its QR code again.'],
+};
+const end = (why) => {
+  const [what, hint] = ENDS[why];
+  state = 'closed: ' + what;
+  stop = true;
+  bar();
+  showError({ code: 'CLOSED', message: 'Stopped: ' + what, severity: 'fatal' }, 'Disconnected', hint);
+};
+// The connection `s` is gone (closed with `code` and `reason`): stop, or
+// reconnect. 1000 is also the server's idle timeout ("Connection timeout":
+// a phone that slept), after which the page resumes.
+const dropped = (s, code, reason) => {
   if (s !== ws) return;
   ws = null;
   clearTimeout(pongTimer);
-  const fatal = { 1000: 'the session was closed on the server', 4410: 'the session expired', 4426: 'this page speaks another protocol version', 4400: 'no session in the URL' }[code];
-  if (fatal) { state = 'closed: ' + fatal; stop = true; bar(); return; }
+  const fatal = code === 1000 ? (reason === 'Connection timeout' ? null : 'deleted') : { 4410: 'expired', 4426: 'version', 4400: 'nosession' }[code];
+  if (fatal) { end(fatal); return; }
   tries++;
   // 200 ms doubling to 10 s, each a random 50-100 %.
   const delay = Math.min(10000, 200 * 2 ** Math.min(tries - 1, 6)) * (0.5 + Math.random() / 2);
@@ -443,9 +467,13 @@ const meta = () => {
   $('lm-src').textContent = f || '';
   document.title = (f ? f + ' · ' : '') + 'Lumora device';
 };
-const showError = (p, title) => {
-  $('lm-err-t').textContent = (title || (p.severity === 'fatal' ? 'Error' : 'Update refused')) + ' (' + p.code + ')';
+const showError = (p, title, hint) => {
+  const fatal = p.severity === 'fatal' || p.recoverable === false;
+  $('lm-err-t').textContent = (title || (fatal ? 'Error' : 'Update refused')) + ' (' + p.code + ')';
   $('lm-err-m').textContent = String(p.message);
+  $('lm-err-h').textContent = hint || (fatal
+    ? 'The server ended this connection; the status bar says what happens next.'
+    : 'The last good UI stays underneath. Fix the schema and save: the next good update clears this.');
   $('lm-err').hidden = false;
 };
 const clearError = () => { $('lm-err').hidden = true; };
@@ -471,5 +499,5 @@ root.addEventListener('click', (e) => inspect(e.target, true));
 
 // For tests and curious developers: window.lumora.
 window.lumora = { checksum, canonical, crc32, reconnect() { if (ws) ws.close(); }, ping: probe, get schema() { return schema; }, get sequence() { return seq; }, get last() { return last; }, get state() { return state; }, get resumes() { return resumes; } };
-if (!sid) { state = 'closed: no session in the URL'; bar(); } else connect();
+if (sid === null) end('badurl'); else if (!sid) end('nosession'); else connect();
 })();

@@ -6,6 +6,7 @@ use crate::amplification::ServerProcess;
 use crate::browser::{connected_page, push, wait_ack, web_ack};
 use crate::chromium::Browser;
 use crate::common::schema;
+use crate::common::{TestServer, http};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -201,4 +202,112 @@ fn a_schema_of_130_000_top_level_nodes_is_shown() {
         b.eval("document.querySelectorAll('#lm-root > .lm').length"),
         130_000
     );
+}
+
+/// Keys named `__proto__` (top level and in metadata) are plain keys to
+/// the page's checksum too, with `metadata.generatedAt` left out of it.
+#[test]
+fn a_proto_key_beside_generated_at_keeps_the_checksum() {
+    let Some((mut b, server, session)) = connected_page("a_proto_key_beside_generated_at") else {
+        return;
+    };
+    let text = r#"{"version":"1","metadata":{"generatedAt":1,"__proto__":{"y":1}},"__proto__":{"x":1},"nodes":[{"id":"t","type":"Text","props":{"text":"p"}}]}"#;
+    let (status, reply) = server.push_text(&session, text);
+    assert_eq!(status, 200, "{reply}");
+    // A mismatch is a failed ack: the page's checksum lost a key.
+    wait_ack(&server, &mut b, &session, 1);
+    assert_eq!(b.eval("lumora.last.ok"), true);
+}
+
+/// How the page ends: a damaged URL, a deleted session (with what to do,
+/// shown over the UI even with the bar folded), and a node stacked high
+/// does not cover that notice; the server's idle timeout (1000
+/// "Connection timeout", a phone that slept) is not an end: the page
+/// resumes.
+#[test]
+fn the_page_says_why_it_stopped_and_resumes_after_an_idle_timeout() {
+    let Some(mut b) = Browser::start("the_page_says_why_it_stopped") else {
+        return;
+    };
+    let server = TestServer::start();
+    let shown = |b: &mut Browser| {
+        b.eval(
+            "JSON.stringify([lumora.state, !document.getElementById('lm-err').hidden, \
+             document.getElementById('lm-err-t').textContent, document.getElementById('lm-err-h').textContent])",
+        )
+    };
+    b.open(&format!("http://{}/s/%E0%A4%A", server.addr));
+    wait_for(
+        &mut b,
+        "window.lumora !== undefined && lumora.state.startsWith('closed')",
+        Duration::from_secs(10),
+        "a damaged URL to be said",
+    );
+    let s = shown(&mut b).to_string();
+    assert!(s.contains("the session id in the URL is damaged"), "{s}");
+    assert!(
+        s.contains("true") && s.contains("scan its QR code again"),
+        "{s}"
+    );
+
+    let session = server.session();
+    b.open(&format!("http://{}/s/{session}", server.addr));
+    wait_for(
+        &mut b,
+        "lumora.state === 'connected'",
+        Duration::from_secs(10),
+        "the page to connect",
+    );
+    // A full-screen node stacked above everything, as a modal backdrop is.
+    push(
+        &server,
+        &session,
+        &schema(json!([{"id": "modal", "type": "View", "props": {"style": {
+            "position": "absolute", "top": 0, "left": 0, "right": 0, "bottom": 0,
+            "zIndex": 1_000_000, "backgroundColor": "rgba(0,0,0,0.9)"}}}])),
+    );
+    wait_ack(&server, &mut b, &session, 1);
+    b.eval("document.getElementById('lm-bar-t').click()");
+    let (status, _) = http(server.addr, "DELETE", &format!("/session/{session}"), None);
+    assert_eq!(status, 200);
+    wait_for(
+        &mut b,
+        "!document.getElementById('lm-err').hidden",
+        Duration::from_secs(10),
+        "the deletion to be shown",
+    );
+    let s = shown(&mut b).to_string();
+    assert!(
+        s.contains("closed: the session was closed on the server"),
+        "{s}"
+    );
+    assert!(s.contains("deleted on the server"), "{s}");
+    assert_eq!(
+        b.eval(
+            "document.getElementById('lm-err').contains(document.elementFromPoint(innerWidth / 2, innerHeight / 2))"
+        ),
+        true,
+        "the notice is under the node"
+    );
+
+    // Idle: the server closes the page's connection with 1000 "Connection
+    // timeout" (pings from the server far apart), and the page comes back.
+    let idle = TestServer::with(|c| {
+        c.hub.idle_timeout = Duration::from_millis(700);
+        c.hub.ping_interval = Duration::from_secs(60);
+    });
+    let session = idle.session();
+    push(
+        &idle,
+        &session,
+        &schema(json!([{"id": "t", "type": "Text", "props": {"text": "hi"}}])),
+    );
+    b.open(&format!("http://{}/s/{session}", idle.addr));
+    wait_for(
+        &mut b,
+        "lumora.state === 'connected' && lumora.resumes >= 1",
+        Duration::from_secs(20),
+        "the page to resume after the idle timeout",
+    );
+    assert!(!b.eval("lumora.state").to_string().contains("closed"));
 }
