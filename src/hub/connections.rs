@@ -206,6 +206,10 @@ impl Hub {
             connected_at_ms: now.wall_ms,
             index,
             last_ack_sequence: None,
+            joined_at: match &join {
+                resume::Join::Resumed(missed) => session.sequence - missed.len() as u64,
+                _ => session.sequence,
+            },
             last_ack_success: None,
             last_apply_time: None,
             last_ping_ms: None,

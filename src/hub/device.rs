@@ -25,6 +25,10 @@ pub struct DeviceInfo {
     pub index: usize,
     /// Last sequence number acknowledged.
     pub last_ack_sequence: Option<u64>,
+    /// The sequence the device held when it joined (the `connected`
+    /// schema's, or its resume point): updates after it are the ones it
+    /// was sent, and owes acks for.
+    pub joined_at: u64,
     /// Whether that ack reported success.
     pub last_ack_success: Option<bool>,
     /// Apply time the device reported for it, ms.

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Acks are far smaller than this; a message over the rate limit that is
+/// larger is not read to find out whether it is one.
+const SMALL_MESSAGE: usize = 4096;
+
 impl Hub {
     /// Counts one message against the connection's rate limit; returns
     /// its session when the message may be handled. An ack of an update
@@ -56,7 +60,9 @@ impl Hub {
     }
 
     /// Whether `sequence` acks an update this device was sent and has not
-    /// acked: newer than its last ack, not newer than its session's last.
+    /// acked: newer than what it held when it joined and than its last
+    /// ack, not newer than its session's last. Each update sent is owed at
+    /// most one.
     fn ack_is_owed(&self, conn: ConnId, sequence: u64) -> bool {
         let Some(device) = self.device(conn) else {
             return false;
@@ -68,20 +74,25 @@ impl Hub {
             .sessions
             .get(&*device.session)
             .map_or(0, |s| s.sequence);
-        info.last_ack_sequence.is_none_or(|last| sequence > last) && sequence <= sent
+        let acked = info.last_ack_sequence.unwrap_or(0).max(info.joined_at);
+        sequence > acked && sequence <= sent
     }
 
     /// A text message from a device.
     pub fn on_text(&mut self, conn: ConnId, text: &[u8], now: Now, fx: &mut Vec<Effect>) {
-        // Acks and pings (nearly every message) are read without allocating;
-        // read before the rate limit, which an owed ack does not count
-        // against (reading costs about what the bytes took to send).
-        let decoded = decode(text);
-        let ack_of = match &decoded {
-            Ok(Decoded {
+        // Acks and pings (nearly every message) are read without allocating.
+        // Over the limit, a small message is read before the limit decides:
+        // an owed ack is not counted against it; anything else is dropped
+        // unread, as before.
+        let over = self
+            .device(conn)
+            .is_some_and(|d| !d.rate.has_room(now.mono));
+        let early = (over && text.len() <= SMALL_MESSAGE).then(|| decode(text));
+        let ack_of = match &early {
+            Some(Ok(Decoded {
                 payload: Payload::Ack(a),
                 ..
-            }) => Some(a.sequence_number),
+            })) => Some(a.sequence_number),
             _ => None,
         };
         let Some(session) = self.admit_message(conn, ack_of, now, fx) else {
@@ -91,7 +102,7 @@ impl Hub {
             session_id,
             version,
             payload,
-        } = match decoded {
+        } = match early.unwrap_or_else(|| decode(text)) {
             Ok(d) => d,
             Err(e) => {
                 let mut msg = e.to_string();

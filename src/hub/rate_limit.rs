@@ -44,6 +44,13 @@ impl RateLimiter {
         }
     }
 
+    /// Whether a message at `now` would be within the limit (nothing is
+    /// counted).
+    pub fn has_room(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * self.rate).min(self.rate) >= 1.0
+    }
+
     /// Accounts for one message at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -557,6 +557,17 @@ fn acks_the_server_asked_for_are_not_rate_limited_other_messages_are() {
                    "payload": {"sequenceNumber": 30, "success": true}}),
         );
     }
-    // 15 messages, with 9 tokens left of 10 (`connect` took one).
-    assert_eq!(f.hub.counters().rate_limited, 6);
+    // The owed acks took the tokens while there were some (`connect` one,
+    // then 9 acks), and were let through beyond: these 15 are over it.
+    assert_eq!(f.hub.counters().rate_limited, 15);
+    // A device that joined at #30 owes no ack of #1-#30: 9 tokens, then
+    // dropped like any message.
+    let b = f.connect(2);
+    for n in 1..=30 {
+        let ack = json!({"type": "ack", "sessionId": id, "timestamp": 1, "version": "1.0.0",
+                         "payload": {"sequenceNumber": n, "success": false, "error": "x"}});
+        f.hub
+            .on_text(b, ack.to_string().as_bytes(), f.now, &mut f.fx);
+    }
+    assert_eq!(f.hub.counters().rate_limited, 15 + 21);
 }
