@@ -448,15 +448,14 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     // the next ping. Left at its default, the idle timeout follows a long
     // ping interval; given, it must fit.
     let hub = &mut config.hub;
-    if hub.idle_timeout <= hub.ping_interval {
-        if idle_given {
-            return Err(a.error(format!(
-                "--idle-timeout ({}) must be longer than --ping-interval ({}): a device that only answers the server's pings would be closed between two of them",
-                format_duration(hub.idle_timeout),
-                format_duration(hub.ping_interval)
-            )));
-        }
-        hub.idle_timeout = hub.ping_interval * 2;
+    if !idle_given {
+        hub.idle_timeout = hub.idle_timeout.max(hub.ping_interval * 2);
+    } else if hub.idle_timeout <= hub.ping_interval {
+        return Err(a.error(format!(
+            "--idle-timeout ({}) must be longer than --ping-interval ({}): a device that only answers the server's pings would be closed between two of them",
+            format_duration(hub.idle_timeout),
+            format_duration(hub.ping_interval)
+        )));
     }
     if no_state && state_dir.is_some() {
         return Err(a.error("--no-state and --state-dir contradict each other".into()));
@@ -765,6 +764,8 @@ mod tests {
         assert_eq!(c.hub.idle_timeout, Duration::from_secs(180));
         let c = serve("--ping-interval 10s").config;
         assert_eq!(c.hub.idle_timeout, Duration::from_secs(60));
+        let c = serve("--ping-interval 45s").config;
+        assert_eq!(c.hub.idle_timeout, Duration::from_secs(90));
         assert!(err("--session-timeout soon").message.contains("duration"));
         assert!(err("--max-connections 0").message.contains("at least 1"));
         assert!(
