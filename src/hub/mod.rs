@@ -26,7 +26,7 @@ pub mod rate_limit;
 pub mod recent;
 mod refused;
 mod resume;
-mod sanitize;
+pub(crate) mod sanitize;
 pub mod session;
 mod timers;
 mod views;

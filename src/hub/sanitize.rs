@@ -4,12 +4,12 @@
 pub(super) const LABEL_CHARS: usize = 64;
 
 /// Longest device-supplied text (log message, error) printed in a log line.
-pub(super) const TEXT_CHARS: usize = 2048;
+pub(crate) const TEXT_CHARS: usize = 2048;
 
 /// Device-supplied text made safe for the developer's terminal: control
 /// characters (ANSI escapes, carriage returns, newlines that would forge
 /// log lines) are written as escapes, and the text is cut at `max_chars`.
-pub(super) fn printable(s: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(s: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     let short = s.len() <= max_chars;
     if short && !s.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(s);

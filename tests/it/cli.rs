@@ -762,10 +762,31 @@ fn pushes_refused_from_their_head_are_logged_by_the_server() {
     assert_eq!(code, 1, "{err}");
     let line = s.proc.stderr_line("push refused (413 PAYLOAD_TOO_LARGE)");
     assert!(line.contains("over the 1024-byte limit"), "{line}");
+    // Who sent it is not logged (any web page could fill the terminal):
+    // a browser's Origin, answered before the next request is sent.
+    let (status, _, _) = crate::support::request(
+        s.addr,
+        "POST",
+        &format!("/send/{}", s.session),
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://evil.example"),
+        ],
+        Some(b"{}"),
+    );
+    assert_eq!(status, 403);
     let (status, _) = http(s.addr, "POST", "/send/no-such-session", Some(&v(1)));
     assert_eq!(status, 404);
     s.proc
         .stderr_line("push refused (404 SESSION_NOT_FOUND): session not found");
+    assert!(
+        !s.proc
+            .err_seen
+            .iter()
+            .any(|l| l.contains("push refused (403")),
+        "{:?}",
+        s.proc.err_seen
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! routing; an upgrade is handed to `Conn::upgrade` and `read_ws`.
 
 use super::*;
+use crate::hub::sanitize::{TEXT_CHARS, printable};
 use crate::server::http::{HttpError, Method};
 use crate::server::outbound::OutQueue;
 use std::borrow::Cow;
@@ -284,17 +285,21 @@ fn queue_response(out: &mut OutQueue, resp: &Response, keep_alive: bool, head_on
     }
 }
 
-/// A push refused from its head (too large, not JSON, compressed, unknown
-/// session) is logged as a refused schema is, so the terminal says why a
-/// save did not arrive.
+/// A push refused from its head for what it is (too large, not JSON,
+/// compressed, an unknown or expired session) is logged as a refused
+/// schema is, so the terminal says why a save did not arrive. Refusals of
+/// who sent it (401, 403: a web page, another machine) stay at debug: any
+/// page could otherwise fill the terminal.
 fn log_refused_push(path: &str, resp: &Response) {
-    if path.starts_with("/send/") {
-        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-        log::warn!(
-            "push refused ({} {}): {}",
-            resp.status,
-            body["code"].as_str().unwrap_or(""),
-            body["error"].as_str().unwrap_or("")
-        );
+    if !path.starts_with("/send/") || !matches!(resp.status, 404 | 410 | 413 | 415) {
+        return;
     }
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let text = |k: &str| body[k].as_str().unwrap_or("").to_string();
+    log::warn!(
+        "push refused ({} {}): {}",
+        resp.status,
+        text("code"),
+        printable(&text("error"), TEXT_CHARS)
+    );
 }
