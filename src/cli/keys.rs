@@ -45,8 +45,10 @@ impl RawMode {
     /// foreground, else at the first [`RawMode::resume`] that finds it
     /// there. `None` when `fd` is no terminal (nothing is changed).
     pub fn enter(fd: RawFd) -> Option<RawMode> {
-        // SAFETY: isatty takes no pointer.
-        if unsafe { libc::isatty(fd) } != 1 {
+        // Our controlling terminal only (a terminal on stdin that is not,
+        // as after `setsid`, can never put us in its foreground).
+        // SAFETY: isatty and tcgetpgrp take no pointer.
+        if unsafe { libc::isatty(fd) != 1 || libc::tcgetpgrp(fd) < 0 } {
             return None;
         }
         let raw = RawMode {

@@ -401,6 +401,14 @@ fn the_same_file_given_twice_is_watched_once() {
     // a push of nothing new, 'no change to push').
     let (_, stats) = crate::common::http(rig.server.addr, "GET", "/stats", None);
     assert_eq!(stats["counters"]["pushes"], 2, "{stats}");
+    // The same for a file that does not exist yet.
+    let later = dir.file("later.json");
+    rig.watch(&later);
+    rig.watch(&dir.0.join(".").join("later.json"));
+    std::fs::write(&later, bytes(&v("later"))).unwrap();
+    rig.expect(&v("later"), "the file appeared");
+    let (_, stats) = crate::common::http(rig.server.addr, "GET", "/stats", None);
+    assert_eq!(stats["counters"]["pushes"], 3, "{stats}");
 }
 
 #[test]

@@ -191,11 +191,11 @@ impl Watches {
     /// The path under which `path` (spelled otherwise, or through a link)
     /// is already watched for `session`.
     fn same_file(&self, session: &str, path: &Path) -> Option<&Path> {
-        let real = std::fs::canonicalize(path).ok()?;
+        let real = real_path(path)?;
         self.list
             .iter()
             .filter(|w| w.session == session)
-            .find(|w| std::fs::canonicalize(&w.path).is_ok_and(|p| p == real))
+            .find(|w| real_path(&w.path).is_some_and(|p| p == real))
             .map(|w| w.path.as_path())
     }
 
@@ -413,12 +413,20 @@ fn is_symlink(path: &Path) -> bool {
 }
 
 /// The folder holding `path` (`.` for a bare file name).
-#[cfg(target_os = "linux")]
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Where `path` really is: the file resolved, or, while it does not exist
+/// yet, its folder resolved and its name.
+fn real_path(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok().or_else(|| {
+        let name = path.file_name()?;
+        Some(std::fs::canonicalize(parent_dir(path)).ok()?.join(name))
+    })
 }
 
 fn look(path: &Path) -> Look {
