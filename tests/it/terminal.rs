@@ -365,6 +365,64 @@ fn a_server_started_in_the_background_takes_the_keys_at_fg() {
     pane.wait_for("done=0");
 }
 
+/// A terminal on stdin that is not the process's own (it runs in a session
+/// of its own, as after `setsid`) can never give it the keys: no promise of
+/// them in the banner.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_terminal_that_is_not_ours_gets_no_shortcuts() {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes the two descriptors; the rest may be null.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are ours; the File owns (and closes) each.
+    let (_master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut command = binary(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-qr",
+        "--no-state",
+    ]);
+    command.stdin(Stdio::from(slave)).stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("spawn");
+    let out = crate::common::lines(child.stdout.take().expect("stdout"));
+    let mut banner = Vec::new();
+    // The banner is one write: what follows its push line is there at once.
+    while !banner.iter().any(|l: &String| l.contains("curl -X POST")) {
+        banner.push(out.recv_timeout(SOON).expect("banner"));
+    }
+    while let Ok(line) = out.recv_timeout(Duration::from_millis(500)) {
+        banner.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!banner.iter().any(|l| l.contains("press h")), "{banner:#?}");
+}
+
 #[test]
 fn without_a_terminal_keys_are_ordinary_input_and_change_nothing() {
     let mut child = binary(&["--host", "127.0.0.1", "--port", "0", "--no-qr"])
