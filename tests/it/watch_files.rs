@@ -411,6 +411,37 @@ fn the_same_file_given_twice_is_watched_once() {
     assert_eq!(stats["counters"]["pushes"], 3, "{stats}");
 }
 
+/// A file whose folder is reached through a symbolic link that is later
+/// pointed elsewhere (`current -> releases/v2`): the new place's file is
+/// pushed, and its edits are seen there.
+#[cfg(unix)]
+#[test]
+fn a_folder_link_pointed_elsewhere_is_followed() {
+    let base = Dir::new();
+    let (one, two) = (base.file("one"), base.file("two"));
+    std::fs::create_dir(&one).unwrap();
+    std::fs::create_dir(&two).unwrap();
+    std::fs::write(one.join("app.json"), bytes(&v("one"))).unwrap();
+    std::fs::write(two.join("app.json"), bytes(&v("two"))).unwrap();
+    let current = base.file("current");
+    std::os::unix::fs::symlink(&one, &current).unwrap();
+    let mut rig = Rig::start(Watcher::Inotify);
+    rig.watch(&current.join("app.json"));
+    rig.expect(&v("one"), "through the link at start");
+    // Pointed elsewhere at once, as deploy tools do (a new link renamed
+    // over the old one).
+    let next = base.file(".current.new");
+    std::os::unix::fs::symlink(&two, &next).unwrap();
+    std::fs::rename(&next, &current).unwrap();
+    rig.expect(&v("two"), "the file where the link leads now");
+    std::fs::write(two.join("app.json"), bytes(&v("edited"))).unwrap();
+    rig.expect(&v("edited"), "edited where the link leads now");
+    // The old place is no longer what is watched.
+    std::fs::write(one.join("app.json"), bytes(&v("old"))).unwrap();
+    std::fs::write(two.join("app.json"), bytes(&v("last"))).unwrap();
+    rig.expect(&v("last"), "the new place's edit, not the old one's");
+}
+
 #[test]
 fn a_file_over_the_schema_limit_is_reported_to_devices() {
     for watcher in [Watcher::Inotify, Watcher::Poll] {

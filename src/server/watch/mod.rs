@@ -22,6 +22,8 @@
 
 #[cfg(target_os = "linux")]
 mod inotify;
+#[cfg(target_os = "linux")]
+mod link;
 mod poll;
 
 use crate::hub::{Effect, Hub, HubError, Now};
@@ -98,6 +100,9 @@ enum How {
         name: std::ffi::OsString,
         /// A write was seen and not yet closed.
         writing: bool,
+        /// Where the folder led when watched, if through a symbolic link
+        /// (resolved again every [`link::RELOOK`]).
+        link: Option<PathBuf>,
     },
     Poll(Poller),
     Stopped,
@@ -129,6 +134,8 @@ struct Watch {
     seen: Seen,
     /// The session's latest schema when this file was last read.
     latest_then: Option<Weak<Schema>>,
+    /// When a folder reached through a link is next resolved again.
+    relook_at: Option<Instant>,
 }
 
 impl Watches {
@@ -176,12 +183,19 @@ impl Watches {
             due: None,
             seen: Seen::Nothing,
             latest_then: None,
+            relook_at: None,
         };
         if !w.check(hub, now, fx) {
             w.how = How::Stopped;
         }
         let wake = match w.how {
             How::Poll(_) => w.want(i, now.mono + poll::INTERVAL),
+            #[cfg(target_os = "linux")]
+            How::Inotify { link: Some(_), .. } => {
+                let at = now.mono + link::RELOOK;
+                w.relook_at = Some(at);
+                Some((i, at))
+            }
             _ => None,
         };
         self.list.push(w);
@@ -203,6 +217,15 @@ impl Watches {
     /// (logging why).
     fn choose(&mut self, registry: &Registry, token: Token, path: &Path, now: Instant) -> How {
         let reason = match self.try_inotify(registry, token, path) {
+            #[cfg(target_os = "linux")]
+            Ok(how @ How::Inotify { link: Some(_), .. }) => {
+                log::info!(
+                    "watching {} (inotify; its folder is reached through a symbolic link, looked at again every {} s)",
+                    path.display(),
+                    link::RELOOK.as_secs()
+                );
+                return how;
+            }
             Ok(how) => {
                 log::info!("watching {} (inotify)", path.display());
                 return how;
@@ -282,6 +305,7 @@ impl Watches {
             wd,
             name: name.to_os_string(),
             writing: false,
+            link: link::resolved_if_linked(dir),
         })
     }
 
@@ -308,7 +332,10 @@ impl Watches {
         }
         for ev in &events {
             for (i, w) in self.list.iter_mut().enumerate() {
-                let How::Inotify { wd, name, writing } = &mut w.how else {
+                let How::Inotify {
+                    wd, name, writing, ..
+                } = &mut w.how
+                else {
                     continue;
                 };
                 let at = match ev.kind {
@@ -376,6 +403,10 @@ impl Watches {
         now: Now,
         fx: &mut Vec<Effect>,
     ) -> Option<Wake> {
+        #[cfg(target_os = "linux")]
+        if let Some(wake) = self.relook(i, hub, now, fx) {
+            return wake;
+        }
         let w = self.list.get_mut(i)?;
         match w.due {
             Some(d) if now.mono >= d => w.due = None,
@@ -403,6 +434,70 @@ impl Watches {
             How::Poll(_) => w.want(i, now.mono + poll::INTERVAL),
             _ => None,
         }
+    }
+}
+
+impl Watches {
+    /// The relook of watch `i`'s linked folder, when it is due: where the
+    /// folder leads now, watched there (and the file read) when it moved.
+    /// `Some` is the timer to arm next (the relook's); `None` when no
+    /// relook was due.
+    #[cfg(target_os = "linux")]
+    fn relook(
+        &mut self,
+        i: usize,
+        hub: &mut Hub,
+        now: Now,
+        fx: &mut Vec<Effect>,
+    ) -> Option<Option<Wake>> {
+        let w = self.list.get_mut(i)?;
+        if w.relook_at.is_none_or(|r| now.mono < r) {
+            return None;
+        }
+        let How::Inotify {
+            wd,
+            link: Some(old),
+            ..
+        } = &mut w.how
+        else {
+            w.relook_at = None;
+            return None;
+        };
+        let at = now.mono + link::RELOOK;
+        w.relook_at = Some(at);
+        let dir = parent_dir(&w.path);
+        let Some(new) = std::fs::canonicalize(dir).ok().filter(|n| n != old) else {
+            return Some(Some((i, at)));
+        };
+        let watched = self.inotify.as_ref().map(|ino| ino.watch_dir(dir));
+        match watched {
+            Some(Ok(new_wd)) => {
+                log::info!(
+                    "{}: its folder now leads to {}; watching there",
+                    w.path.display(),
+                    new.display()
+                );
+                *wd = new_wd;
+                *old = new;
+            }
+            _ => {
+                log::warn!(
+                    "{}: its folder now leads to {}, which cannot be watched; watching by polling every {} ms",
+                    w.path.display(),
+                    new.display(),
+                    poll::INTERVAL.as_millis()
+                );
+                w.how = How::Poll(Poller::new(Look::Absent, now.mono));
+                w.relook_at = None;
+                w.due = None;
+                return Some(w.want(i, now.mono));
+            }
+        }
+        if !w.check(hub, now, fx) {
+            w.how = How::Stopped;
+            return Some(None);
+        }
+        Some(Some((i, at)))
     }
 }
 
