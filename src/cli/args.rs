@@ -284,7 +284,8 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     let mut state_dir: Option<PathBuf> = None;
     let mut watch: Vec<PathBuf> = Vec::new();
     let mut verbosity = Verbosity::Normal;
-    let mut idle_given = false;
+    // Given (`Some`): checked against the ping interval; else it follows it.
+    let mut idle_timeout: Option<Duration> = None;
     let mut a = Args::new(args, SERVE_USAGE);
     while let Some(arg) = a.next() {
         let (flag, inline) = match arg {
@@ -351,10 +352,7 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
             }
             "--session-timeout" => hub.session_ttl = a.positive_duration(flag, inline)?,
             "--ping-interval" => hub.ping_interval = a.positive_duration(flag, inline)?,
-            "--idle-timeout" => {
-                hub.idle_timeout = a.positive_duration(flag, inline)?;
-                idle_given = true;
-            }
+            "--idle-timeout" => idle_timeout = Some(a.positive_duration(flag, inline)?),
             "--connect-timeout" => hub.connect_timeout = a.positive_duration(flag, inline)?,
             "--request-timeout" => config.request_timeout = a.positive_duration(flag, inline)?,
             "--keep-alive-timeout" => {
@@ -448,15 +446,17 @@ fn parse_serve(args: &[String], env_token: Option<String>) -> Result<Command, Us
     // the next ping. Left at its default, the idle timeout follows a long
     // ping interval; given, it must fit.
     let hub = &mut config.hub;
-    if !idle_given {
-        hub.idle_timeout = hub.idle_timeout.max(hub.ping_interval * 2);
-    } else if hub.idle_timeout <= hub.ping_interval {
-        return Err(a.error(format!(
-            "--idle-timeout ({}) must be longer than --ping-interval ({}): a device that only answers the server's pings would be closed between two of them",
-            format_duration(hub.idle_timeout),
-            format_duration(hub.ping_interval)
-        )));
-    }
+    hub.idle_timeout = match idle_timeout {
+        None => hub.idle_timeout.max(hub.ping_interval * 2),
+        Some(idle) if idle <= hub.ping_interval => {
+            return Err(a.error(format!(
+                "--idle-timeout ({}) must be longer than --ping-interval ({}): a device that only answers the server's pings would be closed between two of them",
+                format_duration(idle),
+                format_duration(hub.ping_interval)
+            )));
+        }
+        Some(idle) => idle,
+    };
     if no_state && state_dir.is_some() {
         return Err(a.error("--no-state and --state-dir contradict each other".into()));
     }

@@ -5,6 +5,12 @@
 use super::args::DEFAULT_SERVER;
 use super::logging::{local_date, local_hms};
 use super::qr::{Ecc, QrCode};
+use crate::net::InterfaceAddr;
+use crate::server::urls;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Light modules around the QR code.
 const QUIET: usize = 2;
@@ -17,12 +23,6 @@ pub fn terminal_columns() -> Option<usize> {
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut w) } == 0;
     (ok && w.ws_col > 0).then_some(usize::from(w.ws_col))
 }
-use crate::net::InterfaceAddr;
-use crate::server::urls;
-use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Everything the banner shows.
 #[derive(Debug, Clone)]
@@ -131,17 +131,14 @@ impl Banner<'_> {
         self.network_lines(&mut out, dim, reset);
         if self.qr {
             let url = self.qr_url();
+            // Its rows are indented by 2, one column per module.
+            let width = |code: &QrCode| code.size() + 2 * QUIET + 2;
             match QrCode::encode(url.as_bytes(), Ecc::Low) {
-                // Its rows are indented by 2 and one column per module.
-                Some(code)
-                    if self
-                        .columns
-                        .is_some_and(|c| c < code.size() + 2 * QUIET + 2) =>
-                {
+                Some(code) if self.columns.is_some_and(|c| c < width(&code)) => {
                     let _ = writeln!(
                         out,
                         "\n  {dim}(the QR code needs {} columns and the terminal has {}: widen it{}){reset}",
-                        code.size() + 2 * QUIET + 2,
+                        width(&code),
                         self.columns.unwrap_or(0),
                         if self.keys {
                             " and press c"

@@ -133,46 +133,47 @@ fn local_time() -> (u32, u32, u32) {
     local_hms(now)
 }
 
+/// The broken-down local time of a Unix time (seconds), UTC when the
+/// time zone cannot be read.
+fn local_tm(unix_secs: u64) -> Option<libc::tm> {
+    let t = unix_secs as libc::time_t;
+    // SAFETY: localtime_r and gmtime_r only write the struct we pass; both
+    // pointers are valid for the call.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let ok =
+            !libc::localtime_r(&t, &mut tm).is_null() || !libc::gmtime_r(&t, &mut tm).is_null();
+        ok.then_some(tm)
+    }
+}
+
 /// Local wall-clock time of a Unix time (seconds) as (hours, minutes,
 /// seconds); UTC when the time zone cannot be read.
 pub fn local_hms(unix_secs: u64) -> (u32, u32, u32) {
-    let t = unix_secs as libc::time_t;
-    // SAFETY: localtime_r only writes the struct we pass; both pointers are
-    // valid for the call.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
+    match local_tm(unix_secs) {
+        Some(tm) => (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32),
+        None => {
             let secs = unix_secs % 86_400;
-            return (
+            (
                 (secs / 3600) as u32,
                 (secs / 60 % 60) as u32,
                 (secs % 60) as u32,
-            );
+            )
         }
-        tm
-    };
-    (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
+    }
 }
 
 /// The local date of a time in seconds since the epoch: `2026-12-09`
 /// (UTC where the local time zone cannot be read).
 pub fn local_date(unix_secs: u64) -> String {
-    let t = unix_secs as libc::time_t;
-    // SAFETY: as in `local_hms`: localtime_r/gmtime_r only write the struct
-    // we pass.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() && libc::gmtime_r(&t, &mut tm).is_null() {
-            return String::new();
-        }
-        tm
-    };
-    format!(
-        "{:04}-{:02}-{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday
-    )
+    local_tm(unix_secs).map_or_else(String::new, |tm| {
+        format!(
+            "{:04}-{:02}-{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday
+        )
+    })
 }
 
 #[cfg(test)]
