@@ -111,14 +111,11 @@ pub struct Request {
 impl Request {
     /// The first header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.header_values(name).next()
     }
 
     /// Every value of a header, in order (a header sent twice is one list).
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         self.headers
             .iter()
             .filter(move |(n, _)| n == name)
@@ -127,10 +124,8 @@ impl Request {
 
     /// True when a comma-separated header contains `token` (case-insensitive).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
+        self.header_values(name)
+            .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 

@@ -221,21 +221,21 @@ pub fn open(dir: &Path, now_ms: u64) -> Result<Restored, String> {
 /// Takes away group and other access from a directory or file of ours
 /// that has it (made by hand, or by an older build), leaving `mode`: they
 /// hold the sessions' ids, the devices' only credential.
-fn tighten(dir: &Path, mode: u32) {
+fn tighten(path: &Path, mode: u32) {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let Ok(meta) = fs::metadata(dir) else { return };
+    let Ok(meta) = fs::metadata(path) else { return };
     // SAFETY: geteuid has no preconditions.
     let ours = meta.uid() == unsafe { libc::geteuid() };
     if ours && meta.mode() & 0o077 != 0 {
-        match fs::set_permissions(dir, fs::Permissions::from_mode(mode)) {
+        match fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
             Ok(()) => log::info!(
                 "state: {} was open to other users ({:o}); it is {mode:o} now",
-                dir.display(),
+                path.display(),
                 meta.mode() & 0o777
             ),
             Err(e) => log::warn!(
                 "state: {} is open to other users ({:o}) and cannot be made private: {e}",
-                dir.display(),
+                path.display(),
                 meta.mode() & 0o777
             ),
         }

@@ -18,7 +18,7 @@ pub(super) fn resolved_if_linked(dir: &Path) -> Option<PathBuf> {
     let mut linked = false;
     for part in absolute.components() {
         prefix.push(part);
-        if std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+        if super::is_symlink(&prefix) {
             linked = true;
             break;
         }
