@@ -404,7 +404,7 @@ impl Watches {
         fx: &mut Vec<Effect>,
     ) -> Option<Wake> {
         #[cfg(target_os = "linux")]
-        if let Some(wake) = self.relook(i, hub, now, fx) {
+        if let Relooked::Done(wake) = self.relook(i, hub, now, fx) {
             return wake;
         }
         let w = self.list.get_mut(i)?;
@@ -440,19 +440,13 @@ impl Watches {
 impl Watches {
     /// The relook of watch `i`'s linked folder, when it is due: where the
     /// folder leads now, watched there (and the file read) when it moved.
-    /// `Some` is the timer to arm next (the relook's); `None` when no
-    /// relook was due.
     #[cfg(target_os = "linux")]
-    fn relook(
-        &mut self,
-        i: usize,
-        hub: &mut Hub,
-        now: Now,
-        fx: &mut Vec<Effect>,
-    ) -> Option<Option<Wake>> {
-        let w = self.list.get_mut(i)?;
+    fn relook(&mut self, i: usize, hub: &mut Hub, now: Now, fx: &mut Vec<Effect>) -> Relooked {
+        let Some(w) = self.list.get_mut(i) else {
+            return Relooked::NotDue;
+        };
         if w.relook_at.is_none_or(|r| now.mono < r) {
-            return None;
+            return Relooked::NotDue;
         }
         let How::Inotify {
             wd,
@@ -461,13 +455,13 @@ impl Watches {
         } = &mut w.how
         else {
             w.relook_at = None;
-            return None;
+            return Relooked::NotDue;
         };
         let at = now.mono + link::RELOOK;
         w.relook_at = Some(at);
         let dir = parent_dir(&w.path);
         let Some(new) = std::fs::canonicalize(dir).ok().filter(|n| n != old) else {
-            return Some(Some((i, at)));
+            return Relooked::Done(Some((i, at)));
         };
         let watched = self.inotify.as_ref().map(|ino| ino.watch_dir(dir));
         match watched {
@@ -490,15 +484,24 @@ impl Watches {
                 w.how = How::Poll(Poller::new(Look::Absent, now.mono));
                 w.relook_at = None;
                 w.due = None;
-                return Some(w.want(i, now.mono));
+                return Relooked::Done(w.want(i, now.mono));
             }
         }
         if !w.check(hub, now, fx) {
             w.how = How::Stopped;
-            return Some(None);
+            return Relooked::Done(None);
         }
-        Some(Some((i, at)))
+        Relooked::Done(Some((i, at)))
     }
+}
+
+/// What a timer found for a folder reached through a link.
+#[cfg(target_os = "linux")]
+enum Relooked {
+    /// No relook was due: the timer is the file's own.
+    NotDue,
+    /// Relooked; the timer to arm next, if any.
+    Done(Option<Wake>),
 }
 
 /// Whether `path` itself is a symbolic link.
