@@ -30,15 +30,16 @@ const jcs = (v) => {
 };
 // Copies made key by key as own properties: Object.assign would run the
 // `__proto__` setter for a key of that name, and the copy would lose it.
-const own = (o, skip, extra) => {
+const define = (o, k, value) => Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
+const own = (o, skip) => {
   const c = {};
-  for (const k of Object.keys(o)) if (k !== skip) Object.defineProperty(c, k, { value: extra && k === extra[0] ? extra[1] : o[k], enumerable: true, writable: true, configurable: true });
+  for (const k of Object.keys(o)) if (k !== skip) define(c, k, o[k]);
   return c;
 };
 const canonical = (s) => {
   const m = s && s.metadata;
   if (m && typeof m === 'object' && !Array.isArray(m) && Object.prototype.hasOwnProperty.call(m, 'generatedAt')) {
-    s = own(s, null, ['metadata', own(m, 'generatedAt')]);
+    s = define(own(s), 'metadata', own(m, 'generatedAt'));
   }
   return jcs(s);
 };
