@@ -38,6 +38,12 @@ fn reset(stream: TcpStream) {
 fn connect_disconnect_churn_leaves_no_timers_behind() {
     let server = TestServer::start();
     let session = server.session();
+    // Measured once the connection that made the session is gone: while
+    // the server has not yet read its close, its timer counts too, and
+    // the count after the churn could never come back to it.
+    wait_until(SOON, "the session's connection closed", || {
+        open_connections(&server) == 0
+    });
     let idle = timers_pending(&server);
     let path = format!("/ws?session={session}");
     let connect = masked_frame(
